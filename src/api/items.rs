@@ -1,0 +1,141 @@
+//! The caller's items: `/items`. Another user's item is simply not found.
+
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+};
+
+use crate::{
+    api::{
+        Tag,
+        models::{Item, ItemPage, NoContent, PageRequest},
+    },
+    app::AppState,
+    auth::{bearer::Auth, scopes::Scope},
+    db::{self, items::ItemPatch},
+    error::{ApiError, ApiResult},
+};
+
+#[derive(Debug, Object)]
+pub struct NewItem {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    #[oai(validator(max_length = 4000))]
+    pub description: Option<String>,
+}
+
+/// Absent fields are left as they are; `null` clears `description`.
+#[derive(Debug, Object)]
+pub struct ItemUpdate {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    #[oai(validator(max_length = 4000))]
+    pub description: MaybeUndefined<String>,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ItemCreated {
+    /// Created; `Location` names the new item.
+    #[oai(status = 201)]
+    Created(Json<Item>, #[oai(header = "Location")] String),
+}
+
+pub struct ItemsApi;
+
+#[OpenApi(tag = "Tag::Items")]
+impl ItemsApi {
+    /// List your items
+    #[oai(path = "/items", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "Scope::ReadItems")] auth: Auth,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<ItemPage>> {
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let rows = db::items::list(&state.pool, auth.0.user_id, page.after_id, page.limit).await?;
+        let next_cursor = page.next_cursor(rows.last().map(|r| r.id), rows.len());
+        Ok(Json(ItemPage {
+            data: rows.into_iter().map(Item::from).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Create an item
+    #[oai(path = "/items", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "Scope::WriteItems")] auth: Auth,
+        body: Json<NewItem>,
+    ) -> ApiResult<ItemCreated> {
+        let item = db::items::create(
+            &state.pool,
+            auth.0.user_id,
+            &body.name,
+            body.description.as_deref(),
+        )
+        .await?;
+        let location = format!("/items/{}", item.id);
+        Ok(ItemCreated::Created(Json(item.into()), location))
+    }
+
+    /// Read an item
+    #[oai(path = "/items/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "Scope::ReadItems")] auth: Auth,
+        id: Path<i64>,
+    ) -> ApiResult<Json<Item>> {
+        let item = db::items::get(&state.pool, auth.0.user_id, id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("item"))?;
+        Ok(Json(item.into()))
+    }
+
+    /// Change an item
+    #[oai(path = "/items/:id", method = "patch")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "Scope::WriteItems")] auth: Auth,
+        id: Path<i64>,
+        body: Json<ItemUpdate>,
+    ) -> ApiResult<Json<Item>> {
+        let body = body.0;
+        let patch = ItemPatch {
+            name: body.name,
+            description: match body.description {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v)),
+            },
+        };
+        let item = db::items::update(&state.pool, auth.0.user_id, id.0, &patch)
+            .await?
+            .ok_or_else(|| ApiError::not_found("item"))?;
+        Ok(Json(item.into()))
+    }
+
+    /// Delete an item
+    #[oai(path = "/items/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "Scope::WriteItems")] auth: Auth,
+        id: Path<i64>,
+    ) -> ApiResult<NoContent> {
+        if !db::items::delete(&state.pool, auth.0.user_id, id.0).await? {
+            return Err(ApiError::not_found("item"));
+        }
+        Ok(NoContent::Done)
+    }
+}

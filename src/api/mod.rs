@@ -1,0 +1,53 @@
+//! The HTTP surface: one `#[OpenApi]` impl per resource, combined into one
+//! service whose metadata yields the spec, Swagger UI and the scope table.
+
+pub mod items;
+pub mod me;
+pub mod models;
+pub mod system;
+pub mod token;
+pub mod users;
+
+use poem_openapi::{OpenApiService, Tags};
+
+#[derive(Tags)]
+pub enum Tag {
+    /// Get, refresh and revoke tokens (RFC 6749, RFC 7009).
+    Token,
+    /// The caller's own account.
+    Me,
+    /// Manage users (needs the `admin` scope).
+    Users,
+    /// The caller's items.
+    Items,
+    /// Liveness and readiness.
+    System,
+}
+
+pub type Api = (
+    token::TokenApi,
+    me::MeApi,
+    users::UsersApi,
+    items::ItemsApi,
+    system::SystemApi,
+);
+
+/// The API with its OpenAPI metadata; the same value serves the routes, the
+/// spec and Swagger UI.
+pub fn service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (
+            token::TokenApi,
+            me::MeApi,
+            users::UsersApi,
+            items::ItemsApi,
+            system::SystemApi,
+        ),
+        "tollgate",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "OAuth2 password-flow token server and scoped API. Get a token at `POST /token` \
+         (or with the Authorize button), then send it as `Authorization: Bearer <token>`.",
+    )
+}

@@ -1,0 +1,74 @@
+//! `/healthz` and `/readyz`.
+
+use std::time::Duration;
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use crate::{
+    api::Tag,
+    app::AppState,
+    db,
+    error::{ErrorBody, RETRY_AFTER_UNAVAILABLE},
+};
+
+/// How long `/readyz` waits for its query.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Object)]
+pub struct Health {
+    /// `ok`
+    pub status: String,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum Readiness {
+    /// The database answers.
+    #[oai(status = 200)]
+    Ready(Json<Health>),
+    /// The database did not answer within 1 s (`unavailable`).
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+
+pub struct SystemApi;
+
+#[OpenApi(tag = "Tag::System")]
+impl SystemApi {
+    /// Liveness
+    ///
+    /// 200 while the process serves requests; it does not touch the database.
+    #[oai(path = "/healthz", method = "get")]
+    async fn healthz(&self) -> Json<Health> {
+        Json(Health {
+            status: "ok".into(),
+        })
+    }
+
+    /// Readiness
+    ///
+    /// 200 when a query on the users table succeeds within 1 s, else 503.
+    #[oai(path = "/readyz", method = "get")]
+    async fn readyz(&self, state: Data<&AppState>) -> Readiness {
+        match tokio::time::timeout(READY_TIMEOUT, db::users::ping(&state.pool)).await {
+            Ok(Ok(_)) => Readiness::Ready(Json(Health {
+                status: "ok".into(),
+            })),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "readiness check failed");
+                unavailable()
+            }
+            Err(_) => {
+                tracing::warn!("readiness check timed out");
+                unavailable()
+            }
+        }
+    }
+}
+
+fn unavailable() -> Readiness {
+    Readiness::Unavailable(
+        ErrorBody::new("unavailable", "the database did not answer in time"),
+        RETRY_AFTER_UNAVAILABLE,
+    )
+}

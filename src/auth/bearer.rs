@@ -1,0 +1,136 @@
+//! The OAuth2 security scheme and its run-time check.
+//!
+//! An operation declares its scopes once, as `#[oai(scope = "Scope::X")]` on
+//! its `Auth` parameter. poem-openapi writes that into the spec and nothing
+//! more, so at start [`ScopeTable`] reads the same declarations back out of
+//! the API's metadata, and [`check`] enforces them for the matched route.
+
+use std::collections::HashMap;
+
+use poem::{Request, http::Method};
+use poem_openapi::{OpenApi, SecurityScheme, auth::Bearer};
+
+use crate::{
+    app::AppState,
+    auth::scopes::{Scope, ScopeSet},
+    db,
+    error::ApiError,
+};
+
+/// The caller behind a valid access token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub username: String,
+    /// The scopes granted to this token.
+    pub scopes: ScopeSet,
+    /// The token family (login) the token descends from.
+    pub family_id: i64,
+}
+
+/// OAuth2 password flow: get a token at `/token`, send it as
+/// `Authorization: Bearer <token>`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "OAuth2",
+    ty = "oauth2",
+    flows(password(token_url = "/token", scopes = "Scope")),
+    checker = "check"
+)]
+pub struct Auth(pub Caller);
+
+/// The scopes each operation declared, keyed by method and route pattern.
+#[derive(Debug, Default)]
+pub struct ScopeTable(HashMap<(Method, String), ScopeSet>);
+
+impl ScopeTable {
+    /// Reads every operation's `security` requirement from the API metadata.
+    pub fn from_api<T: OpenApi>() -> Self {
+        let mut table = HashMap::new();
+        for path in T::meta().into_iter().flat_map(|api| api.paths) {
+            let pattern = route_pattern(&path.path);
+            for op in path.operations {
+                let Some(requirement) = op.security.first() else {
+                    continue;
+                };
+                let needed = requirement
+                    .values()
+                    .flatten()
+                    .map(|name| ScopeSet::parse(name).expect("declared scopes are known"))
+                    .fold(ScopeSet::EMPTY, ScopeSet::union);
+                table.insert((op.method.clone(), pattern.clone()), needed);
+            }
+        }
+        Self(table)
+    }
+
+    /// The scopes the operation at `method` and poem route `pattern` needs, or
+    /// `None` when it declared no security requirement.
+    pub fn needed(&self, method: &Method, pattern: &str) -> Option<ScopeSet> {
+        self.0.get(&(method.clone(), pattern.to_owned())).copied()
+    }
+
+    pub fn operations(&self) -> impl Iterator<Item = (&Method, &str, ScopeSet)> {
+        self.0.iter().map(|((m, p), s)| (m, p.as_str(), *s))
+    }
+}
+
+/// `/items/{id}` as written in the spec is `/items/:id` in poem's router.
+fn route_pattern(spec_path: &str) -> String {
+    spec_path.replace('{', ":").replace('}', "")
+}
+
+/// RFC 6750 §2.3 puts a token in `?access_token=`; tollgate reads tokens only
+/// from the header and refuses a request that carries one there too.
+pub fn has_query_token(req: &Request) -> bool {
+    req.uri().query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("access_token"))
+    })
+}
+
+/// The checker poem-openapi calls with the bearer value of every request to
+/// an operation that takes [`Auth`].
+async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    let state = req
+        .data::<AppState>()
+        .expect("AppState is attached to the app");
+    if has_query_token(req) {
+        return Err(ApiError::invalid_request(
+            "send the access token in the Authorization header only, not in the query string",
+        )
+        .into());
+    }
+    let claims = state
+        .keys
+        .verify(&bearer.token)
+        .map_err(|err| ApiError::invalid_token(err.description()))?;
+    let revoked = || ApiError::invalid_token("the access token has been revoked");
+    let user_id: i64 = claims.sub.parse().map_err(|_| revoked())?;
+    let row = db::tokens::auth_row(&state.pool, user_id, claims.fam)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(revoked)?;
+    if row.disabled || row.token_version != claims.ver || row.family_revoked {
+        return Err(revoked().into());
+    }
+    let granted = ScopeSet::parse_lenient(&claims.scope);
+    let pattern = req
+        .data::<poem::PathPattern>()
+        .map(|p| p.0.as_ref())
+        .unwrap_or_default();
+    let Some(needed) = state.scopes.needed(req.method(), pattern) else {
+        tracing::error!(%pattern, method = %req.method(), "operation missing from the scope table");
+        return Err(ApiError::internal().into());
+    };
+    if !granted.contains(needed) {
+        return Err(ApiError::insufficient_scope(&needed.to_string()).into());
+    }
+    Ok(Caller {
+        user_id,
+        username: row.username,
+        scopes: granted,
+        family_id: claims.fam,
+    })
+}

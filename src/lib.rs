@@ -1,0 +1,11 @@
+//! tollgate: an OAuth2 password-flow token server and scoped API on poem,
+//! poem-openapi and SQLite.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod validate;
