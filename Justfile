@@ -1,0 +1,18 @@
+# The daily commands. Install just with `cargo install just` (or your package manager).
+
+# Serve the API on 127.0.0.1:8000 with ./tollgate.db
+run *ARGS:
+    cargo run -- {{ARGS}}
+
+# The whole test suite (what CI runs first)
+test:
+    cargo test
+
+# Rewrite openapi/openapi.json from the code
+openapi:
+    cargo run --quiet -- openapi > openapi/openapi.json
+
+# Formatting and lints, as CI checks them
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings

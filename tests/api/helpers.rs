@@ -1,0 +1,214 @@
+//! `TestApp`: a real tollgate server on 127.0.0.1:0 over a fresh database.
+
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use tokio::{sync::oneshot, task::JoinHandle};
+use tollgate::{
+    app::{App, AppState},
+    config::Config,
+    db,
+};
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+/// The cheapest bcrypt cost, so the suite runs fast; logins still run real bcrypt.
+pub const TEST_COST: u32 = 4;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub state: AppState,
+    pub config: Config,
+    dir: std::sync::Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// A server with the default settings (bcrypt cost 4) and an `admin` user
+    /// holding every scope, password [`ADMIN_PASSWORD`].
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`spawn`](Self::spawn), with the settings changed by `adjust` first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut config = Config::with_database(database_url(&dir.path().join("tollgate.db")));
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.bcrypt_cost = TEST_COST;
+        adjust(&mut config);
+        seed_admin(&config).await;
+        Self::start(config, dir).await
+    }
+
+    async fn start(config: Config, dir: std::sync::Arc<tempfile::TempDir>) -> Self {
+        let app = App::build(config.clone()).await.expect("app builds");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            client: Client::new(),
+            state,
+            config,
+            dir,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server (gracefully) and starts a new one on the same database
+    /// and settings, on a new port.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await;
+        let config = self.config.clone();
+        let dir = self.dir.clone();
+        Self::start(config, dir).await
+    }
+
+    /// Another server process's view: a second instance on the same database.
+    pub async fn sibling(&self) -> Self {
+        Self::start(self.config.clone(), self.dir.clone()).await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("tollgate.db")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.client.put(self.url(path))
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// `POST /token` with these form fields.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> Response {
+        self.post("/token").form(form).send().await.expect("request")
+    }
+
+    /// A successful password grant's body; panics on anything else.
+    pub async fn login(&self, username: &str, password: &str, scope: Option<&str>) -> Tokens {
+        let mut form = vec![("username", username), ("password", password)];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let response = self.token_request(&form).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {username} failed");
+        Tokens::from(response.json::<Value>().await.unwrap())
+    }
+
+    /// An access token for `admin` with every scope.
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN, ADMIN_PASSWORD, None).await.access
+    }
+
+    /// Creates a user through the API (as admin) and returns its id.
+    pub async fn create_user(&self, username: &str, password: &str, scopes: &[&str]) -> i64 {
+        let admin = self.admin_token().await;
+        let response = self
+            .post("/users")
+            .bearer_auth(admin)
+            .json(&serde_json::json!({
+                "username": username,
+                "password": password,
+                "scopes": scopes,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The tokens of a successful token response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub scope: String,
+    pub body: Value,
+}
+
+impl From<Value> for Tokens {
+    fn from(body: Value) -> Self {
+        Self {
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+            scope: body["scope"].as_str().unwrap().to_owned(),
+            body,
+        }
+    }
+}
+
+pub fn database_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// Creates the admin the tests log in as, before the server's first start (so
+/// it skips creating one with a random password).
+async fn seed_admin(config: &Config) {
+    let state = AppState::open(config.clone()).await.expect("state opens");
+    let hash = state.hasher.hash(ADMIN_PASSWORD).await.unwrap();
+    let admin = db::users::NewUser {
+        username: ADMIN,
+        password_hash: &hash,
+        email: None,
+        full_name: None,
+        scopes: "read:items write:items admin",
+    };
+    db::users::create(&state.pool, &admin).await.expect("admin seeded");
+    state.pool.close().await;
+}
+
+/// The JSON body of an error response, checked for the contract's shape.
+pub async fn error_of(response: Response) -> (StatusCode, String, Value) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    let code = body["error"].as_str().expect("`error` is a string").to_owned();
+    assert!(body["error_description"].is_string(), "{body}");
+    (status, code, body)
+}
