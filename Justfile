@@ -12,6 +12,10 @@ test:
 openapi:
     cargo run --quiet -- openapi > openapi/openapi.json
 
+# Load benchmark of the release build; writes bench/results.md (`just bench --users 100000` adds the size test)
+bench *ARGS:
+    ./bench/run.sh {{ARGS}}
+
 # Formatting and lints, as CI checks them
 lint:
     cargo fmt --all -- --check

@@ -1,3 +1,134 @@
-//! Placeholder replaced by the benchmark itself.
+//! Micro-benchmarks of the per-request work of a bearer check: JWT issue and
+//! verify, the scope check, and the user lookup on a temporary SQLite file.
+//! `cargo bench --bench micro`; each group runs for about two seconds.
 
-fn main() {}
+use std::{hint::black_box, time::Duration};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use poem::http::Method;
+use tollgate::{
+    api::Api,
+    auth::{
+        bearer::ScopeTable,
+        jwt::{AccessClaims, Keys},
+        scopes::ScopeSet,
+    },
+    config::Secret,
+    db,
+};
+
+fn keys() -> Keys {
+    Keys::new(
+        &Secret::new("micro-benchmark-signing-key-of-48-bytes-length!!"),
+        "tollgate",
+        "tollgate",
+    )
+}
+
+fn claims() -> AccessClaims {
+    let now = db::now();
+    AccessClaims {
+        iss: "tollgate".into(),
+        aud: "tollgate".into(),
+        sub: "42".into(),
+        exp: now + 900,
+        iat: now,
+        jti: "Xk2l9cQmR1vTzq0bFJ8s3w".into(),
+        scope: "read:items write:items".into(),
+        client_id: "tollgate".into(),
+        ver: 1,
+        fam: 7,
+    }
+}
+
+fn jwt(c: &mut Criterion) {
+    let keys = keys();
+    let claims = claims();
+    let token = keys.sign(&claims).expect("signs");
+    let mut group = c.benchmark_group("jwt");
+    group.bench_function("issue", |b| {
+        b.iter(|| keys.sign(black_box(&claims)).expect("signs"))
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| keys.verify(black_box(&token)).expect("verifies"))
+    });
+    group.finish();
+}
+
+fn scopes(c: &mut Criterion) {
+    let table = ScopeTable::from_api::<Api>();
+    let granted = ScopeSet::parse_lenient("read:items write:items");
+    let mut group = c.benchmark_group("scopes");
+    group.bench_function("parse granted scope claim", |b| {
+        b.iter(|| ScopeSet::parse_lenient(black_box("read:items write:items")))
+    });
+    group.bench_function("table lookup and contains", |b| {
+        b.iter(|| {
+            let needed = table
+                .needed(black_box(&Method::GET), black_box("/items"))
+                .expect("declared");
+            granted.contains(needed)
+        })
+    });
+    group.finish();
+}
+
+/// `db::tokens::auth_row` (the one query of every bearer check) on a file
+/// database with `users` users, through the service's own pool settings.
+fn user_lookup(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("micro.db").display());
+    let (pool, user_id, family_id) = runtime.block_on(async {
+        let pool = db::connect(&url, 2).await.expect("opens");
+        db::migrate(&pool).await.expect("migrates");
+        let user = db::users::create(
+            &pool,
+            &db::users::NewUser {
+                username: "micro",
+                password_hash: "$2b$04$not-a-real-hash-only-a-benchmark-row",
+                email: None,
+                full_name: None,
+                scopes: "read:items",
+            },
+        )
+        .await
+        .expect("user");
+        let family = db::tokens::NewFamily {
+            user_id: user.id,
+            user_version: user.token_version,
+            scope: "read:items",
+            client_id: "tollgate",
+            expires_at: db::now() + 3600,
+        };
+        let family_id = db::tokens::start_family(&pool, &family, "micro-refresh-hash", db::now())
+            .await
+            .expect("family");
+        (pool, user.id, family_id)
+    });
+    let mut group = c.benchmark_group("user lookup");
+    group.bench_function("auth_row", |b| {
+        b.to_async(&runtime).iter(|| async {
+            db::tokens::auth_row(&pool, black_box(user_id), black_box(family_id))
+                .await
+                .expect("query")
+                .expect("row")
+        })
+    });
+    group.finish();
+    runtime.block_on(pool.close());
+}
+
+criterion_group! {
+    name = micro;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = jwt, scopes, user_lookup
+}
+criterion_main!(micro);

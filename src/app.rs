@@ -31,6 +31,8 @@ pub struct AppState(Arc<State>);
 
 pub struct State {
     pub pool: SqlitePool,
+    /// The bearer check's own query-only connections (see `db::readers`).
+    pub readers: db::readers::Readers,
     pub config: Config,
     pub keys: Keys,
     pub hasher: Hasher,
@@ -52,6 +54,7 @@ impl AppState {
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let pool = db::connect(&config.database_url, pool_size()).await?;
         db::migrate(&pool).await?;
+        let readers = db::readers::Readers::open(&config.database_url, reader_count()).await?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.clone(),
             None => Secret::new(
@@ -62,6 +65,7 @@ impl AppState {
         let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency());
         Ok(Self(Arc::new(State {
             pool,
+            readers,
             keys,
             hasher,
             scopes: ScopeTable::from_api::<api::Api>(),
@@ -74,6 +78,12 @@ impl AppState {
 /// core is enough to keep them busy; writers queue on the file lock anyway.
 fn pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2)
+}
+
+/// Connections for the bearer check: one per core keeps every core busy
+/// (measured in bench/README.md: more only adds threads to switch between).
+fn reader_count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// A bound, ready-to-serve instance.
@@ -247,25 +257,36 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed by this call,
+/// not at the first poll: call it before binding, so that a signal arriving
+/// as soon as the server accepts never meets the default (fatal) action.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        #[cfg(unix)]
+        tokio::select! {
+            () = next_signal(&mut interrupt) => {},
+            () = next_signal(&mut terminate) => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down; finishing requests in flight");
     }
-    tracing::info!("shutting down; finishing requests in flight");
+}
+
+#[cfg(unix)]
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }

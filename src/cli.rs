@@ -82,8 +82,9 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
             let config = Config::try_from(cli.config)?;
             match command {
                 None | Some(Command::Serve) => {
+                    let shutdown = shutdown_signal();
                     let app = App::build(config).await?;
-                    app.run(shutdown_signal()).await?;
+                    app.run(shutdown).await?;
                     Ok(())
                 }
                 Some(Command::Migrate) => {

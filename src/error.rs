@@ -177,11 +177,62 @@ pub async fn shape_errors<E: Endpoint>(
         .get(poem::http::header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().get(..6))
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"));
+    let query_token = crate::auth::bearer::has_query_token(&req);
     match ep.call(req).await {
         Ok(output) => Ok(output.into_response()),
         Err(err) if err.is_from_response() => Ok(err.into_response()),
+        // A token only in the query string: refused as such, not taken for no token.
+        Err(err) if err.is::<AuthorizationError>() && query_token => {
+            Ok(crate::auth::bearer::query_token_refused().into_response())
+        }
+        Err(err) if err.is::<MethodNotAllowedError>() => Ok(method_not_allowed(&err)),
         Err(err) => Ok(classify(err, has_bearer).into_response()),
     }
+}
+
+/// 405 with the `Allow` header RFC 9110 §15.5.6 requires, listing the methods
+/// the spec declares for the matched path (and `HEAD` where there is `GET`).
+fn method_not_allowed(err: &poem::Error) -> Response {
+    let body = ErrorBody::new("invalid_request", "this path does not answer that method");
+    let mut response = body.into_response();
+    response.set_status(StatusCode::METHOD_NOT_ALLOWED);
+    let allow = err
+        .data::<poem::PathPattern>()
+        .and_then(|pattern| allowed_methods().get(pattern.0.as_ref()));
+    if let Some(value) = allow.and_then(|methods| methods.parse().ok()) {
+        response.headers_mut().insert(poem::http::header::ALLOW, value);
+    }
+    response
+}
+
+/// The `Allow` value of every route pattern, read from the same API metadata
+/// as the spec.
+fn allowed_methods() -> &'static std::collections::HashMap<String, String> {
+    static ALLOW: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    ALLOW.get_or_init(|| {
+        let mut methods = std::collections::HashMap::<String, Vec<String>>::new();
+        let apis = <crate::api::Api as poem_openapi::OpenApi>::meta();
+        for path in apis.into_iter().flat_map(|api| api.paths) {
+            let entry = methods
+                .entry(crate::auth::bearer::route_pattern(&path.path))
+                .or_default();
+            for op in path.operations {
+                if op.method == poem::http::Method::GET {
+                    entry.push("HEAD".into());
+                }
+                entry.push(op.method.to_string());
+            }
+        }
+        methods
+            .into_iter()
+            .map(|(pattern, mut list)| {
+                list.sort();
+                list.dedup();
+                (pattern, list.join(", "))
+            })
+            .collect()
+    })
 }
 
 fn classify(err: poem::Error, has_bearer: bool) -> ApiError {

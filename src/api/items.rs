@@ -11,7 +11,7 @@ use poem_openapi::{
 use crate::{
     api::{
         Tag,
-        models::{Item, ItemPage, NoContent, PageRequest},
+        models::{Item, ItemPage, NoContent, PageRequest, strict},
     },
     app::AppState,
     auth::{bearer::Auth, scopes::Scope},
@@ -21,18 +21,27 @@ use crate::{
 
 #[derive(Debug, Object)]
 pub struct NewItem {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(deserialize_with = "strict::text", validator(min_length = 1, max_length = 200))]
     pub name: String,
-    #[oai(validator(max_length = 4000))]
+    /// `null` or absent: no description.
+    #[oai(
+        nullable,
+        deserialize_with = "strict::nullable_text",
+        validator(max_length = 4000)
+    )]
     pub description: Option<String>,
 }
 
 /// Absent fields are left as they are; `null` clears `description`.
 #[derive(Debug, Object)]
 pub struct ItemUpdate {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(deserialize_with = "strict::text", validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
-    #[oai(validator(max_length = 4000))]
+    #[oai(
+        nullable,
+        deserialize_with = "strict::nullable_text",
+        validator(max_length = 4000)
+    )]
     pub description: MaybeUndefined<String>,
 }
 
@@ -60,8 +69,9 @@ impl ItemsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<ItemPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
-        let rows = db::items::list(&state.pool, auth.0.user_id, page.after_id, page.limit).await?;
-        let next_cursor = page.next_cursor(rows.last().map(|r| r.id), rows.len());
+        let rows =
+            db::items::list(&state.pool, auth.0.user_id, page.after_id, page.fetch()).await?;
+        let (rows, next_cursor) = page.finish(rows, |row| row.id);
         Ok(Json(ItemPage {
             data: rows.into_iter().map(Item::from).collect(),
             next_cursor,

@@ -5,7 +5,7 @@ use poem_openapi::Object;
 use time::OffsetDateTime;
 
 use crate::{
-    auth::scopes::ScopeSet,
+    auth::scopes::{Scope, ScopeSet},
     db::{items::ItemRow, users::UserRow},
     error::ApiError,
 };
@@ -23,7 +23,7 @@ pub struct User {
     #[oai(nullable)]
     pub full_name: Option<String>,
     /// The scopes this user may be granted.
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     /// A disabled user cannot log in, and their tokens stop working.
     pub disabled: bool,
     pub created_at: OffsetDateTime,
@@ -36,7 +36,7 @@ impl From<UserRow> for User {
             username: row.username,
             email: row.email,
             full_name: row.full_name,
-            scopes: ScopeSet::parse_lenient(&row.scopes).names(),
+            scopes: ScopeSet::parse_lenient(&row.scopes).iter().collect(),
             disabled: row.disabled,
             created_at: timestamp(row.created_at),
         }
@@ -113,12 +113,21 @@ impl PageRequest {
         })
     }
 
-    /// The cursor of the page after `rows`, if the page was full.
-    pub fn next_cursor(&self, last_id: Option<i64>, rows: usize) -> Option<String> {
-        (rows as i64 == self.limit)
-            .then_some(last_id)
-            .flatten()
-            .map(encode_cursor)
+    /// Rows to fetch: one more than the page holds, to learn whether another
+    /// page follows (so the last page, full or not, has no cursor).
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Cuts `rows`, fetched with [`fetch`](Self::fetch), to the page, and
+    /// gives the cursor of the next page if there is one.
+    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
+        if rows.len() as i64 <= self.limit {
+            return (rows, None);
+        }
+        rows.truncate(self.limit as usize);
+        let next = rows.last().map(|row| encode_cursor(id(row)));
+        (rows, next)
     }
 }
 
@@ -146,6 +155,13 @@ mod tests {
         assert!(PageRequest::parse(Some(0), None).is_err());
         assert!(PageRequest::parse(Some(201), None).is_err());
         assert!(PageRequest::parse(None, Some("!!")).is_err());
+        let page = PageRequest::parse(Some(2), None).unwrap();
+        assert_eq!(page.finish(vec![1, 2], |id| *id), (vec![1, 2], None));
+        let (rows, next) = page.finish(vec![1, 2, 3], |id| *id);
+        assert_eq!(
+            (rows, next.as_deref().and_then(decode_cursor)),
+            (vec![1, 2], Some(2))
+        );
     }
 }
 
@@ -157,19 +173,56 @@ pub enum NoContent {
     Done,
 }
 
-/// Turns a list of scope names from a request body into a set, naming the
-/// field on failure.
-pub fn scope_set(names: &[String], field: &str) -> Result<ScopeSet, ApiError> {
-    names.iter().try_fold(ScopeSet::EMPTY, |set, name| {
-        ScopeSet::parse(name)
-            .ok()
-            .filter(|parsed| !parsed.is_empty() && !name.contains(' '))
-            .map(|parsed| set.union(parsed))
-            .ok_or_else(|| ApiError::invalid_request(format!("{field}: unknown scope `{name}`")))
-    })
+/// Turns a list of scopes from a request body into a set (the body parser
+/// has already refused names outside the `Scope` enum).
+pub fn scope_set(scopes: &[Scope]) -> ScopeSet {
+    scopes.iter().copied().collect()
 }
 
 /// Applies a validation rule to a body field, naming the field on failure.
 pub fn check(field: &str, rule: Result<(), String>) -> Result<(), ApiError> {
     rule.map_err(|reason| ApiError::invalid_request(format!("{field}: {reason}")))
+}
+
+/// poem-openapi parses JSON more loosely than the spec it writes: a `string`
+/// field takes a number or a boolean (as its text), and an `Option` field
+/// takes `null` as if the field were absent. Request fields name one of these
+/// as `deserialize_with` so that the body is held to exactly what the spec
+/// says (a `nullable` field accepts `null`, nothing else does).
+pub mod strict {
+    use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
+    use serde_json::Value;
+
+    /// A string, an optional string or a list of strings: never `null`,
+    /// and no number or boolean turned into text.
+    pub fn text<T: ParseFromJSON>(value: Option<Value>) -> ParseResult<T> {
+        if matches!(value, Some(Value::Null)) {
+            return Err(ParseError::custom("null is not allowed here; leave the field out"));
+        }
+        nullable_text(value)
+    }
+
+    /// As [`text`], for a field the spec marks `nullable`.
+    pub fn nullable_text<T: ParseFromJSON>(value: Option<Value>) -> ParseResult<T> {
+        fn coerced(value: &Value) -> bool {
+            match value {
+                Value::Number(_) | Value::Bool(_) => true,
+                Value::Array(items) => items.iter().any(coerced),
+                _ => false,
+            }
+        }
+        match value {
+            Some(value) if coerced(&value) => Err(ParseError::expected_type(value)),
+            value => T::parse_from_json(value),
+        }
+    }
+
+    /// Any optional, non-nullable field: `null` is refused rather than read as
+    /// absent.
+    pub fn not_null<T: ParseFromJSON>(value: Option<Value>) -> ParseResult<T> {
+        if matches!(value, Some(Value::Null)) {
+            return Err(ParseError::custom("null is not allowed here; leave the field out"));
+        }
+        T::parse_from_json(value)
+    }
 }

@@ -29,7 +29,8 @@ pub struct TokenRequest {
     /// Space-delimited scopes; omitted means all the user holds (password
     /// grant) or all of the original grant (refresh grant).
     pub scope: Option<String>,
-    /// For the refresh grant.
+    /// For the refresh grant: the `refresh_token` of an earlier response. This
+    /// request spends it; presenting it again revokes its whole login.
     #[oai(write_only)]
     pub refresh_token: Option<String>,
     /// Accepted and ignored, except that it is echoed in the `client_id` claim.
@@ -42,12 +43,15 @@ pub struct TokenRequest {
 /// The form of `POST /token/revoke` (RFC 7009 §2.1).
 #[derive(Debug, Default, Object, Deserialize)]
 pub struct RevokeRequest {
-    /// An access or refresh token.
-    #[oai(write_only)]
-    pub token: Option<String>,
+    /// An access or refresh token (required, RFC 7009 §2.1).
+    #[oai(write_only, validator(min_length = 1))]
+    #[serde(default)]
+    pub token: String,
     /// `access_token` or `refresh_token`; a hint only.
     pub token_type_hint: Option<String>,
+    /// Accepted and ignored.
     pub client_id: Option<String>,
+    /// Accepted and ignored.
     #[oai(write_only)]
     pub client_secret: Option<String>,
 }
@@ -60,7 +64,8 @@ pub struct TokenBody {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
-    /// Single use: a refresh returns a new one and spends this one.
+    /// Single use: a refresh returns a new one and spends this one. Valid
+    /// until a fixed time after the login; rotation does not extend it.
     pub refresh_token: String,
     /// The granted scopes, space-delimited.
     pub scope: String,
@@ -225,7 +230,9 @@ impl TokenApi {
     ///
     /// The password grant (RFC 6749 §4.3; `grant_type` may be omitted) or the
     /// refresh grant (§6), as a form. Client credentials, in the form or as
-    /// HTTP Basic, are accepted and ignored.
+    /// HTTP Basic, are accepted and ignored. The refresh grant rotates the
+    /// refresh token. Repeated failed logins for a username or from an address
+    /// are answered 429 for a while, even with the right password.
     #[oai(path = "/token", method = "post")]
     async fn token(
         &self,
@@ -249,7 +256,8 @@ impl TokenApi {
         state: poem::web::Data<&AppState>,
         form: Form<RevokeRequest>,
     ) -> RevokeResponse {
-        let token = match field(&form.0.token, "token") {
+        let token = Some(form.0.token);
+        let token = match field(&token, "token") {
             Ok(Some(token)) => token,
             Ok(None) => {
                 return RevokeResponse::BadRequest(ErrorBody::new(

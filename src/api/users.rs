@@ -11,7 +11,7 @@ use poem_openapi::{
 use crate::{
     api::{
         Tag,
-        models::{NoContent, PageRequest, User, UserPage, check, scope_set},
+        models::{NoContent, PageRequest, User, UserPage, check, scope_set, strict},
     },
     app::AppState,
     auth::{bearer::Auth, password, scopes::Scope},
@@ -26,32 +26,57 @@ use crate::{
 #[derive(Debug, Object)]
 pub struct NewUserBody {
     /// 3 to 64 of `A-Z a-z 0-9 . _ -`, unique without regard to case.
-    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{3,64}$"))]
+    #[oai(
+        deserialize_with = "strict::text",
+        validator(pattern = r"^[A-Za-z0-9._-]{3,64}$")
+    )]
     pub username: String,
     /// 8 to 72 bytes in UTF-8.
-    #[oai(write_only, validator(min_length = 8, max_length = 72))]
+    // No length validator: poem-openapi's count characters; the handler counts bytes.
+    #[oai(write_only, deserialize_with = "strict::text")]
     pub password: String,
-    #[oai(validator(max_length = 254))]
+    /// One `@` with something on both sides, no whitespace; `null` or absent: none.
+    #[oai(
+        nullable,
+        deserialize_with = "strict::nullable_text",
+        validator(max_length = 254, pattern = r"^[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$")
+    )]
     pub email: Option<String>,
-    #[oai(validator(max_length = 128))]
+    /// `null` or absent: none.
+    #[oai(
+        nullable,
+        deserialize_with = "strict::nullable_text",
+        validator(max_length = 128)
+    )]
     pub full_name: Option<String>,
-    /// Scopes the user may be granted; none when absent.
-    #[oai(validator(max_items = 3))]
-    pub scopes: Option<Vec<String>>,
+    /// Scopes the user may be granted; none when `null` or absent.
+    #[oai(nullable, validator(max_items = 3))]
+    pub scopes: Option<Vec<Scope>>,
 }
 
 /// Absent fields are left as they are; `null` clears `email` or `full_name`.
 #[derive(Debug, Object)]
 pub struct UserUpdate {
-    #[oai(validator(max_length = 254))]
+    /// One `@` with something on both sides, no whitespace.
+    #[oai(
+        nullable,
+        deserialize_with = "strict::nullable_text",
+        validator(max_length = 254, pattern = r"^[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$")
+    )]
     pub email: MaybeUndefined<String>,
-    #[oai(validator(max_length = 128))]
+    #[oai(
+        nullable,
+        deserialize_with = "strict::nullable_text",
+        validator(max_length = 128)
+    )]
     pub full_name: MaybeUndefined<String>,
-    #[oai(validator(max_items = 3))]
-    pub scopes: Option<Vec<String>>,
+    #[oai(deserialize_with = "strict::not_null", validator(max_items = 3))]
+    pub scopes: Option<Vec<Scope>>,
+    #[oai(deserialize_with = "strict::not_null")]
     pub disabled: Option<bool>,
     /// 8 to 72 bytes in UTF-8.
-    #[oai(write_only, validator(min_length = 8, max_length = 72))]
+    // No length validator: poem-openapi's count characters; the handler counts bytes.
+    #[oai(write_only, deserialize_with = "strict::text")]
     pub password: Option<String>,
 }
 
@@ -79,8 +104,8 @@ impl UsersApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<UserPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
-        let rows = db::users::list(&state.pool, page.after_id, page.limit).await?;
-        let next_cursor = page.next_cursor(rows.last().map(|r| r.id), rows.len());
+        let rows = db::users::list(&state.pool, page.after_id, page.fetch()).await?;
+        let (rows, next_cursor) = page.finish(rows, |row| row.id);
         Ok(Json(UserPage {
             data: rows.into_iter().map(User::from).collect(),
             next_cursor,
@@ -101,7 +126,7 @@ impl UsersApi {
         if let Some(email) = &body.email {
             check("email", validate::email(email))?;
         }
-        let scopes = scope_set(body.scopes.as_deref().unwrap_or_default(), "scopes")?;
+        let scopes = scope_set(body.scopes.as_deref().unwrap_or_default());
         let hash = state
             .hasher
             .hash(&body.password)
@@ -155,11 +180,7 @@ impl UsersApi {
         if let MaybeUndefined::Value(email) = &body.email {
             check("email", validate::email(email))?;
         }
-        let scopes = body
-            .scopes
-            .as_deref()
-            .map(|names| scope_set(names, "scopes"))
-            .transpose()?;
+        let scopes = body.scopes.as_deref().map(scope_set);
         let password_hash = match &body.password {
             Some(new) => {
                 check("password", password::validate(new))?;

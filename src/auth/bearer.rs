@@ -26,6 +26,8 @@ pub struct Caller {
     pub scopes: ScopeSet,
     /// The token family (login) the token descends from.
     pub family_id: i64,
+    /// The user's row as this check read it.
+    pub user: db::users::UserRow,
 }
 
 /// OAuth2 password flow: get a token at `/token`, send it as
@@ -75,9 +77,24 @@ impl ScopeTable {
     }
 }
 
-/// `/items/{id}` as written in the spec is `/items/:id` in poem's router.
-fn route_pattern(spec_path: &str) -> String {
-    spec_path.replace('{', ":").replace('}', "")
+/// `/items/{id}` as written in the spec is `/items/:param0` in poem's router:
+/// poem-openapi registers the N-th path variable of an operation as `paramN`
+/// (`convert_oai_path` in poem-openapi-derive), and that is the pattern the
+/// router stores in [`poem::PathPattern`].
+pub(crate) fn route_pattern(spec_path: &str) -> String {
+    let mut count = 0;
+    spec_path
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                count += 1;
+                format!(":param{}", count - 1)
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// RFC 6750 §2.3 puts a token in `?access_token=`; tollgate reads tokens only
@@ -90,6 +107,13 @@ pub fn has_query_token(req: &Request) -> bool {
     })
 }
 
+/// The answer to a token in the query string, with or without a header.
+pub fn query_token_refused() -> ApiError {
+    ApiError::invalid_request(
+        "send the access token in the Authorization header only, not in the query string",
+    )
+}
+
 /// The checker poem-openapi calls with the bearer value of every request to
 /// an operation that takes [`Auth`].
 async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
@@ -97,10 +121,7 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         .data::<AppState>()
         .expect("AppState is attached to the app");
     if has_query_token(req) {
-        return Err(ApiError::invalid_request(
-            "send the access token in the Authorization header only, not in the query string",
-        )
-        .into());
+        return Err(query_token_refused().into());
     }
     let claims = state
         .keys
@@ -108,11 +129,14 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         .map_err(|err| ApiError::invalid_token(err.description()))?;
     let revoked = || ApiError::invalid_token("the access token has been revoked");
     let user_id: i64 = claims.sub.parse().map_err(|_| revoked())?;
-    let row = db::tokens::auth_row(&state.pool, user_id, claims.fam)
-        .await
+    let mut reader = state.readers.acquire().await.map_err(ApiError::from)?;
+    let row = db::tokens::auth_row(&mut *reader, user_id, claims.fam).await;
+    let row = reader
+        .keep_if_ok(row)
         .map_err(ApiError::from)?
         .ok_or_else(revoked)?;
-    if row.disabled || row.token_version != claims.ver || row.family_revoked {
+    let user = row.user;
+    if user.disabled || user.token_version != claims.ver || row.family_revoked {
         return Err(revoked().into());
     }
     let granted = ScopeSet::parse_lenient(&claims.scope);
@@ -129,8 +153,21 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     }
     Ok(Caller {
         user_id,
-        username: row.username,
+        username: user.username.clone(),
         scopes: granted,
         family_id: claims.fam,
+        user,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_pattern;
+
+    #[test]
+    fn spec_paths_map_to_the_router_patterns_poem_openapi_registers() {
+        assert_eq!(route_pattern("/items"), "/items");
+        assert_eq!(route_pattern("/items/{id}"), "/items/:param0");
+        assert_eq!(route_pattern("/a/{x}/b/{y}"), "/a/:param0/b/:param1");
+    }
 }

@@ -10,7 +10,8 @@ use crate::{
         password::HashError,
         random_token,
         scopes::{InvalidScope, ScopeSet},
-        sha256_hex, throttle,
+        sha256_hex,
+        throttle::{self, Verdict},
     },
     db::{self, DbError, tokens::Rotation},
     error::ApiError,
@@ -74,33 +75,31 @@ pub struct PasswordLogin<'a> {
 /// The resource owner password credentials grant.
 pub async fn password(state: &AppState, login: PasswordLogin<'_>) -> Result<Issued, GrantError> {
     let requested = login.scope.map(ScopeSet::parse).transpose()?;
-    let now = db::now();
     let plausible = validate::username(login.username).is_ok();
     let keys = throttle::Keys::new(plausible.then_some(login.username), login.addr);
-    let throttle_config = &state.config.throttle;
 
-    let status = throttle::status(&state.pool, &keys, now).await?;
-    if let Some(retry_after) = status.retry_after {
-        // Spend the same time as a real attempt, so a lock is not told apart by timing.
-        state.hasher.verify(login.password, None).await?;
-        throttle::record_failure(&state.pool, throttle_config, &keys, now, false).await?;
-        return Err(GrantError::TooManyAttempts { retry_after });
-    }
-
+    // Every attempt, refused or not, costs one bcrypt verify (a dummy one for
+    // an unknown user), so timing tells none of the cases apart.
     let credentials = match plausible {
         true => db::users::credentials(&state.pool, login.username).await?,
         false => None,
     };
     let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
     let matched = state.hasher.verify(login.password, hash).await?;
-    let user = match credentials {
-        Some(user) if matched && !user.disabled => user,
-        _ => {
-            throttle::record_failure(&state.pool, throttle_config, &keys, now, true).await?;
-            return Err(GrantError::InvalidGrant);
+
+    // The counters are consulted only after the verify, in one transaction
+    // with the recording of the outcome: attempts queued behind the hasher
+    // when a lock was set are refused too, and a lock refuses even the right
+    // password.
+    let user = credentials.filter(|user| matched && !user.disabled);
+    let verdict = throttle::settle(&state.pool, &state.config.throttle, &keys, user.is_some());
+    let user = match (verdict.await?, user) {
+        (Verdict::Refused { retry_after }, _) => {
+            return Err(GrantError::TooManyAttempts { retry_after });
         }
+        (Verdict::Passed, Some(user)) => user,
+        _ => return Err(GrantError::InvalidGrant),
     };
-    throttle::record_success(&state.pool, &keys, &status).await?;
 
     let held = ScopeSet::parse_lenient(&user.scopes);
     let granted = match requested {
@@ -117,6 +116,7 @@ pub async fn password(state: &AppState, login: PasswordLogin<'_>) -> Result<Issu
         upgrade_hash(state, user.id, login.password, &user.password_hash).await;
     }
 
+    let now = db::now();
     let client_id = login.client_id.unwrap_or(DEFAULT_CLIENT_ID);
     let refresh_token = random_token(REFRESH_TOKEN_BYTES);
     let family = db::tokens::NewFamily {

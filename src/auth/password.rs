@@ -71,8 +71,10 @@ impl Hasher {
 
     /// Checks `password` against `hash`; with no hash (unknown user, throttled
     /// attempt) it checks against a dummy hash at the same cost and answers
-    /// false, so every case costs the same time.
+    /// false, so every case costs the same time. A password over 72 bytes
+    /// never matches: bcrypt would compare only its first 72.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
+        let hash = hash.filter(|_| password.len() <= MAX_PASSWORD_BYTES);
         let (hash, real) = match hash {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash().await?.to_owned(), false),
@@ -146,6 +148,10 @@ mod tests {
         assert!(hasher.verify("correct horse", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("wrong horse", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("correct horse", None).await.unwrap());
+        let longest = "a".repeat(MAX_PASSWORD_BYTES);
+        let hash = hasher.hash(&longest).await.unwrap();
+        let longer = format!("{longest}b");
+        assert!(!hasher.verify(&longer, Some(&hash)).await.unwrap());
         assert!(!hasher.needs_rehash(&hash));
         assert!(Hasher::new(5, 1).needs_rehash(&hash));
     }

@@ -2,10 +2,12 @@
 
 use std::fmt;
 
-use poem_openapi::OAuthScopes;
+use poem_openapi::{Enum, OAuthScopes};
 
 /// What a token may do. The names are what tokens, the spec and Swagger UI show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, OAuthScopes)]
+// `Enum` as well as `OAuthScopes`: the same declaration is the `Scope` schema
+// of user bodies, so the spec lists the names a `scopes` array may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, OAuthScopes, Enum)]
 pub enum Scope {
     /// List and read your own items.
     #[oai(rename = "read:items")]

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::{
     config::ThrottleConfig,
@@ -40,82 +40,108 @@ impl Keys {
     }
 }
 
-/// What the counters say about an attempt about to be made.
-pub struct Status {
-    /// Seconds until the attempt may be made, if it may not be made now.
-    pub retry_after: Option<u64>,
-    /// Whether the username has a counter to clear on success.
-    pub user_counted: bool,
+/// How an attempt ends, once its password has been checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The password matched and no lock stands.
+    Passed,
+    /// The password did not match; the failure is counted.
+    Failed,
+    /// A lock stands, whatever the password: retry after this many seconds.
+    Refused { retry_after: u64 },
 }
 
-pub async fn status(pool: &SqlitePool, keys: &Keys, now: i64) -> DbResult<Status> {
+/// Reads the counters and records the outcome of one attempt in one write
+/// transaction. Concurrent attempts, in this process or another, are thus
+/// settled one after the other, each seeing the counts and locks of those
+/// before it: a burst of parallel guesses gets no more than the limit.
+pub async fn settle(
+    pool: &SqlitePool,
+    config: &ThrottleConfig,
+    keys: &Keys,
+    matched: bool,
+) -> DbResult<Verdict> {
+    let mut tx = db::write_tx(pool).await?;
+    let now_ms = db::throttle::now_ms();
     let rows: Vec<Failures> = db::throttle::get(
-        pool,
+        &mut tx,
         keys.user.as_deref().unwrap_or(""),
         keys.addr.as_deref().unwrap_or(""),
     )
     .await?;
     let retry_after = rows
         .iter()
-        .filter(|row| row.locked_until > now)
-        .map(|row| (row.locked_until - now) as u64)
+        .filter(|row| row.locked_until_ms > now_ms)
+        .map(|row| ((row.locked_until_ms - now_ms) as u64).div_ceil(1000))
         .max();
-    let user_counted = keys
-        .user
-        .as_deref()
-        .is_some_and(|user| rows.iter().any(|row| row.key == user));
-    Ok(Status {
-        retry_after,
-        user_counted,
-    })
+    let verdict = match (retry_after, matched) {
+        (Some(retry_after), _) => {
+            // Counted, but not pushing the lock further out.
+            record_failure(&mut tx, config, keys, now_ms, false).await?;
+            Verdict::Refused { retry_after }
+        }
+        (None, false) => {
+            record_failure(&mut tx, config, keys, now_ms, true).await?;
+            Verdict::Failed
+        }
+        (None, true) => {
+            // A success clears the username's counter (not the address's: one
+            // account of one's own must not reset the count of guesses at others).
+            // With no counter, nothing is written.
+            if let Some(user) = keys
+                .user
+                .as_deref()
+                .filter(|user| rows.iter().any(|r| r.key == *user))
+            {
+                db::throttle::clear(&mut tx, user).await?;
+            }
+            Verdict::Passed
+        }
+    };
+    tx.commit().await?;
+    Ok(verdict)
 }
 
-/// Counts a failed attempt. `lock` is false for attempts refused while a lock
-/// stands: they are counted, but do not push the lock further out.
-pub async fn record_failure(
-    pool: &SqlitePool,
+/// Counts a failed attempt against each key, and past a key's limit locks it
+/// (unless `lock` is false) for the back-off, never longer than the cap.
+async fn record_failure(
+    conn: &mut SqliteConnection,
     config: &ThrottleConfig,
     keys: &Keys,
-    now: i64,
+    now_ms: i64,
     lock: bool,
 ) -> DbResult<()> {
+    let now = now_ms / 1000;
     let fresh_after = now - config.window.as_secs() as i64;
+    let cap_ms = config.max_delay.as_millis().min(i64::MAX as u128) as i64;
     for (key, limit) in keys.limited(config) {
-        let failures = db::throttle::record(pool, key, now, fresh_after).await?;
+        let failures = db::throttle::record(conn, key, now, fresh_after).await?;
         if lock && failures >= i64::from(limit) {
-            let delay = backoff(failures - i64::from(limit), config.max_delay.as_secs());
-            db::throttle::lock(pool, key, now + delay as i64).await?;
+            let delay = backoff_ms(failures - i64::from(limit), cap_ms);
+            db::throttle::lock(conn, key, now_ms.saturating_add(delay)).await?;
         }
     }
     Ok(())
 }
 
-/// A successful login clears the username's counter (not the address's: one
-/// account of one's own must not reset the count of guesses at others).
-pub async fn record_success(pool: &SqlitePool, keys: &Keys, status: &Status) -> DbResult<()> {
-    match &keys.user {
-        Some(user) if status.user_counted => db::throttle::clear(pool, user).await,
-        _ => Ok(()),
-    }
-}
-
-/// 1 s at the limit, doubling per further failure, never over `cap` seconds.
-fn backoff(over_limit: i64, cap: u64) -> u64 {
-    let exponent = over_limit.clamp(0, 62) as u32;
-    1u64.checked_shl(exponent)
-        .unwrap_or(u64::MAX)
-        .min(cap.max(1))
+/// 1 s at the limit, doubling per further failure, never over `cap_ms`.
+fn backoff_ms(over_limit: i64, cap_ms: i64) -> i64 {
+    // 1000 << 52 still fits an i64; the cap is reached long before anyway.
+    let exponent = over_limit.clamp(0, 52) as u32;
+    (1000i64 << exponent).min(cap_ms.max(1))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::backoff_ms;
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(0, 900), 1);
-        assert_eq!(backoff(3, 900), 8);
-        assert_eq!(backoff(10, 900), 900);
-        assert_eq!(backoff(10_000, 900), 900);
+        assert_eq!(backoff_ms(0, 900_000), 1_000);
+        assert_eq!(backoff_ms(3, 900_000), 8_000);
+        assert_eq!(backoff_ms(10, 900_000), 900_000);
+        assert_eq!(backoff_ms(10_000, 900_000), 900_000);
+        assert_eq!(backoff_ms(62, i64::MAX), 1_000 << 52);
+        assert_eq!(backoff_ms(0, 500), 500);
     }
 }

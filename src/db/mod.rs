@@ -4,6 +4,7 @@
 //! SQL that PostgreSQL reads too where that costs nothing.
 
 pub mod items;
+pub mod readers;
 pub mod settings;
 pub mod throttle;
 pub mod tokens;
@@ -19,6 +20,11 @@ use sqlx::{
 /// How long a statement waits for a lock held by another connection or process
 /// before the request answers 503.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Rows a purge deletes per statement, and its pause between statements, so
+/// it never holds the write lock for long and queued writers get in between.
+pub const PURGE_BATCH: i64 = 500;
+pub const PURGE_PAUSE: Duration = Duration::from_millis(10);
 
 /// A failure of the storage layer, classified by what the caller should answer.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +78,9 @@ pub async fn connect(url: &str, max_connections: u32) -> DbResult<SqlitePool> {
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(BUSY_TIMEOUT)
+        // A ping before each use is one more round trip to the connection's
+        // worker thread; a local file that broke fails the query itself.
+        .test_before_acquire(false)
         .connect_with(options)
         .await?;
     Ok(pool)

@@ -2,15 +2,14 @@
 
 use sqlx::{FromRow, SqlitePool};
 
-use super::{DbResult, write_tx};
+use super::{DbResult, PURGE_BATCH, PURGE_PAUSE, write_tx};
 
-/// What a bearer token check needs, read in one query.
+/// What a bearer token check needs, read in one query: the user as it is now
+/// (which `/users/me` answers with, without a second read) and its family.
 #[derive(Debug, FromRow)]
 pub struct AuthRow {
-    pub username: String,
-    pub scopes: String,
-    pub disabled: bool,
-    pub token_version: i64,
+    #[sqlx(flatten)]
+    pub user: super::users::UserRow,
     pub family_revoked: bool,
 }
 
@@ -89,20 +88,21 @@ pub async fn start_family(
 }
 
 /// The user and family behind an access token; `None` if either is gone.
-pub async fn auth_row(
-    pool: &SqlitePool,
+/// Takes the pool or one connection (the bearer check's own readers).
+pub async fn auth_row<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
     user_id: i64,
     family_id: i64,
 ) -> DbResult<Option<AuthRow>> {
     Ok(sqlx::query_as(
-        "SELECT u.username, u.scopes, u.disabled, u.token_version,
-                f.revoked_at IS NOT NULL AS family_revoked
+        "SELECT u.id, u.username, u.email, u.full_name, u.scopes, u.disabled,
+                u.token_version, u.created_at, f.revoked_at IS NOT NULL AS family_revoked
          FROM users u JOIN token_families f ON f.user_id = u.id
          WHERE u.id = ? AND f.id = ?",
     )
     .bind(user_id)
     .bind(family_id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?)
 }
 
@@ -201,16 +201,26 @@ async fn revoke_family_in(
 
 /// Deletes families no token of which can work any more (expired before
 /// `expired_before`, revoked before `revoked_before`, or minted before a
-/// password, scope or logout-all change), with their refresh tokens.
+/// password, scope or logout-all change), with their refresh tokens. Runs in
+/// batches with a pause between them, so requests never wait on it for long.
 pub async fn purge(pool: &SqlitePool, expired_before: i64, revoked_before: i64) -> DbResult<u64> {
-    let done = sqlx::query(
-        "DELETE FROM token_families
-         WHERE expires_at < ? OR revoked_at < ?
-            OR user_version <> (SELECT token_version FROM users WHERE users.id = token_families.user_id)",
-    )
-    .bind(expired_before)
-    .bind(revoked_before)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    let mut total = 0;
+    loop {
+        let done = sqlx::query(
+            "DELETE FROM token_families WHERE id IN (
+                SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id
+                WHERE f.expires_at < ? OR f.revoked_at < ? OR f.user_version <> u.token_version
+                LIMIT ?)",
+        )
+        .bind(expired_before)
+        .bind(revoked_before)
+        .bind(PURGE_BATCH)
+        .execute(pool)
+        .await?;
+        total += done.rows_affected();
+        if done.rows_affected() < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(PURGE_PAUSE).await;
+    }
 }

@@ -74,6 +74,15 @@ impl TestApp {
         Self::start(config, dir).await
     }
 
+    /// Like [`restart`](Self::restart), with the settings changed by `adjust`.
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> Self {
+        self.stop().await;
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let dir = self.dir.clone();
+        Self::start(config, dir).await
+    }
+
     /// Another server process's view: a second instance on the same database.
     pub async fn sibling(&self) -> Self {
         Self::start(self.config.clone(), self.dir.clone()).await
@@ -118,7 +127,29 @@ impl TestApp {
 
     /// `POST /token` with these form fields.
     pub async fn token_request(&self, form: &[(&str, &str)]) -> Response {
-        self.post("/token").form(form).send().await.expect("request")
+        self.post("/token")
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /token` with the refresh grant, and a `scope` if given.
+    pub async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.token_request(&form).await
+    }
+
+    /// The status of `GET /users/me` with this access token.
+    pub async fn me_status(&self, access_token: &str) -> StatusCode {
+        let response = self.get("/users/me").bearer_auth(access_token).send().await;
+        response.expect("request").status()
     }
 
     /// A successful password grant's body; panics on anything else.
@@ -128,7 +159,11 @@ impl TestApp {
             form.push(("scope", scope));
         }
         let response = self.token_request(&form).await;
-        assert_eq!(response.status(), StatusCode::OK, "login of {username} failed");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "login of {username} failed"
+        );
         Tokens::from(response.json::<Value>().await.unwrap())
     }
 
@@ -152,7 +187,9 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
-        response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+        response.json::<Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
     }
 }
 
@@ -200,7 +237,9 @@ async fn seed_admin(config: &Config) {
         full_name: None,
         scopes: "read:items write:items admin",
     };
-    db::users::create(&state.pool, &admin).await.expect("admin seeded");
+    db::users::create(&state.pool, &admin)
+        .await
+        .expect("admin seeded");
     state.pool.close().await;
 }
 
@@ -208,7 +247,66 @@ async fn seed_admin(config: &Config) {
 pub async fn error_of(response: Response) -> (StatusCode, String, Value) {
     let status = response.status();
     let body: Value = response.json().await.expect("error bodies are JSON");
-    let code = body["error"].as_str().expect("`error` is a string").to_owned();
+    let code = body["error"]
+        .as_str()
+        .expect("`error` is a string")
+        .to_owned();
     assert!(body["error_description"].is_string(), "{body}");
     (status, code, body)
+}
+
+/// A password the suite gives the users it creates.
+pub const PASSWORD: &str = "user-password-1";
+
+impl TestApp {
+    /// Creates `username` with `scopes` and returns an access token holding all of them.
+    pub async fn user_token(&self, username: &str, scopes: &[&str]) -> String {
+        self.create_user(username, PASSWORD, scopes).await;
+        self.login(username, PASSWORD, None).await.access
+    }
+}
+
+/// The header and claims of a JWT, decoded without checking anything.
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut parts = token.split('.');
+    let mut json = || {
+        let part = parts.next().expect("a JWT has three parts");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+    };
+    (json(), json())
+}
+
+/// The `WWW-Authenticate` header of a response, or "" when there is none.
+pub fn challenge(response: &Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// A response header as a string, or "" when it is missing.
+pub fn header(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// The `tollgate` binary on `database_url`, with bcrypt cost 4 and no
+/// `TOLLGATE_*` setting inherited from the environment running the tests.
+pub fn tollgate_command(database_url: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TOLLGATE_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("TOLLGATE_DATABASE_URL", database_url)
+        .env("TOLLGATE_BCRYPT_COST", TEST_COST.to_string())
+        .env("NO_COLOR", "1");
+    command
 }

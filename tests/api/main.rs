@@ -3,5 +3,27 @@
 
 mod helpers;
 
+mod bearer;
+mod cli;
+mod docs;
+mod errors;
+mod housekeeping;
+mod items;
+mod limits;
+mod logs;
+mod pages;
+mod passwords;
+mod refresh;
+mod rehash;
+mod revoke;
+mod scopes;
+mod served;
+mod sessions;
 mod smoke;
 mod spec;
+mod startup;
+mod system;
+mod throttle;
+mod token;
+mod user_changes;
+mod users;

@@ -1,0 +1,200 @@
+// Browser test of tollgate's Swagger UI (/docs), as a person would use it:
+// Authorize with the OAuth2 password flow, then "Try it out" / "Execute".
+//
+// Drives Debian's Chromium (/usr/bin/chromium) through playwright-core, which
+// never downloads a browser of its own. Run by e2e/run.sh, which starts the
+// server and creates the two users; the settings come from the environment:
+//
+//   E2E_BASE_URL          http://127.0.0.1:PORT
+//   E2E_READER_USER/_PASSWORD    a user holding read:items
+//   E2E_NOREAD_USER/_PASSWORD    a user without read:items
+//   E2E_OUT               where the screenshots go
+//   E2E_CHROMIUM          the browser (default /usr/bin/chromium)
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name, fallback) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`${name} is not set`);
+  return value;
+};
+const BASE = env('E2E_BASE_URL');
+const READER = { username: env('E2E_READER_USER'), password: env('E2E_READER_PASSWORD') };
+const NOREAD = { username: env('E2E_NOREAD_USER'), password: env('E2E_NOREAD_PASSWORD') };
+const OUT = env('E2E_OUT');
+const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
+const TIMEOUT_MS = 20_000;
+
+let step = 'start';
+const log = (message) => console.log(`  [docs] ${message}`);
+const begin = (name) => {
+  step = name;
+  log(name);
+};
+const expect = (condition, message) => {
+  if (!condition) throw new Error(message);
+};
+
+/** Opens the Authorize dialog, runs the password flow, checks the token
+ * endpoint's answer, and closes the dialog. */
+async function authorize(page, user, scopes) {
+  await page.locator('.swagger-ui .auth-wrapper button.authorize').click();
+  const dialog = page.locator('.dialog-ux .modal-ux');
+  await dialog.waitFor();
+  await dialog.locator('#oauth_username').fill(user.username);
+  await dialog.locator('#oauth_password').fill(user.password);
+  for (const scope of scopes) {
+    // The checkbox itself is hidden behind its styled label, as for a person.
+    await dialog.locator(`label[for="${scope}-password-checkbox-OAuth2"]`).click();
+    expect(
+      await dialog.locator(`input[id="${scope}-password-checkbox-OAuth2"]`).isChecked(),
+      `the ${scope} box did not tick`,
+    );
+  }
+  const [token] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/token'),
+    dialog.locator('button.authorize').click(),
+  ]);
+  const sent = new URLSearchParams(token.request().postData() ?? '');
+  expect(
+    token.status() === 200,
+    `POST /token answered ${token.status()}: ${await token.text()} (sent scope=${sent.get('scope')})`,
+  );
+  const granted = (await token.json()).scope;
+  expect(
+    granted === scopes.join(' '),
+    `the token carries scope "${granted}", expected "${scopes.join(' ')}"`,
+  );
+  // Authorized: the dialog now offers Logout instead of the form.
+  await dialog.locator('button', { hasText: 'Logout' }).waitFor();
+  await dialog.locator('button.btn-done').click();
+  await dialog.waitFor({ state: 'detached' });
+  log(`authorized as ${user.username} with scope "${granted}"`);
+}
+
+async function logout(page) {
+  await page.locator('.swagger-ui .auth-wrapper button.authorize').click();
+  const dialog = page.locator('.dialog-ux .modal-ux');
+  await dialog.waitFor();
+  await dialog.locator('button', { hasText: 'Logout' }).click();
+  await dialog.locator('#oauth_username').waitFor();
+  await dialog.locator('button.btn-done').click();
+  await dialog.waitFor({ state: 'detached' });
+}
+
+/** Expands an operation, clicks "Try it out" and "Execute", and returns what
+ * the page shows: the status cell and the response body text. */
+async function execute(page, operationId, path) {
+  const op = page.locator(`[id="${operationId}"]`);
+  if ((await op.locator('.opblock-body').count()) === 0) {
+    await op.locator('.opblock-summary').first().click();
+  }
+  const tryOut = op.locator('button.try-out__btn');
+  if ((await tryOut.innerText()).includes('Try it out')) await tryOut.click();
+  const clear = op.locator('button.btn-clear');
+  if ((await clear.count()) > 0) await clear.click();
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === path),
+    op.locator('button.execute').click(),
+  ]);
+  const live = op.locator('.live-responses-table');
+  const status = live.locator('tbody .response .response-col_status').first();
+  await status.waitFor();
+  const shown = {
+    status: (await status.innerText()).trim(),
+    body: await live.locator('tbody .response .response-col_description').first().innerText(),
+    headers: await response.allHeaders(),
+  };
+  expect(
+    String(response.status()) === shown.status,
+    `the network answered ${response.status()} but the page shows ${shown.status}`,
+  );
+  return { op, ...shown };
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'tollgate-e2e-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: CHROMIUM,
+  headless: true,
+  viewport: { width: 1280, height: 1400 },
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+    '--disable-quic',
+    '--disable-sync',
+  ],
+});
+context.setDefaultTimeout(TIMEOUT_MS);
+const page = context.pages()[0] ?? (await context.newPage());
+const failures = [];
+page.on('pageerror', (err) => failures.push(`page error: ${err.message}`));
+
+let exitCode = 0;
+try {
+  begin('open /docs');
+  await page.goto(`${BASE}/docs`);
+  await page.locator('.swagger-ui .information-container .title').waitFor();
+  await page.locator('[id="operations-Me-get_users_me"]').waitFor();
+
+  begin(`Authorize (password flow) as ${READER.username}, ticking read:items`);
+  await authorize(page, READER, ['read:items']);
+
+  begin('Try it out + Execute GET /users/me');
+  const me = await execute(page, 'operations-Me-get_users_me', '/users/me');
+  expect(me.status === '200', `GET /users/me shows ${me.status}: ${me.body}`);
+  expect(
+    me.body.includes(`"username": "${READER.username}"`),
+    `GET /users/me does not show the username ${READER.username}: ${me.body}`,
+  );
+  log(`GET /users/me: 200, shows "username": "${READER.username}"`);
+
+  begin('Try it out + Execute GET /items');
+  const items = await execute(page, 'operations-Items-get_items', '/items');
+  expect(items.status === '200', `GET /items shows ${items.status}: ${items.body}`);
+  expect(items.body.includes('"data"'), `GET /items shows no "data": ${items.body}`);
+  log('GET /items: 200');
+
+  begin('Logout');
+  await logout(page);
+
+  begin(`Authorize as ${NOREAD.username} (no read:items), ticking write:items`);
+  await authorize(page, NOREAD, ['write:items']);
+
+  begin('Execute GET /items without read:items');
+  const denied = await execute(page, 'operations-Items-get_items', '/items');
+  expect(denied.status === '403', `GET /items shows ${denied.status}, expected 403: ${denied.body}`);
+  expect(
+    denied.body.includes('insufficient_scope'),
+    `the 403 body does not say insufficient_scope: ${denied.body}`,
+  );
+  expect(
+    (denied.headers['www-authenticate'] ?? '').includes('scope="read:items"'),
+    `the 403 has no WWW-Authenticate naming read:items: ${denied.headers['www-authenticate']}`,
+  );
+  log('GET /items: 403 insufficient_scope');
+  expect(failures.length === 0, failures.join('; '));
+
+  begin('screenshot');
+  // The operation's header at the top, its 403 below it.
+  await denied.op.locator('.opblock-summary').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+  const shot = join(OUT, 'docs-final.png');
+  await page.screenshot({ path: shot });
+  log(`screenshot of the final state: ${shot}`);
+} catch (err) {
+  exitCode = 1;
+  const shot = join(OUT, 'docs-failure.png');
+  await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+  console.error(`  [docs] FAILED at step "${step}": ${err.message}`);
+  console.error(`  [docs] screenshot of the page at the failure: ${shot}`);
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(exitCode);

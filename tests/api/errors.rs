@@ -1,0 +1,135 @@
+//! The one error shape, and what an error body must never carry.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_PASSWORD, TestApp, error_of};
+
+/// Text that would betray internals or secrets.
+fn assert_clean(body: &serde_json::Value, secrets: &[&str]) {
+    let text = body.to_string();
+    for needle in [
+        "sqlite", "SQL", "SELECT", "INSERT", "$2b$", "panicked", "sqlx",
+    ] {
+        assert!(!text.contains(needle), "{needle} in {text}");
+    }
+    for secret in secrets {
+        assert!(!text.contains(secret), "a secret in {text}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_not_found_in_json() {
+    let app = TestApp::spawn().await;
+    for path in ["/nope", "/users/1/extra", "/items/1/2"] {
+        let (status, code, body) = error_of(app.get(path).send().await.unwrap()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{path}"
+        );
+        assert_clean(&body, &[]);
+    }
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_answer_is_a_json_error() {
+    let app = TestApp::spawn().await;
+    let requests = [
+        app.put("/items"),
+        app.delete("/users"),
+        app.post("/healthz"),
+        app.put("/token"),
+    ];
+    for request in requests {
+        let (status, code, _) = error_of(request.send().await.unwrap()).await;
+        assert!(matches!(status.as_u16(), 400 | 405), "{status}");
+        assert_eq!(code, "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_invalid_request_and_echo_no_value() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let secret = "hunter2-hunter2-hunter2";
+    let requests = [
+        app.post("/users")
+            .json(&json!({"username": "x1y", "password": [secret]})),
+        app.post("/users")
+            .json(&json!({"username": "x1y", "password": {"p": secret}})),
+        app.post("/users")
+            .json(&json!({"username": secret, "password": 12345678})),
+        app.post("/users")
+            .header("content-type", "application/json")
+            .body(format!("{{\"password\": \"{secret}\"")),
+        app.post("/items")
+            .header("content-type", "text/plain")
+            .body(secret),
+        app.patch("/items/1")
+            .header("content-type", "application/json")
+            .body("not json"),
+    ];
+    for request in requests {
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        let (status, code, body) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{body}"
+        );
+        assert_clean(&body, &[secret, &token]);
+    }
+}
+
+#[tokio::test]
+async fn token_errors_echo_no_password_or_token() {
+    let app = TestApp::spawn().await;
+    let tokens = app.login("admin", ADMIN_PASSWORD, None).await;
+    let forms: [&[(&str, &str)]; 3] = [
+        &[("username", "admin"), ("password", "wrong-password-x")],
+        &[
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("scope", "not-a-scope"),
+        ],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &tokens.refresh),
+            ("scope", "bogus"),
+        ],
+    ];
+    for form in forms {
+        let (_, _, body) = error_of(app.token_request(form).await).await;
+        assert_clean(
+            &body,
+            &["wrong-password-x", ADMIN_PASSWORD, &tokens.refresh],
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_database_fault_is_internal_error_with_a_fixed_message() {
+    let app = TestApp::spawn().await;
+    let token = app
+        .user_token("unlucky", &["read:items", "write:items"])
+        .await;
+    sqlx::query("DROP TABLE items")
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    let requests = [
+        app.get("/items"),
+        app.post("/items").json(&json!({"name": "n"})),
+    ];
+    for request in requests {
+        let (status, code, body) =
+            error_of(request.bearer_auth(&token).send().await.unwrap()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+        );
+        assert_clean(&body, &[&token]);
+        assert!(!body.to_string().contains("items"), "{body}");
+    }
+}

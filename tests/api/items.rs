@@ -1,0 +1,215 @@
+//! `/items`: the caller's own items, and nobody else's.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_of, header};
+
+const BOTH: [&str; 2] = ["read:items", "write:items"];
+
+async fn create_item(app: &TestApp, token: &str, body: Value) -> Value {
+    let response = app
+        .post("/items")
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = header(&response, "location");
+    let item: Value = response.json().await.unwrap();
+    assert_eq!(location, format!("/items/{}", item["id"]));
+    item
+}
+
+async fn names(app: &TestApp, path: &str, token: &str) -> (Vec<String>, Value) {
+    let page: Value = app
+        .get(path)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names = page["data"].as_array().unwrap().iter();
+    let names = names
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
+    (names, page["next_cursor"].clone())
+}
+
+#[tokio::test]
+async fn an_item_is_created_read_changed_and_deleted() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("maker", &BOTH).await;
+    let item = create_item(
+        &app,
+        &token,
+        json!({"name": "lamp", "description": "brass"}),
+    )
+    .await;
+    assert_eq!(
+        (&item["name"], &item["description"]),
+        (&json!("lamp"), &json!("brass"))
+    );
+    assert!(
+        item["created_at"].is_string() && item["updated_at"].is_string(),
+        "{item}"
+    );
+    let path = format!("/items/{}", item["id"]);
+
+    let read: Value = app
+        .get(&path)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read, item);
+
+    let renamed = app
+        .patch(&path)
+        .bearer_auth(&token)
+        .json(&json!({"name": "lantern"}));
+    let renamed: Value = renamed.send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (&renamed["name"], &renamed["description"]),
+        (&json!("lantern"), &json!("brass"))
+    );
+
+    let cleared = app
+        .patch(&path)
+        .bearer_auth(&token)
+        .json(&json!({"description": null}));
+    let cleared: Value = cleared.send().await.unwrap().json().await.unwrap();
+    assert!(cleared["description"].is_null(), "{cleared}");
+    assert_eq!(cleared["name"], "lantern");
+
+    let deleted = app.delete(&path).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = app.get(&path).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(error_of(gone).await.1, "not_found");
+    let twice = app.delete(&path).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(error_of(twice).await.1, "not_found");
+}
+
+#[tokio::test]
+async fn another_users_item_is_not_found_and_untouched() {
+    let app = TestApp::spawn().await;
+    let owner = app.user_token("owner", &BOTH).await;
+    let other = app.user_token("other", &BOTH).await;
+    let item = create_item(&app, &owner, json!({"name": "private"})).await;
+    let path = format!("/items/{}", item["id"]);
+
+    let attempts = [
+        app.get(&path),
+        app.patch(&path).json(&json!({"name": "mine now"})),
+        app.delete(&path),
+    ];
+    for request in attempts {
+        let (status, code, _) = error_of(request.bearer_auth(&other).send().await.unwrap()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::NOT_FOUND, "not_found")
+        );
+    }
+    assert_eq!(names(&app, "/items", &other).await.0, Vec::<String>::new());
+    let read: Value = app
+        .get(&path)
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read, item);
+}
+
+#[tokio::test]
+async fn the_item_list_shows_only_the_callers_items_in_pages() {
+    let app = TestApp::spawn().await;
+    let mine = app.user_token("lister", &BOTH).await;
+    let theirs = app.user_token("bystander", &BOTH).await;
+    for name in ["i1", "i2", "i3"] {
+        create_item(&app, &mine, json!({"name": name})).await;
+        create_item(&app, &theirs, json!({"name": format!("x-{name}")})).await;
+    }
+    let (first, cursor) = names(&app, "/items?limit=2", &mine).await;
+    assert_eq!(first, ["i1", "i2"]);
+    let cursor = cursor
+        .as_str()
+        .expect("a full page has a next cursor")
+        .to_owned();
+    let (rest, end) = names(&app, &format!("/items?limit=2&cursor={cursor}"), &mine).await;
+    assert_eq!(rest, ["i3"]);
+    assert!(end.is_null());
+    assert_eq!(names(&app, "/items", &mine).await.0, ["i1", "i2", "i3"]);
+
+    let bad = app
+        .get("/items?cursor=%21%21")
+        .bearer_auth(&mine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(bad).await.1, "invalid_request");
+}
+
+#[tokio::test]
+async fn invalid_item_fields_are_invalid_request_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("validator", &BOTH).await;
+    let item = create_item(&app, &token, json!({"name": "ok"})).await;
+    let path = format!("/items/{}", item["id"]);
+    let named = [
+        ("name", app.post("/items").json(&json!({"name": ""}))),
+        ("name", app.patch(&path).json(&json!({"name": ""}))),
+    ];
+    for (field, request) in named {
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        let (status, code, body) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{body}"
+        );
+        assert!(
+            body["error_description"].as_str().unwrap().contains(field),
+            "{field}: {body}"
+        );
+    }
+    let malformed = [
+        app.post("/items").json(&json!({"description": "no name"})),
+        app.post("/items").json(&json!({"name": 42})),
+        app.post("/items")
+            .json(&json!({"name": "n", "description": ["x"]})),
+        app.patch(&path).json(&json!({"name": null})),
+    ];
+    for request in malformed {
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        let (status, code, body) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_path_id_that_is_not_an_integer_is_invalid_request() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("pathy", &BOTH).await;
+    for path in ["/items/abc", "/items/99999999999999999999999"] {
+        let response = app.get(path).bearer_auth(&token).send().await.unwrap();
+        let (status, code, _) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{path}"
+        );
+    }
+}

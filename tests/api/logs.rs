@@ -1,0 +1,100 @@
+//! The binary's log: one line per request, and never a secret.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{helpers::database_url, served::Served};
+
+#[tokio::test]
+async fn each_request_logs_one_line_and_no_secret_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Served::start(&dir);
+    let admin_password = server.admin_password().await;
+    let base = format!("http://{}", server.addr().await);
+    let client = reqwest::Client::new();
+    let login = |username: &str, password: &str| {
+        let form = [("username", username), ("password", password)];
+        client.post(format!("{base}/token")).form(&form).send()
+    };
+
+    let admin: Value = login("admin", &admin_password)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_token = admin["access_token"].as_str().unwrap();
+    let body = json!({"username": "logged", "password": "logged-password-1"});
+    let created = client
+        .post(format!("{base}/users"))
+        .bearer_auth(admin_token)
+        .json(&body);
+    assert_eq!(created.send().await.unwrap().status(), StatusCode::CREATED);
+    let user: Value = login("logged", "logged-password-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = user["access_token"].as_str().unwrap();
+    let wrong = login("logged", "wrong-secret-xyz").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let in_query = client
+        .get(format!("{base}/users/me?access_token={token}"))
+        .bearer_auth(token);
+    assert_eq!(
+        in_query.send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let traced = client
+        .get(format!("{base}/healthz"))
+        .header("x-request-id", "trace-me-1");
+    let traced = traced.send().await.unwrap();
+    assert_eq!(traced.headers()["x-request-id"], "trace-me-1");
+
+    server.terminate();
+    assert!(server.exit_status().await.success());
+    let log = &server.lines;
+
+    let request_lines: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("path=") && l.contains("status="))
+        .collect();
+    assert_eq!(request_lines.len(), 6, "one line per request: {log:#?}");
+    let line = log
+        .iter()
+        .find(|l| l.contains("trace-me-1"))
+        .expect("the request id is logged");
+    for part in ["GET", "/healthz", "status=200", "latency"] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+
+    let pool = sqlx::SqlitePool::connect(&database_url(&dir.path().join("tollgate.db")))
+        .await
+        .unwrap();
+    let jwt_secret: String =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'jwt_secret'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let secrets = [
+        admin_token,
+        admin["refresh_token"].as_str().unwrap(),
+        token,
+        user["refresh_token"].as_str().unwrap(),
+        "logged-password-1",
+        "wrong-secret-xyz",
+        &jwt_secret,
+        "$2b$",
+    ];
+    for line in log {
+        for secret in secrets {
+            assert!(!line.contains(secret), "a secret in the log: {line}");
+        }
+    }
+    let admin_lines = log.iter().filter(|l| l.contains(&admin_password)).count();
+    assert_eq!(
+        admin_lines, 1,
+        "the first password is printed once, on its own line"
+    );
+}

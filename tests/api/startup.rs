@@ -1,0 +1,160 @@
+//! The binary starting and stopping like a product: the secret rule, the first
+//! admin, and a graceful stop on SIGTERM.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::{
+    helpers::{database_url, jwt_parts, tollgate_command},
+    served::{PATIENCE, Served},
+};
+
+#[test]
+fn a_jwt_secret_under_32_bytes_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("tollgate.db"));
+    let refused = tollgate_command(&url)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("TOLLGATE_JWT_SECRET", "x".repeat(31))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("TOLLGATE_JWT_SECRET") && stderr.contains("32 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&"x".repeat(31)),
+        "the secret itself is not printed"
+    );
+
+    let accepted = tollgate_command(&url)
+        .arg("migrate")
+        .env("TOLLGATE_JWT_SECRET", "x".repeat(32))
+        .output()
+        .unwrap();
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_first_start_prints_a_working_admin_password_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Served::start(&dir);
+    let password = server.admin_password().await;
+    assert!(password.len() >= 16, "a weak first password: {password}");
+    let addr = server.addr().await;
+
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("http://{addr}/token"))
+        .form(&[("username", "admin"), ("password", &password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let body: Value = login.json().await.unwrap();
+    assert_eq!(body["scope"], "read:items write:items admin");
+    drop(server);
+
+    let mut again = Served::start(&dir);
+    again.log_until("listening").await;
+    let printed = again
+        .lines
+        .iter()
+        .any(|l| l.contains("initial admin password"));
+    assert!(!printed, "{:#?}", again.lines);
+}
+
+#[tokio::test]
+async fn settings_come_from_the_environment_and_serve_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("TOLLGATE_ACCESS_TTL", "90s"),
+        ("TOLLGATE_ISSUER", "issuer-x"),
+    ];
+    let mut server = Served::start_with(&dir, &env, &["--audience", "audience-x"]);
+    let password = server.admin_password().await;
+    let addr = server.addr().await;
+    let login = reqwest::Client::new()
+        .post(format!("http://{addr}/token"))
+        .form(&[("username", "admin"), ("password", &password)])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = login.json().await.unwrap();
+    assert_eq!(body["expires_in"], 90);
+    let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        (&claims["iss"], &claims["aud"]),
+        (&Value::from("issuer-x"), &Value::from("audience-x"))
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        90
+    );
+}
+
+/// Reads from `stream` until `needle` has arrived; returns everything read.
+async fn read_until(stream: &mut TcpStream, needle: &str) -> String {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&received).contains(needle) {
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before `{needle}`: {}",
+            String::from_utf8_lossy(&received)
+        );
+        received.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Served::start(&dir);
+    let password = server.admin_password().await;
+    let addr = server.addr().await;
+
+    // `Expect: 100-continue`: the interim answer proves the handler is reading the body.
+    let body = format!("username=admin&password={password}");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    read_until(&mut stream, "100 Continue").await;
+
+    server.terminate();
+    // Once new connections are refused, the shutdown is under way.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still accepting after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let response = read_until(&mut stream, "refresh_token").await;
+    assert!(response.contains("HTTP/1.1 200"), "{response}");
+    assert!(server.exit_status().await.success());
+}

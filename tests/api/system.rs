@@ -1,0 +1,118 @@
+//! Health, readiness, docs, and what survives a restart.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, header};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_ok_without_a_token() {
+    let app = TestApp::spawn().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app.get(path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"status": "ok"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn readyz_turns_503_when_the_users_table_cannot_be_read() {
+    let app = TestApp::spawn().await;
+    sqlx::query("ALTER TABLE users RENAME TO users_away")
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    let response = app.get("/readyz").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!header(&response, "retry-after").is_empty());
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "unavailable"
+    );
+    assert_eq!(
+        app.get("/healthz").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs_with_the_password_flow() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/docs").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(header(&response, "content-type").starts_with("text/html"));
+    let html = response.text().await.unwrap().to_lowercase();
+    assert!(html.contains("swagger"), "{html}");
+
+    let spec: Value = app
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flow = &spec["components"]["securitySchemes"]["OAuth2"]["flows"]["password"];
+    assert_eq!(flow["tokenUrl"], "/token");
+    let mut scopes: Vec<&String> = flow["scopes"].as_object().unwrap().keys().collect();
+    scopes.sort();
+    assert_eq!(scopes, ["admin", "read:items", "write:items"]);
+}
+
+#[tokio::test]
+async fn a_restart_keeps_users_and_accepts_earlier_tokens() {
+    let app = TestApp::spawn().await;
+    let token = app
+        .user_token("survivor", &["read:items", "write:items"])
+        .await;
+    let created = app
+        .post("/items")
+        .bearer_auth(&token)
+        .json(&json!({"name": "kept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'jwt_secret'")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    assert!(stored.len() >= 32, "the generated secret is too short");
+
+    let app = app.restart().await;
+    let items: Value = app
+        .get("/items")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items["data"][0]["name"], "kept");
+    app.login("survivor", PASSWORD, None).await;
+}
+
+#[tokio::test]
+async fn the_database_runs_with_wal_foreign_keys_full_sync_and_a_busy_timeout() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.state.pool.acquire().await.unwrap();
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let pragmas = [
+        ("foreign_keys", 1),
+        ("synchronous", 2),
+        ("busy_timeout", 5000),
+    ];
+    for (pragma, expected) in pragmas {
+        let sql = sqlx::AssertSqlSafe(format!("PRAGMA {pragma}"));
+        let value: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(value, expected, "{pragma}");
+    }
+}
