@@ -71,9 +71,10 @@ CREATE INDEX refresh_tokens_family_id ON refresh_tokens (family_id);
 -- ("addr:<ip>"), shared by every process on this database.
 CREATE TABLE login_failures (
     key          TEXT    PRIMARY KEY NOT NULL,
-    failures     INTEGER NOT NULL,
-    locked_until INTEGER NOT NULL DEFAULT 0,
-    updated_at   INTEGER NOT NULL
+    failures        INTEGER NOT NULL,
+    -- in milliseconds: a one-second lock must last a second
+    locked_until_ms INTEGER NOT NULL DEFAULT 0,
+    updated_at      INTEGER NOT NULL
 );
 
 CREATE INDEX login_failures_updated_at ON login_failures (updated_at);

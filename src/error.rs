@@ -200,7 +200,9 @@ fn method_not_allowed(err: &poem::Error) -> Response {
         .data::<poem::PathPattern>()
         .and_then(|pattern| allowed_methods().get(pattern.0.as_ref()));
     if let Some(value) = allow.and_then(|methods| methods.parse().ok()) {
-        response.headers_mut().insert(poem::http::header::ALLOW, value);
+        response
+            .headers_mut()
+            .insert(poem::http::header::ALLOW, value);
     }
     response
 }

@@ -9,6 +9,7 @@ use poem_openapi::{
 };
 
 use crate::{
+    api::body::Body,
     api::{
         Tag,
         models::{Item, ItemPage, NoContent, PageRequest, strict},
@@ -21,7 +22,10 @@ use crate::{
 
 #[derive(Debug, Object)]
 pub struct NewItem {
-    #[oai(deserialize_with = "strict::text", validator(min_length = 1, max_length = 200))]
+    #[oai(
+        deserialize_with = "strict::text",
+        validator(min_length = 1, max_length = 200)
+    )]
     pub name: String,
     /// `null` or absent: no description.
     #[oai(
@@ -35,7 +39,10 @@ pub struct NewItem {
 /// Absent fields are left as they are; `null` clears `description`.
 #[derive(Debug, Object)]
 pub struct ItemUpdate {
-    #[oai(deserialize_with = "strict::text", validator(min_length = 1, max_length = 200))]
+    #[oai(
+        deserialize_with = "strict::text",
+        validator(min_length = 1, max_length = 200)
+    )]
     pub name: Option<String>,
     #[oai(
         nullable,
@@ -84,7 +91,7 @@ impl ItemsApi {
         &self,
         state: Data<&AppState>,
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
-        body: Json<NewItem>,
+        body: Body<NewItem>,
     ) -> ApiResult<ItemCreated> {
         let item = db::items::create(
             &state.pool,
@@ -118,7 +125,7 @@ impl ItemsApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         id: Path<i64>,
-        body: Json<ItemUpdate>,
+        body: Body<ItemUpdate>,
     ) -> ApiResult<Json<Item>> {
         let body = body.0;
         let patch = ItemPatch {

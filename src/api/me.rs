@@ -4,6 +4,7 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, payload::Json};
 
 use crate::{
+    api::body::Body,
     api::{
         Tag,
         models::{NoContent, User, check, strict},
@@ -44,7 +45,7 @@ impl MeApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        body: Json<PasswordChange>,
+        body: Body<PasswordChange>,
     ) -> ApiResult<NoContent> {
         check("new_password", password::validate(&body.new_password))?;
         let current = db::users::password_hash(&state.pool, auth.0.user_id)

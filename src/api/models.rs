@@ -197,7 +197,9 @@ pub mod strict {
     /// and no number or boolean turned into text.
     pub fn text<T: ParseFromJSON>(value: Option<Value>) -> ParseResult<T> {
         if matches!(value, Some(Value::Null)) {
-            return Err(ParseError::custom("null is not allowed here; leave the field out"));
+            return Err(ParseError::custom(
+                "null is not allowed here; leave the field out",
+            ));
         }
         nullable_text(value)
     }
@@ -221,7 +223,9 @@ pub mod strict {
     /// absent.
     pub fn not_null<T: ParseFromJSON>(value: Option<Value>) -> ParseResult<T> {
         if matches!(value, Some(Value::Null)) {
-            return Err(ParseError::custom("null is not allowed here; leave the field out"));
+            return Err(ParseError::custom(
+                "null is not allowed here; leave the field out",
+            ));
         }
         T::parse_from_json(value)
     }

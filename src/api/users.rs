@@ -9,6 +9,7 @@ use poem_openapi::{
 };
 
 use crate::{
+    api::body::Body,
     api::{
         Tag,
         models::{NoContent, PageRequest, User, UserPage, check, scope_set, strict},
@@ -39,7 +40,10 @@ pub struct NewUserBody {
     #[oai(
         nullable,
         deserialize_with = "strict::nullable_text",
-        validator(max_length = 254, pattern = r"^[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$")
+        validator(
+            max_length = 254,
+            pattern = r"^[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+        )
     )]
     pub email: Option<String>,
     /// `null` or absent: none.
@@ -61,7 +65,10 @@ pub struct UserUpdate {
     #[oai(
         nullable,
         deserialize_with = "strict::nullable_text",
-        validator(max_length = 254, pattern = r"^[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$")
+        validator(
+            max_length = 254,
+            pattern = r"^[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+        )
     )]
     pub email: MaybeUndefined<String>,
     #[oai(
@@ -118,7 +125,7 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         #[oai(scope = "Scope::Admin")] _auth: Auth,
-        body: Json<NewUserBody>,
+        body: Body<NewUserBody>,
     ) -> ApiResult<UserCreated> {
         let body = body.0;
         check("username", validate::username(&body.username))?;
@@ -174,7 +181,7 @@ impl UsersApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::Admin")] _auth: Auth,
         id: Path<i64>,
-        body: Json<UserUpdate>,
+        body: Body<UserUpdate>,
     ) -> ApiResult<Json<User>> {
         let body = body.0;
         if let MaybeUndefined::Value(email) = &body.email {

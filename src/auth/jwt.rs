@@ -224,7 +224,11 @@ mod tests {
             serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": "other"}),
         ] {
             let token = forge(header.clone(), body.clone());
-            assert_eq!(keys.verify(&token).err(), Some(TokenError::Invalid), "{header}");
+            assert_eq!(
+                keys.verify(&token).err(),
+                Some(TokenError::Invalid),
+                "{header}"
+            );
         }
         let good = serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": kid});
         assert!(keys.verify(&forge(good, body)).is_ok());
@@ -240,10 +244,23 @@ mod tests {
             keys.verify(&forge(header.clone(), body)).err()
         };
         let now = crate::db::now();
-        assert_eq!(with(&|c| c["exp"] = (now - 60).into()), Some(TokenError::Expired));
-        assert_eq!(with(&|c| c["exp"] = (now - 2).into()), None, "within the leeway");
-        assert_eq!(with(&|c| c["iss"] = "other".into()), Some(TokenError::Invalid));
-        assert_eq!(with(&|c| c["aud"] = "other".into()), Some(TokenError::Invalid));
+        assert_eq!(
+            with(&|c| c["exp"] = (now - 60).into()),
+            Some(TokenError::Expired)
+        );
+        assert_eq!(
+            with(&|c| c["exp"] = (now - 2).into()),
+            None,
+            "within the leeway"
+        );
+        assert_eq!(
+            with(&|c| c["iss"] = "other".into()),
+            Some(TokenError::Invalid)
+        );
+        assert_eq!(
+            with(&|c| c["aud"] = "other".into()),
+            Some(TokenError::Invalid)
+        );
         for claim in ["exp", "iss", "aud", "sub"] {
             let removed = with(&|c| {
                 c.as_object_mut().unwrap().remove(claim);

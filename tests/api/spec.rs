@@ -4,8 +4,9 @@ use crate::helpers::TestApp;
 /// what the code declares. Regenerate with `just openapi`.
 #[test]
 fn the_committed_spec_matches_the_code() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-        .expect("openapi/openapi.json exists");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("openapi/openapi.json exists");
     let generated = format!("{}\n", tollgate::api::service().spec());
     assert!(
         committed == generated,
@@ -16,9 +17,17 @@ fn the_committed_spec_matches_the_code() {
 #[tokio::test]
 async fn the_served_spec_is_the_committed_one() {
     let app = TestApp::spawn().await;
-    let served: serde_json::Value = app.get("/openapi.json").send().await.unwrap().json().await.unwrap();
+    let served: serde_json::Value = app
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let committed: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(served, committed);
