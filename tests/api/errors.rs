@@ -133,3 +133,49 @@ async fn a_database_fault_is_internal_error_with_a_fixed_message() {
         assert!(!body.to_string().contains("items"), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_body_field_of_the_wrong_type_or_missing_is_named() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let cases = [
+        ("/items", json!({}), "field `name` is required"),
+        (
+            "/items",
+            json!({"name": 42}),
+            "field `name` must be a string",
+        ),
+        (
+            "/items",
+            json!({"name": "x", "description": ["hunter2"]}),
+            "field `description` must be a string",
+        ),
+        (
+            "/users",
+            json!({"username": "carol", "password": 12345678}),
+            "field `password` must be a string",
+        ),
+        (
+            "/users",
+            json!({"password": "long enough"}),
+            "field `username` is required",
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let response = app
+            .post(path)
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, code, error) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request")
+        );
+        let description = error["error_description"].as_str().unwrap();
+        assert!(description.contains(expected), "{body}: {description}");
+        assert_clean(&error, &["hunter2", "12345678"]);
+    }
+}
