@@ -73,6 +73,7 @@ impl ItemsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<ItemPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;

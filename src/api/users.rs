@@ -108,6 +108,7 @@ impl UsersApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 64))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<UserPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
