@@ -16,6 +16,10 @@ openapi:
 bench *ARGS:
     ./bench/run.sh {{ARGS}}
 
+# End-to-end checks with real clients: Swagger UI in headless Chromium, schemathesis, a generated client, spec validation (see e2e/README.md)
+e2e:
+    bash e2e/run.sh
+
 # Formatting and lints, as CI checks them
 lint:
     cargo fmt --all -- --check

@@ -38,7 +38,7 @@ WORK=""
 say() { printf '  %s\n' "$*"; }
 step() {
     STEP=$1
-    printf '\n--> e2e: %s\n' "$STEP"
+    printf '\n--> e2e [%ss]: %s\n' "$((SECONDS - STARTED))" "$STEP"
 }
 REASON=""
 fail() {
@@ -84,6 +84,7 @@ on_exit() {
 trap on_exit EXIT
 
 mkdir -p "$OUT"
+rm -f "$OUT/server.log"
 
 # --- tools ------------------------------------------------------------------
 step "install tools (only what is missing)"
@@ -214,7 +215,9 @@ step "schemathesis: all checks on every operation"
 # ast module ("AST constructor recursion depth mismatch"), a thread-safety
 # problem of the tool, not a finding.
 # The server's own log is checked afterwards for any 500, whoever caused it.
+# It runs in e2e/out/, where it keeps its caches (.schemathesis/, .hypothesis/).
 rm -rf "$OUT/schemathesis"
+cd "$OUT"
 E2E_TOLLGATE_BIN=$BIN SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$E2E" \
     timeout $((FUZZ_SECONDS + 300)) schemathesis --config-file "$E2E/schemathesis.toml" \
     run "$BASE/openapi.json" \
@@ -227,6 +230,7 @@ E2E_TOLLGATE_BIN=$BIN SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$E2E" \
     --no-color \
     --report junit --report-dir "$OUT/schemathesis" ||
     fail "schemathesis found failures (listed above; 'Reproduce with' gives each request)"
+cd "$ROOT"
 
 # --- stop -------------------------------------------------------------------
 step "stop the server (SIGTERM) and read its log"

@@ -15,8 +15,9 @@ account ("fuzz-admin-N") asking for every scope; if that account no longer
 works (deleted, disabled, password changed, scopes cut), it creates a fresh
 one with the `tollgate user add` command line, which writes to the database
 directly. That is the operator's way in, and nothing schemathesis sends over
-HTTP can reach it. The account names are random, so no generated request can
-guess one. The bootstrap `admin` is left to schemathesis like any other user.
+HTTP can reach it. The account names are random, so no generated login can
+lock one out through the per-username throttle. The bootstrap `admin` is left
+to schemathesis like any other user.
 
 One more hook, `before_call`, keeps generated *valid* passwords inside the
 contract's rule, 8 to 72 bytes of UTF-8 (bcrypt's limit). JSON Schema counts
