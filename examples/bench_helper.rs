@@ -69,7 +69,11 @@ fn bcrypt_cpu(cost: u32, rounds: usize) -> Result<()> {
         let (cpu_start, wall_start) = (thread_cpu_ns(), Instant::now());
         assert!(bcrypt::verify(SEED_PASSWORD, &hash)?);
         wall.push(wall_start.elapsed().as_secs_f64() * 1e3);
-        cpu.push(thread_cpu_ns().zip(cpu_start).map(|(end, start)| (end - start) as f64 / 1e6));
+        cpu.push(
+            thread_cpu_ns()
+                .zip(cpu_start)
+                .map(|(end, start)| (end - start) as f64 / 1e6),
+        );
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -77,7 +81,10 @@ fn bcrypt_cpu(cost: u32, rounds: usize) -> Result<()> {
     };
     let wall = median(wall);
     // Without a per-thread CPU clock, wall time on an idle core is the estimate.
-    let cpu = cpu.into_iter().collect::<Option<Vec<_>>>().map_or(wall, median);
+    let cpu = cpu
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .map_or(wall, median);
     println!("cpu_ms={cpu:.2} wall_ms={wall:.2}");
     Ok(())
 }
@@ -136,9 +143,11 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
     let pool = bulk_pool(url).await?;
     let secret = match std::env::var("TOLLGATE_JWT_SECRET") {
         Ok(secret) => secret,
-        Err(_) => sqlx::query_scalar("SELECT value FROM settings WHERE key = 'jwt_secret'")
-            .fetch_one(&pool)
-            .await?,
+        Err(_) => {
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'jwt_secret'")
+                .fetch_one(&pool)
+                .await?
+        }
     };
     let issuer = std::env::var("TOLLGATE_ISSUER").unwrap_or_else(|_| "tollgate".into());
     let audience = std::env::var("TOLLGATE_AUDIENCE").unwrap_or_else(|_| "tollgate".into());

@@ -80,8 +80,8 @@ fn pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2)
 }
 
-/// Connections for the bearer check: one per core keeps every core busy
-/// (measured in bench/README.md: more only adds threads to switch between).
+/// Connections for the bearer check: its query runs on the async worker
+/// threads, one per core, so one connection per core is never short.
 fn reader_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }

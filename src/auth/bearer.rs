@@ -129,10 +129,10 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         .map_err(|err| ApiError::invalid_token(err.description()))?;
     let revoked = || ApiError::invalid_token("the access token has been revoked");
     let user_id: i64 = claims.sub.parse().map_err(|_| revoked())?;
-    let mut reader = state.readers.acquire().await.map_err(ApiError::from)?;
-    let row = db::tokens::auth_row(&mut *reader, user_id, claims.fam).await;
-    let row = reader
-        .keep_if_ok(row)
+    let row = state
+        .readers
+        .auth_row(user_id, claims.fam)
+        .await
         .map_err(ApiError::from)?
         .ok_or_else(revoked)?;
     let user = row.user;

@@ -54,6 +54,8 @@ impl Hasher {
     }
 
     /// The number of cores: hashing is pure CPU, more at once only queues.
+    /// One fewer would leave a core to other requests during a login storm,
+    /// but caps logins at half the ceiling (measured in bench/README.md).
     pub fn default_concurrency() -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
@@ -113,11 +115,19 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
-        let span = Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
+        // The permit goes with the work: a request given up while its hash
+        // runs frees its slot only once the hash is done and the CPU free.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
-            .map_err(|_| HashError::Task)?
+            .map_err(|_| HashError::Task)?;
+        let span = Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(work)
+        })
+        .await
+        .map_err(|_| HashError::Task)?
     }
 }
 

@@ -1,104 +1,201 @@
-//! Query-only connections for the bearer check, the one query every
-//! authenticated request makes.
+//! The bearer check's query, the one query every authenticated request makes.
 //!
-//! sqlx's pool pings each connection it is given back: one more round trip to
-//! the connection's worker thread, which costs as much as the query itself.
-//! These connections are handed out without it. They are `query_only`, so no
-//! write can be left half-done in one, and a query given up halfway (its
-//! request cancelled) still finishes on the worker thread before the next.
-//! Each query is its own read transaction: what any process committed before
-//! it started is what it sees. Nothing is cached.
+//! sqlx runs each SQLite connection on a worker thread of its own, so every
+//! query is two thread switches, and its pool pings a connection each time it
+//! is given back: two more. For this one primary-key read that is most of a
+//! request's CPU (bench/README.md). So it runs on the request's own thread, on
+//! SQLite connections opened with rusqlite (the same SQLite library that sqlx
+//! links): a few microseconds, like the JWT check before it. Those connections
+//! never wait: their busy timeout is zero, and when one is busy, failing or
+//! all are in use, the query goes through sqlx instead, on connections of its
+//! own (without the ping), which waits up to the usual busy timeout.
+//!
+//! All connections here are `query_only`. Each query is its own read
+//! transaction, so it sees whatever any process committed before it started:
+//! nothing is cached.
 
-use std::{
-    ops::{Deref, DerefMut},
-    str::FromStr,
-    sync::Mutex,
+use std::{path::Path, str::FromStr, sync::Mutex};
+
+use rusqlite::{OpenFlags, OptionalExtension};
+use sqlx::{ConnectOptions, SqliteConnection, sqlite::SqliteConnectOptions};
+use tokio::sync::Semaphore;
+
+use super::{
+    BUSY_TIMEOUT, DbError, DbResult,
+    tokens::{AUTH_ROW_SQL, AuthRow},
+    users::UserRow,
 };
 
-use sqlx::{ConnectOptions, SqliteConnection, sqlite::SqliteConnectOptions};
-use tokio::sync::{Semaphore, SemaphorePermit};
-
-use super::{BUSY_TIMEOUT, DbError, DbResult};
-
-/// Up to `size` connections, opened as needed and then kept.
 pub struct Readers {
+    /// Used from the request's thread; empty for an in-memory database.
+    inline: Mutex<Vec<rusqlite::Connection>>,
+    /// sqlx connections, opened as needed up to `permits`.
     options: SqliteConnectOptions,
     idle: Mutex<Vec<SqliteConnection>>,
     permits: Semaphore,
 }
 
-/// One connection, back to the idle list when dropped.
-pub struct Reader<'a> {
-    readers: &'a Readers,
-    conn: Option<SqliteConnection>,
-    _permit: SemaphorePermit<'a>,
-}
-
 impl Readers {
-    /// Opens the first connection now, so that a bad URL fails at start. The
-    /// database must exist and be migrated (`super::connect` does both).
+    /// Opens the `size` inline connections and the first sqlx one now, so a
+    /// bad URL fails at start; up to `size` sqlx ones open as needed. The
+    /// database must exist and be migrated (`super::connect`, `super::migrate`).
     pub async fn open(url: &str, size: usize) -> DbResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(DbError::Other)?
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("query_only", "ON");
         let first = options.connect().await?;
+        let path = options.get_filename().to_owned();
+        let inline = tokio::task::spawn_blocking(move || open_inline(&path, size))
+            .await
+            .map_err(|_| DbError::Other(sqlx::Error::WorkerCrashed))?;
         Ok(Self {
+            inline: Mutex::new(inline),
             options,
             idle: Mutex::new(vec![first]),
             permits: Semaphore::new(size.max(1)),
         })
     }
 
-    /// Waits up to the busy timeout for a free connection.
-    pub async fn acquire(&self) -> DbResult<Reader<'_>> {
+    /// The user and family behind an access token; `None` if either is gone.
+    pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
+        if let Some(row) = self.auth_row_inline(user_id, family_id) {
+            return Ok(row);
+        }
         let permit = tokio::time::timeout(BUSY_TIMEOUT, self.permits.acquire())
             .await
             .map_err(|_| DbError::Unavailable(sqlx::Error::PoolTimedOut))?
             .map_err(|_| DbError::Unavailable(sqlx::Error::PoolClosed))?;
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match idle {
+        let idle = lock(&self.idle).pop();
+        let mut conn = match idle {
             Some(conn) => conn,
             None => self.options.connect().await?,
         };
-        Ok(Reader {
-            readers: self,
-            conn: Some(conn),
-            _permit: permit,
+        let row = super::tokens::auth_row(&mut conn, user_id, family_id).await;
+        // A connection that failed is dropped (closed); the next opens anew.
+        // One whose query was cancelled is dropped too, with this future.
+        if row.is_ok() {
+            lock(&self.idle).push(conn);
+        }
+        drop(permit);
+        row
+    }
+
+    /// `None` when no inline connection is free, or the query did not
+    /// succeed at once (busy, or an error for the sqlx path to classify).
+    fn auth_row_inline(&self, user_id: i64, family_id: i64) -> Option<Option<AuthRow>> {
+        let conn = lock(&self.inline).pop()?;
+        let row = query_inline(&conn, user_id, family_id);
+        lock(&self.inline).push(conn);
+        row.ok()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `size` connections to the file at `path`, or none if it is not a file (an
+/// in-memory database is private to each connection) or cannot be opened.
+fn open_inline(path: &Path, size: usize) -> Vec<rusqlite::Connection> {
+    if !path.is_file() {
+        return Vec::new();
+    }
+    let open = || -> rusqlite::Result<rusqlite::Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.prepare_cached(AUTH_ROW_SQL)?;
+        Ok(conn)
+    };
+    match (0..size).map(|_| open()).collect() {
+        Ok(conns) => conns,
+        Err(err) => {
+            tracing::warn!(error = %err, "no inline read connections; bearer checks go through sqlx");
+            Vec::new()
+        }
+    }
+}
+
+fn query_inline(
+    conn: &rusqlite::Connection,
+    user_id: i64,
+    family_id: i64,
+) -> rusqlite::Result<Option<AuthRow>> {
+    let mut statement = conn.prepare_cached(AUTH_ROW_SQL)?;
+    // By position, in the order of AUTH_ROW_SQL (by name costs a lookup each).
+    statement
+        .query_row((user_id, family_id), |row| {
+            Ok(AuthRow {
+                user: UserRow {
+                    id: row.get(0)?,
+                    username: row.get(1)?,
+                    email: row.get(2)?,
+                    full_name: row.get(3)?,
+                    scopes: row.get(4)?,
+                    disabled: row.get(5)?,
+                    token_version: row.get(6)?,
+                    created_at: row.get(7)?,
+                },
+                family_revoked: row.get(8)?,
+            })
         })
-    }
+        .optional()
 }
 
-impl Reader<'_> {
-    /// Passes `result` through; after an error the connection is closed
-    /// instead of kept, and the next `acquire` opens a fresh one.
-    pub fn keep_if_ok<T>(mut self, result: DbResult<T>) -> DbResult<T> {
-        if result.is_err() {
-            self.conn = None;
-        }
-        result
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Deref for Reader<'_> {
-    type Target = SqliteConnection;
+    /// Both paths read the same row, and see a change committed elsewhere
+    /// at once.
+    #[tokio::test]
+    async fn inline_and_sqlx_paths_agree_and_see_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let pool = super::super::connect(&url, 2).await.unwrap();
+        super::super::migrate(&pool).await.unwrap();
+        let user = super::super::users::create(
+            &pool,
+            &super::super::users::NewUser {
+                username: "reader",
+                password_hash: "x",
+                email: Some("r@example.test"),
+                full_name: None,
+                scopes: "read:items",
+            },
+        )
+        .await
+        .unwrap();
+        let family = super::super::tokens::NewFamily {
+            user_id: user.id,
+            user_version: user.token_version,
+            scope: "read:items",
+            client_id: "t",
+            expires_at: super::super::now() + 60,
+        };
+        let fam = super::super::tokens::start_family(&pool, &family, "h", 0)
+            .await
+            .unwrap();
+        let readers = Readers::open(&url, 1).await.unwrap();
+        assert_eq!(lock(&readers.inline).len(), 1);
 
-    fn deref(&self) -> &SqliteConnection {
-        self.conn.as_ref().expect("present until dropped")
-    }
-}
+        let inline = readers.auth_row_inline(user.id, fam).unwrap().unwrap();
+        let taken = lock(&readers.inline).pop().unwrap();
+        let via_sqlx = readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        lock(&readers.inline).push(taken);
+        assert_eq!(format!("{inline:?}"), format!("{via_sqlx:?}"));
+        assert_eq!(inline.user.email.as_deref(), Some("r@example.test"));
+        assert!(!inline.family_revoked);
 
-impl DerefMut for Reader<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.conn.as_mut().expect("present until dropped")
-    }
-}
-
-impl Drop for Reader<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            let mut idle = self.readers.idle.lock().unwrap_or_else(|e| e.into_inner());
-            idle.push(conn);
-        }
+        super::super::tokens::revoke_family(&pool, fam, 1)
+            .await
+            .unwrap();
+        let row = readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        assert!(row.family_revoked);
+        assert!(readers.auth_row(user.id + 1, fam).await.unwrap().is_none());
     }
 }

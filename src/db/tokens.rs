@@ -87,23 +87,27 @@ pub async fn start_family(
     Ok(family_id)
 }
 
+/// The query behind [`AuthRow`], by user id and family id; also run through
+/// rusqlite by `super::readers`.
+pub(crate) const AUTH_ROW_SQL: &str =
+    "SELECT u.id, u.username, u.email, u.full_name, u.scopes, u.disabled,
+            u.token_version, u.created_at, f.revoked_at IS NOT NULL AS family_revoked
+     FROM users u JOIN token_families f ON f.user_id = u.id
+     WHERE u.id = ? AND f.id = ?";
+
 /// The user and family behind an access token; `None` if either is gone.
-/// Takes the pool or one connection (the bearer check's own readers).
+/// Takes the pool or one connection. The bearer check calls it through
+/// `super::readers::Readers::auth_row`.
 pub async fn auth_row<'e>(
     db: impl sqlx::SqliteExecutor<'e>,
     user_id: i64,
     family_id: i64,
 ) -> DbResult<Option<AuthRow>> {
-    Ok(sqlx::query_as(
-        "SELECT u.id, u.username, u.email, u.full_name, u.scopes, u.disabled,
-                u.token_version, u.created_at, f.revoked_at IS NOT NULL AS family_revoked
-         FROM users u JOIN token_families f ON f.user_id = u.id
-         WHERE u.id = ? AND f.id = ?",
-    )
-    .bind(user_id)
-    .bind(family_id)
-    .fetch_optional(db)
-    .await?)
+    Ok(sqlx::query_as(AUTH_ROW_SQL)
+        .bind(user_id)
+        .bind(family_id)
+        .fetch_optional(db)
+        .await?)
 }
 
 /// Spends the refresh token `old_hash` and stores `new_hash` in its family,
