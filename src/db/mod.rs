@@ -105,3 +105,27 @@ pub fn now() -> i64 {
 pub async fn write_tx(pool: &SqlitePool) -> DbResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
+
+/// Repeats `delete`, a statement that deletes at most `PURGE_BATCH` rows and
+/// takes that limit as its last parameter after `params`, until a batch comes
+/// back short, pausing between batches so writers never wait on it for long.
+pub async fn delete_in_batches(
+    pool: &SqlitePool,
+    delete: &'static str,
+    params: [i64; 2],
+) -> DbResult<u64> {
+    let mut total = 0;
+    loop {
+        let done = sqlx::query(delete)
+            .bind(params[0])
+            .bind(params[1])
+            .bind(PURGE_BATCH)
+            .execute(pool)
+            .await?;
+        total += done.rows_affected();
+        if done.rows_affected() < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(PURGE_PAUSE).await;
+    }
+}

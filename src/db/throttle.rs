@@ -5,7 +5,7 @@
 
 use sqlx::{FromRow, SqliteConnection, SqlitePool};
 
-use super::{DbResult, PURGE_BATCH, PURGE_PAUSE};
+use super::DbResult;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Failures {
@@ -87,22 +87,12 @@ pub async fn clear(conn: &mut SqliteConnection, key: &str) -> DbResult<()> {
 /// Deletes counters untouched since `stale_before` whose lock has passed by
 /// `now` (both in seconds), in batches with a pause between them.
 pub async fn purge(pool: &SqlitePool, stale_before: i64, now: i64) -> DbResult<u64> {
-    let mut total = 0;
-    loop {
-        let done = sqlx::query(
-            "DELETE FROM login_failures WHERE key IN (
-                SELECT key FROM login_failures
-                WHERE updated_at < ? AND locked_until_ms < ? LIMIT ?)",
-        )
-        .bind(stale_before)
-        .bind(now.saturating_mul(1000))
-        .bind(PURGE_BATCH)
-        .execute(pool)
-        .await?;
-        total += done.rows_affected();
-        if done.rows_affected() < PURGE_BATCH as u64 {
-            return Ok(total);
-        }
-        tokio::time::sleep(PURGE_PAUSE).await;
-    }
+    super::delete_in_batches(
+        pool,
+        "DELETE FROM login_failures WHERE key IN (
+            SELECT key FROM login_failures
+            WHERE updated_at < ? AND locked_until_ms < ? LIMIT ?)",
+        [stale_before, now.saturating_mul(1000)],
+    )
+    .await
 }

@@ -2,7 +2,7 @@
 
 use sqlx::{FromRow, SqlitePool};
 
-use super::{DbResult, PURGE_BATCH, PURGE_PAUSE, write_tx};
+use super::{DbResult, write_tx};
 
 /// What a bearer token check needs, read in one query: the user as it is now
 /// (which `/users/me` answers with, without a second read) and its family.
@@ -208,23 +208,13 @@ async fn revoke_family_in(
 /// password, scope or logout-all change), with their refresh tokens. Runs in
 /// batches with a pause between them, so requests never wait on it for long.
 pub async fn purge(pool: &SqlitePool, expired_before: i64, revoked_before: i64) -> DbResult<u64> {
-    let mut total = 0;
-    loop {
-        let done = sqlx::query(
-            "DELETE FROM token_families WHERE id IN (
-                SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id
-                WHERE f.expires_at < ? OR f.revoked_at < ? OR f.user_version <> u.token_version
-                LIMIT ?)",
-        )
-        .bind(expired_before)
-        .bind(revoked_before)
-        .bind(PURGE_BATCH)
-        .execute(pool)
-        .await?;
-        total += done.rows_affected();
-        if done.rows_affected() < PURGE_BATCH as u64 {
-            return Ok(total);
-        }
-        tokio::time::sleep(PURGE_PAUSE).await;
-    }
+    super::delete_in_batches(
+        pool,
+        "DELETE FROM token_families WHERE id IN (
+            SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id
+            WHERE f.expires_at < ? OR f.revoked_at < ? OR f.user_version <> u.token_version
+            LIMIT ?)",
+        [expired_before, revoked_before],
+    )
+    .await
 }

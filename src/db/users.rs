@@ -76,41 +76,42 @@ pub async fn count(pool: &SqlitePool) -> DbResult<i64> {
 
 /// Inserts a user; a taken username (in any case) is `DbError::Conflict`.
 pub async fn create(pool: &SqlitePool, user: &NewUser<'_>) -> DbResult<UserRow> {
-    let row = sqlx::query_as(
+    Ok(insert(
         "INSERT INTO users (username, username_key, email, full_name, password_hash, scopes, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)
          RETURNING id, username, email, full_name, scopes, disabled, token_version, created_at",
+        user,
     )
-    .bind(user.username)
-    .bind(username_key(user.username))
-    .bind(user.email)
-    .bind(user.full_name)
-    .bind(user.password_hash)
-    .bind(user.scopes)
-    .bind(now())
     .fetch_one(pool)
-    .await?;
-    Ok(row)
+    .await?)
 }
 
 /// Inserts `user` only if the table is empty, atomically, so several processes
 /// starting on a new database create one first user between them.
 pub async fn create_if_none(pool: &SqlitePool, user: &NewUser<'_>) -> DbResult<Option<UserRow>> {
-    let row = sqlx::query_as(
+    Ok(insert(
         "INSERT INTO users (username, username_key, email, full_name, password_hash, scopes, created_at)
          SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users)
          RETURNING id, username, email, full_name, scopes, disabled, token_version, created_at",
+        user,
     )
-    .bind(user.username)
-    .bind(username_key(user.username))
-    .bind(user.email)
-    .bind(user.full_name)
-    .bind(user.password_hash)
-    .bind(user.scopes)
-    .bind(now())
     .fetch_optional(pool)
-    .await?;
-    Ok(row)
+    .await?)
+}
+
+/// `sql` with the new user's seven values bound, in column order.
+fn insert<'q>(
+    sql: &'static str,
+    user: &'q NewUser<'q>,
+) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, UserRow, sqlx::sqlite::SqliteArguments> {
+    sqlx::query_as(sql)
+        .bind(user.username)
+        .bind(username_key(user.username))
+        .bind(user.email)
+        .bind(user.full_name)
+        .bind(user.password_hash)
+        .bind(user.scopes)
+        .bind(now())
 }
 
 pub async fn get(pool: &SqlitePool, id: i64) -> DbResult<Option<UserRow>> {
