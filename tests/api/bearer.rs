@@ -7,7 +7,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tollgate::config::Secret;
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, challenge, error_of, jwt_parts};
+use crate::helpers::{
+    ADMIN, ADMIN_PASSWORD, TestApp, challenge, error_of, expect_error, jwt_parts,
+};
 
 const SECRET: &str = "a-test-signing-secret-of-more-than-32-bytes";
 
@@ -115,12 +117,7 @@ async fn forged_and_broken_tokens_are_invalid_token() {
     for (case, token) in forgeries {
         let response = me(&app, &token).await;
         let header = challenge(&response);
-        let (status, code, body) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::UNAUTHORIZED, "invalid_token"),
-            "{case}: {body}"
-        );
+        let body = expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token", &case).await;
         let description = body["error_description"].as_str().unwrap();
         assert_eq!(
             header,
@@ -164,11 +161,7 @@ async fn no_authorization_header_is_unauthorized_with_a_bare_challenge() {
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(challenge(&response), r#"Bearer realm="tollgate""#);
-        let (status, code, _) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::UNAUTHORIZED, "unauthorized")
-        );
+        expect_error(response, StatusCode::UNAUTHORIZED, "unauthorized", "").await;
     }
 }
 
@@ -182,11 +175,7 @@ async fn a_bearer_header_without_a_token_is_invalid_token() {
         .await
         .unwrap();
     assert!(challenge(&response).contains(r#"error="invalid_token""#));
-    let (status, code, _) = error_of(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::UNAUTHORIZED, "invalid_token")
-    );
+    expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token", "").await;
 }
 
 #[tokio::test]
@@ -211,12 +200,13 @@ async fn a_token_in_the_query_string_as_well_is_invalid_request() {
     let both = app
         .get(&format!("/users/me?access_token={token}"))
         .bearer_auth(&token);
-    let (status, code, body) = error_of(both.send().await.unwrap()).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request"),
-        "{body}"
-    );
+    let body = expect_error(
+        both.send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "",
+    )
+    .await;
     assert!(!body.to_string().contains(&token));
 }
 
@@ -229,11 +219,7 @@ async fn a_token_only_in_the_query_string_is_refused_not_read() {
         .send()
         .await
         .unwrap();
-    let (status, code, body) = error_of(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", "").await;
     assert!(!body.to_string().contains(&token));
     // Where the query is not about a token, a missing header is just that.
     let response = app.get("/users/me?other=1").send().await.unwrap();
@@ -253,11 +239,13 @@ async fn a_token_of_a_deleted_user_is_invalid_token() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let (status, code, _) = error_of(me(&app, &token).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::UNAUTHORIZED, "invalid_token")
-    );
+    expect_error(
+        me(&app, &token).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -272,15 +260,7 @@ async fn an_access_token_is_an_rfc_9068_jwt() {
         "{head}"
     );
 
-    let me: Value = app
-        .get("/users/me")
-        .bearer_auth(&first.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.get_json("/users/me", &first.access).await;
     assert_eq!(claims["iss"], "tollgate");
     assert_eq!(claims["aud"], "tollgate");
     assert_eq!(claims["sub"], me["id"].as_i64().unwrap().to_string());

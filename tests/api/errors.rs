@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, error_of};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, error_of, expect_error};
 
 /// Text that would betray internals or secrets.
 fn assert_clean(body: &serde_json::Value, secrets: &[&str]) {
@@ -22,12 +22,13 @@ fn assert_clean(body: &serde_json::Value, secrets: &[&str]) {
 async fn an_unknown_path_is_not_found_in_json() {
     let app = TestApp::spawn().await;
     for path in ["/nope", "/users/1/extra", "/items/1/2"] {
-        let (status, code, body) = error_of(app.get(path).send().await.unwrap()).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::NOT_FOUND, "not_found"),
-            "{path}"
-        );
+        let body = expect_error(
+            app.get(path).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &path,
+        )
+        .await;
         assert_clean(&body, &[]);
     }
 }
@@ -72,12 +73,7 @@ async fn malformed_bodies_are_invalid_request_and_echo_no_value() {
     ];
     for request in requests {
         let response = request.bearer_auth(&token).send().await.unwrap();
-        let (status, code, body) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{body}"
-        );
+        let body = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", "").await;
         assert_clean(&body, &[secret, &token]);
     }
 }
@@ -123,12 +119,13 @@ async fn a_database_fault_is_internal_error_with_a_fixed_message() {
         app.post("/items").json(&json!({"name": "n"})),
     ];
     for request in requests {
-        let (status, code, body) =
-            error_of(request.bearer_auth(&token).send().await.unwrap()).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-        );
+        let body = expect_error(
+            request.bearer_auth(&token).send().await.unwrap(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "",
+        )
+        .await;
         assert_clean(&body, &[&token]);
         assert!(!body.to_string().contains("items"), "{body}");
     }
@@ -169,11 +166,7 @@ async fn a_body_field_of_the_wrong_type_or_missing_is_named() {
             .send()
             .await
             .unwrap();
-        let (status, code, error) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request")
-        );
+        let error = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", "").await;
         let description = error["error_description"].as_str().unwrap();
         assert!(description.contains(expected), "{body}: {description}");
         assert_clean(&error, &["hunter2", "12345678"]);

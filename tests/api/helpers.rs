@@ -255,6 +255,23 @@ pub async fn error_of(response: Response) -> (StatusCode, String, Value) {
     (status, code, body)
 }
 
+/// Asserts an error response with `status` and `error` code `code`, naming
+/// `context` and the body on failure; returns the body.
+pub async fn expect_error(
+    response: Response,
+    status: StatusCode,
+    code: &str,
+    context: impl std::fmt::Display,
+) -> Value {
+    let (actual, error, body) = error_of(response).await;
+    assert_eq!(
+        (actual, error.as_str()),
+        (status, code),
+        "{context}: {body}"
+    );
+    body
+}
+
 /// A password the suite gives the users it creates.
 pub const PASSWORD: &str = "user-password-1";
 
@@ -263,6 +280,13 @@ impl TestApp {
     pub async fn user_token(&self, username: &str, scopes: &[&str]) -> String {
         self.create_user(username, PASSWORD, scopes).await;
         self.login(username, PASSWORD, None).await.access
+    }
+
+    /// `GET path` with `token` as the bearer; asserts a 200 and returns the JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let response = self.get(path).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
     }
 }
 

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_of, header};
+use crate::helpers::{TestApp, error_of, expect_error, header};
 
 const BOTH: [&str; 2] = ["read:items", "write:items"];
 
@@ -23,15 +23,7 @@ async fn create_item(app: &TestApp, token: &str, body: Value) -> Value {
 }
 
 async fn names(app: &TestApp, path: &str, token: &str) -> (Vec<String>, Value) {
-    let page: Value = app
-        .get(path)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json(path, token).await;
     let names = page["data"].as_array().unwrap().iter();
     let names = names
         .map(|i| i["name"].as_str().unwrap().to_owned())
@@ -59,15 +51,7 @@ async fn an_item_is_created_read_changed_and_deleted() {
     );
     let path = format!("/items/{}", item["id"]);
 
-    let read: Value = app
-        .get(&path)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = app.get_json(&path, &token).await;
     assert_eq!(read, item);
 
     let renamed = app
@@ -110,22 +94,16 @@ async fn another_users_item_is_not_found_and_untouched() {
         app.delete(&path),
     ];
     for request in attempts {
-        let (status, code, _) = error_of(request.bearer_auth(&other).send().await.unwrap()).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::NOT_FOUND, "not_found")
-        );
+        expect_error(
+            request.bearer_auth(&other).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "",
+        )
+        .await;
     }
     assert_eq!(names(&app, "/items", &other).await.0, Vec::<String>::new());
-    let read: Value = app
-        .get(&path)
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = app.get_json(&path, &owner).await;
     assert_eq!(read, item);
 }
 
@@ -170,12 +148,7 @@ async fn invalid_item_fields_are_invalid_request_naming_the_field() {
     ];
     for (field, request) in named {
         let response = request.bearer_auth(&token).send().await.unwrap();
-        let (status, code, body) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{body}"
-        );
+        let body = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", "").await;
         assert!(
             body["error_description"].as_str().unwrap().contains(field),
             "{field}: {body}"
@@ -190,12 +163,7 @@ async fn invalid_item_fields_are_invalid_request_naming_the_field() {
     ];
     for request in malformed {
         let response = request.bearer_auth(&token).send().await.unwrap();
-        let (status, code, body) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{body}"
-        );
+        expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", "").await;
     }
 }
 
@@ -205,11 +173,6 @@ async fn a_path_id_that_is_not_an_integer_is_invalid_request() {
     let token = app.user_token("pathy", &BOTH).await;
     for path in ["/items/abc", "/items/99999999999999999999999"] {
         let response = app.get(path).bearer_auth(&token).send().await.unwrap();
-        let (status, code, _) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{path}"
-        );
+        expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", &path).await;
     }
 }

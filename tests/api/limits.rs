@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, error_of};
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, expect_error};
 
 const OVER_LIMIT: usize = 64 * 1024 + 1;
 
@@ -24,11 +24,13 @@ async fn a_body_over_64_kib_is_payload_too_large() {
             .body(big_form),
     ];
     for request in requests {
-        let (status, code, _) = error_of(request.send().await.unwrap()).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-        );
+        expect_error(
+            request.send().await.unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "",
+        )
+        .await;
     }
 }
 
@@ -118,12 +120,13 @@ async fn string_fields_over_their_limits_are_invalid_request() {
         ),
     ];
     for (field, request) in cases {
-        let (status, code, body) = error_of(request.send().await.unwrap()).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{field}: {body}"
-        );
+        let body = expect_error(
+            request.send().await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &field,
+        )
+        .await;
         assert!(
             body["error_description"].as_str().unwrap().contains(field),
             "{field}: {body}"
@@ -153,12 +156,13 @@ async fn a_page_size_outside_1_to_200_is_invalid_request() {
                 .send()
                 .await
                 .unwrap();
-            let (status, code, body) = error_of(response).await;
-            assert_eq!(
-                (status, code.as_str()),
-                (StatusCode::BAD_REQUEST, "invalid_request"),
-                "{list} {limit}"
-            );
+            let body = expect_error(
+                response,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("{list} {limit}"),
+            )
+            .await;
             assert!(
                 body["error_description"]
                     .as_str()

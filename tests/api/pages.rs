@@ -1,18 +1,16 @@
 //! Cursor pagination of `GET /users` and `GET /items`.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{ADMIN, PASSWORD, TestApp, error_of};
+use crate::helpers::{ADMIN, PASSWORD, TestApp, expect_error};
 
 /// Follows `next_cursor` from `first` to the end; returns each page's `field`s.
 async fn walk(app: &TestApp, first: &str, token: &str, field: &str) -> Vec<Vec<String>> {
     let mut pages = Vec::new();
     let mut path = first.to_owned();
     for _ in 0..10 {
-        let response = app.get(&path).bearer_auth(token).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        let page: Value = response.json().await.unwrap();
+        let page = app.get_json(&path, token).await;
         let data = page["data"].as_array().unwrap().iter();
         pages.push(
             data.map(|v| v[field].as_str().unwrap().to_owned())
@@ -73,15 +71,7 @@ async fn a_full_last_page_has_no_next_cursor() {
 async fn an_empty_list_is_one_empty_page() {
     let app = TestApp::spawn().await;
     let token = app.user_token("empty-handed", &["read:items"]).await;
-    let page: Value = app
-        .get("/items")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json("/items", &token).await;
     assert_eq!(page, json!({"data": [], "next_cursor": null}));
 }
 
@@ -97,12 +87,13 @@ async fn a_cursor_not_issued_by_the_api_is_invalid_request() {
                 .send()
                 .await
                 .unwrap();
-            let (status, code, body) = error_of(response).await;
-            assert_eq!(
-                (status, code.as_str()),
-                (StatusCode::BAD_REQUEST, "invalid_request"),
-                "{cursor}"
-            );
+            let body = expect_error(
+                response,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &cursor,
+            )
+            .await;
             assert!(
                 body["error_description"]
                     .as_str()

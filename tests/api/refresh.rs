@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, Tokens, error_of};
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, Tokens, expect_error};
 
 async fn refreshed(app: &TestApp, refresh_token: &str, scope: Option<&str>) -> Tokens {
     let response = app.refresh(refresh_token, scope).await;
@@ -14,11 +14,13 @@ async fn refreshed(app: &TestApp, refresh_token: &str, scope: Option<&str>) -> T
 }
 
 async fn assert_invalid_grant(app: &TestApp, refresh_token: &str) {
-    let (status, code, _) = error_of(app.refresh(refresh_token, None).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_grant")
-    );
+    expect_error(
+        app.refresh(refresh_token, None).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -89,12 +91,13 @@ async fn a_refresh_may_not_widen_the_scope_of_the_login() {
         "admin",
         "read:items unknown:scope",
     ] {
-        let (status, code, _) = error_of(app.refresh(&login.refresh, Some(wider)).await).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_scope"),
-            "{wider}"
-        );
+        expect_error(
+            app.refresh(&login.refresh, Some(wider)).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            &wider,
+        )
+        .await;
     }
     // A refused refresh spends nothing: the token still works.
     let next = refreshed(&app, &login.refresh, None).await;
@@ -169,11 +172,7 @@ async fn an_unknown_refresh_token_or_an_access_token_is_invalid_grant() {
     assert_invalid_grant(&app, &login.access).await;
 
     let response = app.token_request(&[("grant_type", "refresh_token")]).await;
-    let (status, code, _) = error_of(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", "").await;
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use reqwest::{Response, StatusCode};
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, error_of};
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, expect_error};
 
 async fn revoke(app: &TestApp, form: &[(&str, &str)]) -> Response {
     app.post("/token/revoke").form(form).send().await.unwrap()
@@ -127,11 +127,13 @@ async fn revoking_without_a_token_is_invalid_request() {
         &[("token_type_hint", "refresh_token")][..],
         &[("token", "")][..],
     ] {
-        let (status, code, body) = error_of(revoke(&app, form).await).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request")
-        );
+        let body = expect_error(
+            revoke(&app, form).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "",
+        )
+        .await;
         assert!(
             body["error_description"]
                 .as_str()

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, challenge, error_of};
+use crate::helpers::{PASSWORD, TestApp, challenge, expect_error};
 
 const ALL: [&str; 3] = ["read:items", "write:items", "admin"];
 
@@ -148,14 +148,13 @@ async fn every_scoped_operation_refuses_a_token_without_its_scope_and_serves_one
 
         let refused = call(&app, op, &path, &without).await;
         let header = challenge(&refused);
-        let (status, code, body) = error_of(refused).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::FORBIDDEN, "insufficient_scope"),
-            "{} {}: {body}",
-            op.method,
-            op.path
-        );
+        expect_error(
+            refused,
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("{} {}", op.method, op.path),
+        )
+        .await;
         assert_eq!(
             header,
             format!(r#"Bearer realm="tollgate", error="insufficient_scope", scope="{needed}""#)

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, Tokens, error_of};
+use crate::helpers::{TestApp, Tokens, error_of, expect_error};
 
 const USER: &str = "carol";
 const PASSWORD: &str = "carol-password-1";
@@ -22,11 +22,13 @@ async fn assert_all_dead(app: &TestApp, logins: &[Tokens]) {
             app.me_status(&tokens.access).await,
             StatusCode::UNAUTHORIZED
         );
-        let (status, code, _) = error_of(app.refresh(&tokens.refresh, None).await).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_grant")
-        );
+        expect_error(
+            app.refresh(&tokens.refresh, None).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "",
+        )
+        .await;
     }
 }
 
@@ -85,11 +87,7 @@ async fn a_wrong_current_password_is_refused_and_changes_nothing() {
         "new-password-1",
     )
     .await;
-    let (status, code, body) = error_of(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", "").await;
     let description = body["error_description"].as_str().unwrap();
     assert!(description.contains("current_password"), "{description}");
 

@@ -83,15 +83,7 @@ async fn a_restart_keeps_users_and_accepts_earlier_tokens() {
     assert!(stored.len() >= 32, "the generated secret is too short");
 
     let app = app.restart().await;
-    let items: Value = app
-        .get("/items")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let items = app.get_json("/items", &token).await;
     assert_eq!(items["data"][0]["name"], "kept");
     app.login("survivor", PASSWORD, None).await;
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use tollgate::config::Config;
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, error_of};
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, error_of, expect_error};
 
 const WRONG: &str = "wrong-password-1";
 
@@ -22,11 +22,13 @@ async fn attempt(app: &TestApp, username: &str, password: &str) -> Response {
 }
 
 async fn fail(app: &TestApp, username: &str) {
-    let (status, code, _) = error_of(attempt(app, username, WRONG).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_grant")
-    );
+    expect_error(
+        attempt(app, username, WRONG).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "",
+    )
+    .await;
 }
 
 /// Checks a 429 in the RFC 6749 error shape and returns its `Retry-After`.

@@ -3,7 +3,9 @@
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, error_of, header, jwt_parts};
+use crate::helpers::{
+    ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, error_of, expect_error, header, jwt_parts,
+};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -11,13 +13,7 @@ const FORM: &str = "application/x-www-form-urlencoded";
 async fn token_error(response: Response, code: &str) -> Value {
     assert_eq!(header(&response, "cache-control"), "no-store");
     assert_eq!(header(&response, "pragma"), "no-cache");
-    let (status, error, body) = error_of(response).await;
-    assert_eq!(
-        (status, error.as_str()),
-        (StatusCode::BAD_REQUEST, code),
-        "{body}"
-    );
-    body
+    expect_error(response, StatusCode::BAD_REQUEST, code, "").await
 }
 
 async fn raw_form(app: &TestApp, body: &str) -> Response {

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, error_of, jwt_parts};
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, error_of, expect_error, jwt_parts};
 
 async fn status_of_me(app: &TestApp, token: &str) -> StatusCode {
     app.get("/users/me")
@@ -43,12 +43,7 @@ async fn a_change_of_scopes_disabled_or_password_ends_earlier_tokens() {
             .send()
             .await
             .unwrap();
-        let (status, code, _) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::UNAUTHORIZED, "invalid_token"),
-            "{change}"
-        );
+        expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token", &change).await;
     }
 }
 
@@ -130,19 +125,10 @@ async fn the_last_enabled_admin_cannot_be_deleted_disabled_or_demoted() {
         patch_user(&app, &admin, &id, json!({"scopes": []})).await,
     ];
     for response in attempts {
-        let (status, code, _) = error_of(response).await;
-        assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "conflict"));
+        expect_error(response, StatusCode::CONFLICT, "conflict", "").await;
     }
     // Nothing changed: the admin and their token still work.
-    let me: Value = app
-        .get("/users/me")
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = app.get_json("/users/me", &admin).await;
     assert_eq!(me["scopes"], json!(["read:items", "write:items", "admin"]));
     assert_eq!(me["disabled"], false);
 }

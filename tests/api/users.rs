@@ -3,13 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN, PASSWORD, TestApp, error_of, header};
-
-async fn get_json(app: &TestApp, path: &str, token: &str) -> Value {
-    let response = app.get(path).bearer_auth(token).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-    response.json().await.unwrap()
-}
+use crate::helpers::{ADMIN, PASSWORD, TestApp, expect_error, header};
 
 fn is_rfc3339_utc(value: &Value) -> bool {
     let text = value.as_str().unwrap_or_default();
@@ -21,7 +15,7 @@ fn is_rfc3339_utc(value: &Value) -> bool {
 async fn users_me_shows_the_caller_without_secrets() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let me = get_json(&app, "/users/me", &token).await;
+    let me = app.get_json("/users/me", &token).await;
     assert_eq!(me["username"], ADMIN);
     assert_eq!(me["scopes"], json!(["read:items", "write:items", "admin"]));
     assert_eq!(me["disabled"], false);
@@ -62,7 +56,7 @@ async fn an_admin_creates_a_user_and_reads_it_back() {
     assert_eq!(created["email"], "alice@example.org");
     assert_eq!(created["full_name"], "Alice Liddell");
     assert!(created.get("password").is_none(), "{created}");
-    assert_eq!(get_json(&app, &location, &admin).await, created);
+    assert_eq!(app.get_json(&location, &admin).await, created);
     let tokens = app.login("alice", PASSWORD, None).await;
     assert_eq!(tokens.scope, "read:items write:items");
 }
@@ -95,11 +89,13 @@ async fn an_unknown_user_id_is_not_found() {
         app.delete("/users/9999"),
     ];
     for request in requests {
-        let (status, code, _) = error_of(request.bearer_auth(&admin).send().await.unwrap()).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::NOT_FOUND, "not_found")
-        );
+        expect_error(
+            request.bearer_auth(&admin).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "",
+        )
+        .await;
     }
 }
 
@@ -117,12 +113,7 @@ async fn a_username_taken_in_any_case_is_a_conflict() {
             .send()
             .await
             .unwrap();
-        let (status, code, _) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::CONFLICT, "conflict"),
-            "{name}"
-        );
+        expect_error(response, StatusCode::CONFLICT, "conflict", &name).await;
     }
 }
 
@@ -131,7 +122,7 @@ async fn login_matches_the_username_without_regard_to_case() {
     let app = TestApp::spawn().await;
     app.create_user("Carol", PASSWORD, &["read:items"]).await;
     let tokens = app.login("cAROL", PASSWORD, None).await;
-    let me = get_json(&app, "/users/me", &tokens.access).await;
+    let me = app.get_json("/users/me", &tokens.access).await;
     assert_eq!(me["username"], "Carol");
 }
 
@@ -155,12 +146,7 @@ async fn invalid_user_fields_are_invalid_request_naming_the_field() {
             .send()
             .await
             .unwrap();
-        let (status, code, error) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{body}"
-        );
+        let error = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", &body).await;
         assert!(
             error["error_description"].as_str().unwrap().contains(field),
             "{field}: {error}"
@@ -186,12 +172,7 @@ async fn a_missing_field_or_an_unknown_scope_is_invalid_request() {
             .send()
             .await
             .unwrap();
-        let (status, code, _) = error_of(response).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "{body}"
-        );
+        expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", &body).await;
     }
 }
 
@@ -223,11 +204,13 @@ async fn patch_changes_only_the_fields_sent_and_null_clears() {
     assert!(cleared["email"].is_null());
     assert_eq!(cleared["full_name"], "Frank");
 
-    let (status, code, _) = error_of(patch(json!({"scopes": ["root"]})).await.unwrap()).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    expect_error(
+        patch(json!({"scopes": ["root"]})).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -246,7 +229,7 @@ async fn deleting_a_user_deletes_their_items() {
             .unwrap();
         assert_eq!(created.status(), StatusCode::CREATED);
     }
-    let me = get_json(&app, "/users/me", &token).await;
+    let me = app.get_json("/users/me", &token).await;
     let id = me["id"].as_i64().unwrap();
     let count = || {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM items WHERE owner_id = ?")
