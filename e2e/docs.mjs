@@ -24,6 +24,7 @@ const env = (name, fallback) => {
 const BASE = env('E2E_BASE_URL');
 const READER = { username: env('E2E_READER_USER'), password: env('E2E_READER_PASSWORD') };
 const NOREAD = { username: env('E2E_NOREAD_USER'), password: env('E2E_NOREAD_PASSWORD') };
+const ADMIN = { username: 'admin', password: env('E2E_ADMIN_PASSWORD') };
 const OUT = env('E2E_OUT');
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_MS = 20_000;
@@ -85,9 +86,10 @@ async function logout(page) {
   await dialog.waitFor({ state: 'detached' });
 }
 
-/** Expands an operation, clicks "Try it out" and "Execute", and returns what
- * the page shows: the status cell and the response body text. */
-async function execute(page, operationId, path) {
+/** Expands an operation, clicks "Try it out" (filling in the JSON `body`, if
+ * any) and "Execute", and returns what the page shows: the status cell and
+ * the response body text. */
+async function execute(page, operationId, path, body) {
   const op = page.locator(`[id="${operationId}"]`);
   if ((await op.locator('.opblock-body').count()) === 0) {
     await op.locator('.opblock-summary').first().click();
@@ -96,6 +98,7 @@ async function execute(page, operationId, path) {
   if ((await tryOut.innerText()).includes('Try it out')) await tryOut.click();
   const clear = op.locator('button.btn-clear');
   if ((await clear.count()) > 0) await clear.click();
+  if (body !== undefined) await op.locator('textarea.body-param__text').fill(JSON.stringify(body));
   const [response] = await Promise.all([
     page.waitForResponse((r) => new URL(r.url()).pathname === path),
     op.locator('button.execute').click(),
@@ -179,6 +182,30 @@ try {
     `the 403 has no WWW-Authenticate naming read:items: ${denied.headers['www-authenticate']}`,
   );
   log('GET /items: 403 insufficient_scope');
+
+  begin(`Try it out + Execute POST /items as ${NOREAD.username}`);
+  const made = await execute(page, 'operations-Items-post_items', '/items', {
+    name: 'made in Swagger UI',
+  });
+  expect(made.status === '201', `POST /items shows ${made.status}: ${made.body}`);
+  expect(made.body.includes('made in Swagger UI'), `POST /items shows no item: ${made.body}`);
+  log('POST /items: 201');
+
+  begin('Logout');
+  await logout(page);
+
+  begin('Authorize as admin, ticking admin');
+  await authorize(page, ADMIN, ['admin']);
+
+  begin('Try it out + Execute POST /users as admin');
+  const user = await execute(page, 'operations-Users-post_users', '/users', {
+    username: 'made-in-docs',
+    password: 'a password typed in docs',
+    scopes: ['read:items'],
+  });
+  expect(user.status === '201', `POST /users shows ${user.status}: ${user.body}`);
+  expect(user.body.includes('"made-in-docs"'), `POST /users shows no user: ${user.body}`);
+  log('POST /users: 201');
   expect(failures.length === 0, failures.join('; '));
 
   begin('screenshot');

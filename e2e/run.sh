@@ -187,7 +187,7 @@ create_user "$E2E_CLIENT_USER" "$E2E_CLIENT_PASSWORD" read:items write:items
 # --- browser ----------------------------------------------------------------
 step "browser: Swagger UI /docs in headless Chromium (playwright-core)"
 rm -f "$OUT/docs-final.png" "$OUT/docs-failure.png"
-E2E_OUT=$OUT E2E_CHROMIUM=$CHROMIUM timeout 240 node "$E2E/docs.mjs" || fail "the /docs browser test failed (see above)"
+E2E_ADMIN_PASSWORD=$ADMIN_PASSWORD E2E_OUT=$OUT E2E_CHROMIUM=$CHROMIUM timeout 240 node "$E2E/docs.mjs" || fail "the /docs browser test failed (see above)"
 [ -s "$OUT/docs-final.png" ] || fail "no screenshot at $OUT/docs-final.png"
 say "screenshot: $OUT/docs-final.png"
 
