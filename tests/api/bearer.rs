@@ -33,11 +33,7 @@ fn with(claims: &Value, key: &str, value: Value) -> Value {
 
 /// `GET /users/me` with this bearer token.
 async fn me(app: &TestApp, token: &str) -> reqwest::Response {
-    app.get("/users/me")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    app.get_as("/users/me", token).await
 }
 
 #[tokio::test]

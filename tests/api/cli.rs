@@ -149,12 +149,7 @@ async fn set_scopes_and_disable_take_effect_on_the_running_server() {
         .token_request(&[("username", "gwen"), ("password", crate::helpers::PASSWORD)])
         .await;
     assert_eq!(error_of(refused).await.1, "invalid_grant");
-    let me = app
-        .get("/users/me")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let me = app.get_as("/users/me", &tokens.access).await;
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
     let list = tollgate(&app, &["user", "list"], "");
     assert!(

@@ -1,6 +1,6 @@
 //! The one error shape, and what an error body must never carry.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{ADMIN_PASSWORD, TestApp, error_of, expect_error};
@@ -159,13 +159,7 @@ async fn a_body_field_of_the_wrong_type_or_missing_is_named() {
         ),
     ];
     for (path, body, expected) in cases {
-        let response = app
-            .post(path)
-            .bearer_auth(&admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_json(Method::POST, path, &admin, &body).await;
         let error = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", "").await;
         let description = error["error_description"].as_str().unwrap();
         assert!(description.contains(expected), "{body}: {description}");

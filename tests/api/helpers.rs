@@ -125,6 +125,32 @@ impl TestApp {
         self.client.delete(self.url(path))
     }
 
+    /// `GET path` with a bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.get(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `method path` with a bearer token and a JSON body.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// `POST /token` with these form fields.
     pub async fn token_request(&self, form: &[(&str, &str)]) -> Response {
         self.post("/token")

@@ -1,6 +1,6 @@
 //! `/items`: the caller's own items, and nobody else's.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_of, expect_error, header};
@@ -8,13 +8,7 @@ use crate::helpers::{TestApp, error_of, expect_error, header};
 const BOTH: [&str; 2] = ["read:items", "write:items"];
 
 async fn create_item(app: &TestApp, token: &str, body: Value) -> Value {
-    let response = app
-        .post("/items")
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_json(Method::POST, "/items", token, &body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let location = header(&response, "location");
     let item: Value = response.json().await.unwrap();
@@ -127,12 +121,7 @@ async fn the_item_list_shows_only_the_callers_items_in_pages() {
     assert!(end.is_null());
     assert_eq!(names(&app, "/items", &mine).await.0, ["i1", "i2", "i3"]);
 
-    let bad = app
-        .get("/items?cursor=%21%21")
-        .bearer_auth(&mine)
-        .send()
-        .await
-        .unwrap();
+    let bad = app.get_as("/items?cursor=%21%21", &mine).await;
     assert_eq!(error_of(bad).await.1, "invalid_request");
 }
 

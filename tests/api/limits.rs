@@ -1,6 +1,6 @@
 //! Limits: body size, string lengths, page sizes.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -135,12 +135,8 @@ async fn string_fields_over_their_limits_are_invalid_request() {
     // At the limits, accepted.
     let longest = json!({"name": "n".repeat(200), "description": "d".repeat(4000)});
     let ok = app
-        .post("/items")
-        .bearer_auth(&token)
-        .json(&longest)
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::POST, "/items", &token, &longest)
+        .await;
     assert_eq!(ok.status(), StatusCode::CREATED);
 }
 
@@ -150,12 +146,7 @@ async fn a_page_size_outside_1_to_200_is_invalid_request() {
     let token = app.admin_token().await;
     for list in ["/items", "/users"] {
         for limit in ["0", "201", "-1", "many"] {
-            let response = app
-                .get(&format!("{list}?limit={limit}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
+            let response = app.get_as(&format!("{list}?limit={limit}"), &token).await;
             let body = expect_error(
                 response,
                 StatusCode::BAD_REQUEST,
@@ -172,12 +163,7 @@ async fn a_page_size_outside_1_to_200_is_invalid_request() {
             );
         }
         for limit in ["1", "200"] {
-            let response = app
-                .get(&format!("{list}?limit={limit}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
+            let response = app.get_as(&format!("{list}?limit={limit}"), &token).await;
             assert_eq!(response.status(), StatusCode::OK, "{list} {limit}");
         }
     }

@@ -81,12 +81,7 @@ async fn a_cursor_not_issued_by_the_api_is_invalid_request() {
     let admin = app.admin_token().await;
     for list in ["/users", "/items"] {
         for cursor in ["not-a-cursor", "%21%21", "YWZ0ZXI6LTE"] {
-            let response = app
-                .get(&format!("{list}?cursor={cursor}"))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap();
+            let response = app.get_as(&format!("{list}?cursor={cursor}"), &admin).await;
             let body = expect_error(
                 response,
                 StatusCode::BAD_REQUEST,

@@ -1,6 +1,6 @@
 //! Password length: 8 to 72 bytes of UTF-8, bcrypt's limit, never cut.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp, error_of, expect_error};
@@ -9,13 +9,7 @@ use crate::helpers::{PASSWORD, TestApp, error_of, expect_error};
 async fn create_with(app: &TestApp, username: &str, password: &str) -> (StatusCode, String) {
     let admin = app.admin_token().await;
     let body = json!({"username": username, "password": password, "scopes": ["read:items"]});
-    let response = app
-        .post("/users")
-        .bearer_auth(admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_json(Method::POST, "/users", &admin, &body).await;
     if response.status() == StatusCode::CREATED {
         return (StatusCode::CREATED, String::new());
     }

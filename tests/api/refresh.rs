@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, Tokens, expect_error};
@@ -60,20 +60,16 @@ async fn a_refresh_may_narrow_the_scope_of_the_login() {
 
     let narrow = refreshed(&app, &login.refresh, Some("read:items")).await;
     assert_eq!(narrow.scope, "read:items");
-    let read = app
-        .get("/items")
-        .bearer_auth(&narrow.access)
-        .send()
-        .await
-        .unwrap();
+    let read = app.get_as("/items", &narrow.access).await;
     assert_eq!(read.status(), StatusCode::OK);
     let write = app
-        .post("/items")
-        .bearer_auth(&narrow.access)
-        .json(&serde_json::json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            Method::POST,
+            "/items",
+            &narrow.access,
+            &serde_json::json!({"name": "x"}),
+        )
+        .await;
     assert_eq!(write.status(), StatusCode::FORBIDDEN);
 
     // RFC 6749 §6: an omitted scope means the scope originally granted.

@@ -177,18 +177,8 @@ async fn an_account_without_scopes_reads_itself_and_nothing_more() {
     app.create_user("nobody-special", PASSWORD, &[]).await;
     let tokens = app.login("nobody-special", PASSWORD, None).await;
     assert_eq!(tokens.scope, "");
-    let me = app
-        .get("/users/me")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let me = app.get_as("/users/me", &tokens.access).await;
     assert_eq!(me.status(), StatusCode::OK);
-    let items = app
-        .get("/items")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let items = app.get_as("/items", &tokens.access).await;
     assert_eq!(items.status(), StatusCode::FORBIDDEN);
 }

@@ -1,6 +1,6 @@
 //! Ending every session of a user: logout-all, password change, admin changes.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, Tokens, error_of, expect_error};
@@ -66,12 +66,13 @@ async fn change_password(
     current: &str,
     new: &str,
 ) -> reqwest::Response {
-    app.put("/users/me/password")
-        .bearer_auth(access)
-        .json(&json!({"current_password": current, "new_password": new}))
-        .send()
-        .await
-        .unwrap()
+    app.send_json(
+        Method::PUT,
+        "/users/me/password",
+        access,
+        &json!({"current_password": current, "new_password": new}),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Health, readiness, docs, and what survives a restart.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, header};
@@ -69,12 +69,8 @@ async fn a_restart_keeps_users_and_accepts_earlier_tokens() {
         .user_token("survivor", &["read:items", "write:items"])
         .await;
     let created = app
-        .post("/items")
-        .bearer_auth(&token)
-        .json(&json!({"name": "kept"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::POST, "/items", &token, &json!({"name": "kept"}))
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'jwt_secret'")
         .fetch_one(&app.state.pool)

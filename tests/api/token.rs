@@ -192,19 +192,9 @@ async fn a_requested_subset_is_all_the_token_carries() {
         jwt_parts(&tokens.access).1["scope"],
         "read:items write:items"
     );
-    let users = app
-        .get("/users")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let users = app.get_as("/users", &tokens.access).await;
     assert_eq!(users.status(), StatusCode::FORBIDDEN);
-    let items = app
-        .get("/items")
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let items = app.get_as("/items", &tokens.access).await;
     assert_eq!(items.status(), StatusCode::OK);
 }
 

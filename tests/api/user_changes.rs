@@ -6,12 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, error_of, expect_error, jwt_parts};
 
 async fn status_of_me(app: &TestApp, token: &str) -> StatusCode {
-    app.get("/users/me")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    app.get_as("/users/me", token).await.status()
 }
 
 async fn patch_user(app: &TestApp, admin: &str, id: &str, body: Value) -> reqwest::Response {
@@ -37,12 +32,7 @@ async fn a_change_of_scopes_disabled_or_password_ends_earlier_tokens() {
             patch_user(&app, &admin, &id, change.clone()).await.status(),
             StatusCode::OK
         );
-        let response = app
-            .get("/users/me")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = app.get_as("/users/me", &token).await;
         expect_error(response, StatusCode::UNAUTHORIZED, "invalid_token", &change).await;
     }
 }

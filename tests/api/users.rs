@@ -1,6 +1,6 @@
 //! `/users/me` and the admin endpoints under `/users`.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, PASSWORD, TestApp, expect_error, header};
@@ -41,13 +41,7 @@ async fn an_admin_creates_a_user_and_reads_it_back() {
         "full_name": "Alice Liddell",
         "scopes": ["write:items", "read:items"],
     });
-    let response = app
-        .post("/users")
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_json(Method::POST, "/users", &admin, &body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let location = header(&response, "location");
     let created: Value = response.json().await.unwrap();
@@ -67,12 +61,8 @@ async fn a_user_created_without_scopes_holds_none() {
     let admin = app.admin_token().await;
     let body = json!({"username": "plain", "password": PASSWORD});
     let created: Value = app
-        .post("/users")
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
+        .send_json(Method::POST, "/users", &admin, &body)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -106,13 +96,7 @@ async fn a_username_taken_in_any_case_is_a_conflict() {
     let admin = app.admin_token().await;
     for name in ["Carol", "carol", "CAROL", "Admin"] {
         let body = json!({"username": name, "password": PASSWORD});
-        let response = app
-            .post("/users")
-            .bearer_auth(&admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_json(Method::POST, "/users", &admin, &body).await;
         expect_error(response, StatusCode::CONFLICT, "conflict", &name).await;
     }
 }
@@ -139,13 +123,7 @@ async fn invalid_user_fields_are_invalid_request_naming_the_field() {
         ),
     ];
     for (field, body) in cases {
-        let response = app
-            .post("/users")
-            .bearer_auth(&admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_json(Method::POST, "/users", &admin, &body).await;
         let error = expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", &body).await;
         assert!(
             error["error_description"].as_str().unwrap().contains(field),
@@ -165,13 +143,7 @@ async fn a_missing_field_or_an_unknown_scope_is_invalid_request() {
         json!({"username": "erin", "password": PASSWORD, "scopes": ["read:items admin"]}),
     ];
     for body in cases {
-        let response = app
-            .post("/users")
-            .bearer_auth(&admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_json(Method::POST, "/users", &admin, &body).await;
         expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", &body).await;
     }
 }
@@ -221,12 +193,8 @@ async fn deleting_a_user_deletes_their_items() {
         .await;
     for name in ["one", "two"] {
         let created = app
-            .post("/items")
-            .bearer_auth(&token)
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .unwrap();
+            .send_json(Method::POST, "/items", &token, &json!({"name": name}))
+            .await;
         assert_eq!(created.status(), StatusCode::CREATED);
     }
     let me = app.get_json("/users/me", &token).await;
@@ -246,11 +214,6 @@ async fn deleting_a_user_deletes_their_items() {
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(count().await.unwrap(), 0);
-    let again = app
-        .get(&format!("/users/{id}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let again = app.get_as(&format!("/users/{id}"), &admin).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
