@@ -127,7 +127,12 @@ fn case(name: &'static str, username: &'static str, expect: StatusCode) -> Case 
 /// A user with a real hash at the configured cost, and a username locked far
 /// into the future (as the throttle would lock it).
 async fn seed(state: &tollgate::app::AppState) {
-    let hash = state.hasher.hash(PASSWORD).await.expect("hashing works");
+    let hash = state
+        .auth
+        .hasher
+        .hash(PASSWORD)
+        .await
+        .expect("hashing works");
     let user = db::users::NewUser {
         username: USER,
         password_hash: &hash,
@@ -135,21 +140,28 @@ async fn seed(state: &tollgate::app::AppState) {
         full_name: None,
         scopes: "",
     };
-    db::users::create(&state.pool, &user)
+    state
+        .store()
+        .users()
+        .create(&user)
         .await
         .expect("user seeded");
     let until_ms = (db::now() + 3600) * 1000;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&state.config.database_url)
+        .await
+        .expect("a raw connection");
     sqlx::query(
         "INSERT INTO login_failures (key, failures, locked_until_ms, updated_at)
-         VALUES (?, 1000, ?, ?)",
+         VALUES ($1, 1000, $2, $3)",
     )
     .bind(format!("user:{LOCKED_USER}"))
     .bind(until_ms)
     .bind(db::now())
-    .execute(&state.pool)
+    .execute(&pool)
     .await
     .expect("lock seeded");
-    state.hasher.warm_up().await.expect("dummy hash ready");
+    state.auth.hasher.warm_up().await.expect("dummy hash ready");
 }
 
 /// One login attempt over HTTP; its wall time, response read in full.

@@ -93,21 +93,19 @@ fn user_lookup(c: &mut Criterion) {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("micro.db").display());
-    let (pool, readers, user_id, family_id) = runtime.block_on(async {
-        let pool = db::connect(&url, 2).await.expect("opens");
-        db::migrate(&pool).await.expect("migrates");
-        let user = db::users::create(
-            &pool,
-            &db::users::NewUser {
+    let (store, readers, user_id, family_id) = runtime.block_on(async {
+        let store = db::Store::open(&url, 2).await.expect("opens");
+        let user = store
+            .users()
+            .create(&db::users::NewUser {
                 username: "micro",
                 password_hash: "$2b$04$not-a-real-hash-only-a-benchmark-row",
                 email: None,
                 full_name: None,
                 scopes: "read:items",
-            },
-        )
-        .await
-        .expect("user");
+            })
+            .await
+            .expect("user");
         let family = db::tokens::NewFamily {
             user_id: user.id,
             user_version: user.token_version,
@@ -115,11 +113,13 @@ fn user_lookup(c: &mut Criterion) {
             client_id: "tollgate",
             expires_at: db::now() + 3600,
         };
-        let family_id = db::tokens::start_family(&pool, &family, "micro-refresh-hash", db::now())
+        let family_id = store
+            .tokens()
+            .start_family(&family, "micro-refresh-hash", db::now())
             .await
             .expect("family");
         let readers = db::readers::Readers::open(&url, 1).await.expect("readers");
-        (pool, readers, user.id, family_id)
+        (store, readers, user.id, family_id)
     });
     let mut group = c.benchmark_group("user lookup");
     group.bench_function("readers (inline)", |b| {
@@ -131,16 +131,17 @@ fn user_lookup(c: &mut Criterion) {
                 .expect("row")
         })
     });
-    group.bench_function("auth_row through the sqlx pool", |b| {
+    group.bench_function("auth_row through the store", |b| {
         b.to_async(&runtime).iter(|| async {
-            db::tokens::auth_row(&pool, black_box(user_id), black_box(family_id))
+            store
+                .auth_row(black_box(user_id), black_box(family_id))
                 .await
                 .expect("query")
                 .expect("row")
         })
     });
     group.finish();
-    runtime.block_on(pool.close());
+    runtime.block_on(store.close());
 }
 
 criterion_group! {

@@ -141,6 +141,7 @@ async fn seed(url: &str, total: i64) -> Result<()> {
 /// one signed access token per line to `out`, as `/token` would have issued.
 async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
     let pool = bulk_pool(url).await?;
+    let store = db::Store::open(url, 1).await?;
     let secret = match std::env::var("TOLLGATE_JWT_SECRET") {
         Ok(secret) => secret,
         Err(_) => {
@@ -168,8 +169,10 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
             client_id: "bench",
             expires_at: now + 3600,
         };
-        let fam =
-            db::tokens::start_family(&pool, &family, &sha256_hex(&random_token(32)), now).await?;
+        let fam = store
+            .tokens()
+            .start_family(&family, &sha256_hex(&random_token(32)), now)
+            .await?;
         let claims = AccessClaims {
             iss: issuer.clone(),
             aud: audience.clone(),

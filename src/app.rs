@@ -8,14 +8,16 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     web::headers::{ContentLength, HeaderMapExt},
 };
-use sqlx::SqlitePool;
 use tracing::Instrument;
 
 use crate::{
     api,
-    auth::{bearer::ScopeTable, jwt::Keys, password::Hasher, random_token, scopes::ScopeSet},
+    auth::{
+        AuthContext, Authority, Policy, bearer::ScopeTable, jwt::Keys, password::Hasher,
+        random_token, users,
+    },
     config::{Config, Secret},
-    db,
+    db::{self, Store},
     error::{ApiError, shape_errors},
 };
 
@@ -30,13 +32,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub struct AppState(Arc<State>);
 
 pub struct State {
-    pub pool: SqlitePool,
-    /// The bearer check's own query-only connections (see `db::readers`).
-    pub readers: db::readers::Readers,
+    /// The store, keys, hasher and rules; also attached to each request on
+    /// its own, for the bearer checker.
+    pub auth: Authority,
     pub config: Config,
-    pub keys: Keys,
-    pub hasher: Hasher,
-    pub scopes: ScopeTable,
 }
 
 impl Deref for AppState {
@@ -52,38 +51,42 @@ pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 impl AppState {
     /// Opens and migrates the database and loads (or creates) the signing key.
     pub async fn open(config: Config) -> Result<Self, StartError> {
-        let pool = db::connect(&config.database_url, pool_size()).await?;
-        db::migrate(&pool).await?;
-        let readers = db::readers::Readers::open(&config.database_url, reader_count()).await?;
+        let store = Store::open(&config.database_url, pool_size()).await?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.clone(),
             None => Secret::new(
-                db::settings::get_or_insert(&pool, "jwt_secret", &random_token(48)).await?,
+                store
+                    .setting_or_insert("jwt_secret", &random_token(48))
+                    .await?,
             ),
         };
         let keys = Keys::new(&secret, &config.issuer, &config.audience);
         let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency());
-        Ok(Self(Arc::new(State {
-            pool,
-            readers,
+        let auth = Arc::new(AuthContext {
+            store,
             keys,
             hasher,
+            policy: Policy {
+                access_ttl: config.access_ttl,
+                refresh_ttl: config.refresh_ttl,
+                throttle: config.throttle.clone(),
+            },
             scopes: ScopeTable::from_api::<api::Api>(),
-            config,
-        })))
+        });
+        Ok(Self(Arc::new(State { auth, config })))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.auth.store
     }
 }
 
-/// Read connections: SQLite in WAL mode serves readers in parallel, one per
-/// core is enough to keep them busy; writers queue on the file lock anyway.
+/// Connections per pool. SQLite in WAL mode serves readers in parallel and
+/// queues writers on the file lock, so two per core keep every core busy;
+/// PostgreSQL gets the same, per node (mind `max_connections` on the server
+/// when running many nodes).
 fn pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2)
-}
-
-/// Connections for the bearer check: its query runs on the async worker
-/// threads, one per core, so one connection per core is never short.
-fn reader_count() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// A bound, ready-to-serve instance.
@@ -99,7 +102,7 @@ impl App {
         let bind = config.bind;
         let state = AppState::open(config).await?;
         bootstrap_admin(&state).await?;
-        let warm = state.hasher.clone();
+        let warm = state.auth.hasher.clone();
         tokio::spawn(async move {
             if let Err(err) = warm.warm_up().await {
                 tracing::error!(error = %err, "could not prepare the dummy hash");
@@ -124,7 +127,11 @@ impl App {
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.state.clone()));
-        tracing::info!(addr = %self.local_addr(), "listening");
+        tracing::info!(
+            addr = %self.local_addr(),
+            database = %self.state.store().shown_url(),
+            "listening"
+        );
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes(self.state), shutdown, Some(SHUTDOWN_GRACE))
             .await;
@@ -144,6 +151,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
+        .data(state.auth.clone())
         .data(state)
         .around(limit_body)
         .around(shape_errors)
@@ -209,22 +217,7 @@ async fn log_request<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Resp
 /// On a database with no users at all, creates `admin` with every scope and a
 /// random password, printed once to the log.
 async fn bootstrap_admin(state: &AppState) -> Result<(), StartError> {
-    if db::users::count(&state.pool).await? > 0 {
-        return Ok(());
-    }
-    let password = random_token(18);
-    let hash = state.hasher.hash(&password).await?;
-    let admin = db::users::NewUser {
-        username: "admin",
-        password_hash: &hash,
-        email: None,
-        full_name: None,
-        scopes: &ScopeSet::all().to_string(),
-    };
-    if db::users::create_if_none(&state.pool, &admin)
-        .await?
-        .is_some()
-    {
+    if let Some(password) = users::create_first_admin(state.store(), &state.auth.hasher).await? {
         tracing::warn!("created user `admin` with every scope; initial admin password: {password}");
     }
     Ok(())
@@ -248,9 +241,10 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
     let now = db::now();
     // An access token can outlive its family's end by up to one access TTL.
     let grace = state.config.access_ttl.as_secs() as i64;
-    let families = db::tokens::purge(&state.pool, now - grace, now - grace).await?;
+    let store = state.store();
+    let families = store.tokens().purge(now - grace, now - grace).await?;
     let stale = now - state.config.throttle.window.as_secs() as i64;
-    let counters = db::throttle::purge(&state.pool, stale, now).await?;
+    let counters = store.purge_failures(stale, now).await?;
     if families + counters > 0 {
         tracing::info!(families, counters, "purged expired sessions and counters");
     }

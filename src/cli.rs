@@ -1,5 +1,6 @@
-//! The command line: `serve` (the default) and the admin commands that work
-//! on the database directly.
+//! The command line: `serve` (the default), `config`, `migrate`, and the
+//! admin commands that work on the database directly. Each command takes
+//! only the settings it uses, so its `--help` lists only those.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -7,11 +8,14 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     api,
-    app::{App, AppState, StartError, shutdown_signal},
-    auth::{password, scopes::ScopeSet},
-    config::{Config, ConfigArgs},
-    db::{self, users::Change},
-    validate,
+    app::{App, StartError, shutdown_signal},
+    auth::{
+        password::Hasher,
+        scopes::ScopeSet,
+        users::{self, NewAccount, UserChange, UserError},
+    },
+    config::{Config, ConfigArgs, DatabaseArgs},
+    db::{self, Store, users::UserRow},
 };
 
 #[derive(Debug, Parser)]
@@ -21,21 +25,33 @@ use crate::{
     about = "OAuth2 password-flow token server and scoped API"
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub config: ConfigArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API (the default).
-    Serve,
+    /// Serve the API (the default, with the settings from the environment).
+    Serve(ConfigArgs),
+    /// Print the effective configuration (secrets masked) and exit; non-zero
+    /// with a message when a setting is invalid.
+    Config(ConfigArgs),
     /// Create or migrate the database, then exit.
-    Migrate,
+    Migrate(DatabaseArgs),
     /// Manage users.
-    #[command(subcommand)]
-    User(UserCommand),
+    User {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// List and end sessions (logins); never shows a token.
+    Sessions {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// Print the OpenAPI document.
     Openapi {
         /// YAML instead of JSON.
@@ -57,128 +73,309 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// List users.
-    List,
-    /// Replace a user's scopes (ends their tokens).
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user.
+    Show { name: String },
+    /// Replace a user's scopes (ends their sessions).
     SetScopes { name: String, scopes: String },
-    /// Disable a user (ends their tokens).
+    /// Set a user's password (ends their sessions); prompts for it.
+    SetPassword {
+        name: String,
+        /// Read the password as one line from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user (ends their sessions).
     Disable { name: String },
+    /// Enable a disabled user.
+    Enable { name: String },
+    /// Delete a user with their items and sessions.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List live sessions: login time, client id, last refresh, expiry.
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End one session by id, or every session of a user.
+    Revoke {
+        /// The session id `sessions list` shows.
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        id: Option<i64>,
+        /// Every session of this user.
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> Result<(), StartError> {
-    match cli.command {
-        Some(Command::Openapi { yaml }) => {
+    let command = match cli.command {
+        Some(command) => command,
+        // No subcommand: serve, with the settings from the environment.
+        None => Command::Serve(ConfigArgs::from_env()?),
+    };
+    match command {
+        Command::Openapi { yaml } => {
             let service = api::service();
-            println!(
-                "{}",
-                if yaml {
-                    service.spec_yaml()
-                } else {
-                    service.spec()
-                }
-            );
+            let spec = if yaml {
+                service.spec_yaml()
+            } else {
+                service.spec()
+            };
+            println!("{spec}");
             Ok(())
         }
-        command => {
-            let config = Config::try_from(cli.config)?;
-            match command {
-                None | Some(Command::Serve) => {
-                    let shutdown = shutdown_signal();
-                    let app = App::build(config).await?;
-                    app.run(shutdown).await?;
-                    Ok(())
-                }
-                Some(Command::Migrate) => {
-                    AppState::open(config).await?;
-                    eprintln!("database is up to date");
-                    Ok(())
-                }
-                Some(Command::User(command)) => user(AppState::open(config).await?, command).await,
-                Some(Command::Openapi { .. }) => unreachable!("handled above"),
+        Command::Config(args) => {
+            let config = Config::try_from(args)?;
+            for (name, value) in config.describe() {
+                println!("{name}={value}");
             }
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let config = Config::try_from(args)?;
+            let shutdown = shutdown_signal();
+            let app = App::build(config).await?;
+            app.run(shutdown).await?;
+            Ok(())
+        }
+        Command::Migrate(db) => {
+            let store = Store::open(&db.database_url, 1).await?;
+            store.close().await;
+            eprintln!("database is up to date");
+            Ok(())
+        }
+        Command::User { db, command } => {
+            let store = Store::open(&db.database_url, 2).await?;
+            let hasher = Hasher::new(db.bcrypt_cost, 1);
+            let result = user(&store, &hasher, command).await;
+            store.close().await;
+            result
+        }
+        Command::Sessions { db, command } => {
+            let store = Store::open(&db.database_url, 2).await?;
+            let result = sessions(&store, command).await;
+            store.close().await;
+            result
         }
     }
 }
 
-async fn user(state: AppState, command: UserCommand) -> Result<(), StartError> {
-    let pool = &state.pool;
+async fn user(store: &Store, hasher: &Hasher, command: UserCommand) -> Result<(), StartError> {
     match command {
         UserCommand::Add {
             name,
             scopes,
             password_stdin,
         } => {
-            validate::username(&name)?;
+            crate::validate::username(&name)?;
             let scopes = ScopeSet::parse(&scopes).map_err(|e| e.0)?;
             let password = read_password(password_stdin)?;
-            password::validate(&password)?;
-            let hash = state.hasher.hash(&password).await?;
-            let new = db::users::NewUser {
+            let new = NewAccount {
                 username: &name,
-                password_hash: &hash,
+                password: &password,
                 email: None,
                 full_name: None,
-                scopes: &scopes.to_string(),
+                scopes,
             };
-            let user = db::users::create(pool, &new)
+            let user = users::create(store, hasher, &new)
                 .await
-                .map_err(|err| match err {
-                    db::DbError::Conflict => format!("the username `{name}` is taken").into(),
-                    other => StartError::from(other),
-                })?;
+                .map_err(|err| named(err, &name))?;
             println!(
                 "created user {} (id {}) with scopes [{}]",
                 user.username, user.id, user.scopes
             );
         }
-        UserCommand::List => {
-            let mut after = 0;
-            println!("{:>6}  {:<24} {:<9} scopes", "id", "username", "status");
-            loop {
-                let page = db::users::list(pool, after, 200).await?;
-                let Some(last) = page.last() else { break };
-                after = last.id;
-                for u in &page {
-                    let status = if u.disabled { "disabled" } else { "enabled" };
-                    println!("{:>6}  {:<24} {:<9} {}", u.id, u.username, status, u.scopes);
+        UserCommand::List { json } => {
+            let all = all_users(store).await?;
+            if json {
+                let values: Vec<serde_json::Value> = all.iter().map(user_json).collect();
+                println!("{}", serde_json::to_string_pretty(&values)?);
+            } else {
+                println!("{:>6}  {:<24} {:<9} scopes", "id", "username", "status");
+                for u in &all {
+                    println!(
+                        "{:>6}  {:<24} {:<9} {}",
+                        u.id,
+                        u.username,
+                        status(u),
+                        u.scopes
+                    );
                 }
             }
         }
+        UserCommand::Show { name } => {
+            let user = find(store, &name).await?;
+            println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
+        }
         UserCommand::SetScopes { name, scopes } => {
             let scopes = ScopeSet::parse(&scopes).map_err(|e| e.0)?;
-            let patch = db::users::UserPatch {
-                scopes: Some(scopes.to_string()),
-                ..Default::default()
+            let change = UserChange {
+                scopes: Some(scopes),
+                ..UserChange::default()
             };
-            change(&state, &name, patch).await?;
+            apply(store, hasher, &name, change).await?;
             println!("{name} now holds [{scopes}]");
         }
-        UserCommand::Disable { name } => {
-            let patch = db::users::UserPatch {
-                disabled: Some(true),
-                ..Default::default()
+        UserCommand::SetPassword {
+            name,
+            password_stdin,
+        } => {
+            let user = find(store, &name).await?;
+            let password = read_password(password_stdin)?;
+            let change = UserChange {
+                password: Some(password),
+                ..UserChange::default()
             };
-            change(&state, &name, patch).await?;
+            apply(store, hasher, &user.username, change).await?;
+            println!("{name} has a new password; their sessions have ended");
+        }
+        UserCommand::Disable { name } => {
+            let change = UserChange {
+                disabled: Some(true),
+                ..UserChange::default()
+            };
+            apply(store, hasher, &name, change).await?;
             println!("{name} is disabled");
+        }
+        UserCommand::Enable { name } => {
+            let change = UserChange {
+                disabled: Some(false),
+                ..UserChange::default()
+            };
+            apply(store, hasher, &name, change).await?;
+            println!("{name} is enabled");
+        }
+        UserCommand::Delete { name } => {
+            let user = find(store, &name).await?;
+            users::delete(store, user.id)
+                .await
+                .map_err(|err| named(err, &name))?;
+            println!("deleted {name} with their items and sessions");
         }
     }
     Ok(())
 }
 
-async fn change(
-    state: &AppState,
-    name: &str,
-    patch: db::users::UserPatch,
-) -> Result<(), StartError> {
-    let user = db::users::get_by_username(&state.pool, name)
-        .await?
-        .ok_or_else(|| format!("no user named `{name}`"))?;
-    match db::users::update(&state.pool, user.id, &patch).await? {
-        Change::Done(_) => Ok(()),
-        Change::NotFound => Err(format!("no user named `{name}`").into()),
-        Change::LastAdmin => {
-            Err("refused: that would leave no enabled user holding `admin`".into())
+async fn sessions(store: &Store, command: SessionsCommand) -> Result<(), StartError> {
+    let now = db::now();
+    match command {
+        SessionsCommand::List { user } => {
+            let user_id = match &user {
+                Some(name) => Some(find(store, name).await?.id),
+                None => None,
+            };
+            let sessions = store.tokens().live_sessions(user_id, now).await?;
+            println!(
+                "{:>6}  {:<20} {:<16} {:<20} {:<20} {:<20}",
+                "id", "user", "client_id", "login", "last refresh", "expires"
+            );
+            for s in &sessions {
+                println!(
+                    "{:>6}  {:<20} {:<16} {:<20} {:<20} {:<20}",
+                    s.id,
+                    s.username,
+                    s.client_id,
+                    rfc3339(s.created_at),
+                    rfc3339(s.last_refresh),
+                    rfc3339(s.expires_at)
+                );
+            }
+        }
+        SessionsCommand::Revoke { id: Some(id), .. } => {
+            if !store.tokens().revoke_family(id, now).await? {
+                return Err(format!("no live session with id {id}").into());
+            }
+            println!("session {id} revoked");
+        }
+        SessionsCommand::Revoke {
+            user: Some(name), ..
+        } => {
+            let user = find(store, &name).await?;
+            let count = store.tokens().revoke_user_families(user.id, now).await?;
+            println!("revoked {count} session(s) of {name}");
+        }
+        SessionsCommand::Revoke { .. } => unreachable!("clap requires an id or --user"),
+    }
+    Ok(())
+}
+
+async fn all_users(store: &Store) -> Result<Vec<UserRow>, StartError> {
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |u: &UserRow| u.id);
+        let page = store.users().list(after, 200).await?;
+        let done = page.len() < 200;
+        all.extend(page);
+        if done {
+            return Ok(all);
         }
     }
+}
+
+async fn find(store: &Store, name: &str) -> Result<UserRow, StartError> {
+    store
+        .users()
+        .get_by_username(name)
+        .await?
+        .ok_or_else(|| format!("no user named `{name}`").into())
+}
+
+async fn apply(
+    store: &Store,
+    hasher: &Hasher,
+    name: &str,
+    change: UserChange,
+) -> Result<(), StartError> {
+    let user = find(store, name).await?;
+    users::change(store, hasher, user.id, change)
+        .await
+        .map_err(|err| named(err, name))?;
+    Ok(())
+}
+
+/// The API's messages, with the username where it helps.
+fn named(err: UserError, name: &str) -> StartError {
+    match err {
+        UserError::UsernameTaken => format!("the username `{name}` is taken").into(),
+        UserError::NotFound => format!("no user named `{name}`").into(),
+        UserError::LastAdmin => format!("refused: {err}").into(),
+        other => other.into(),
+    }
+}
+
+fn status(user: &UserRow) -> &'static str {
+    if user.disabled { "disabled" } else { "enabled" }
+}
+
+fn user_json(user: &UserRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "full_name": user.full_name,
+        "scopes": ScopeSet::parse_lenient(&user.scopes).names(),
+        "disabled": user.disabled,
+        "created_at": rfc3339(user.created_at),
+    })
+}
+
+fn rfc3339(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 fn read_password(from_stdin: bool) -> Result<String, StartError> {

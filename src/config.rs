@@ -25,96 +25,80 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The settings as flags; each falls back to its environment variable, then
-/// to the default shown.
+/// The settings every command that opens the database takes.
 #[derive(Debug, Clone, Args)]
-pub struct ConfigArgs {
-    /// Listen address.
-    #[arg(
-        long,
-        env = "TOLLGATE_BIND",
-        default_value = "127.0.0.1:8000",
-        global = true
-    )]
-    pub bind: SocketAddr,
-
-    /// SQLite database URL; the file is created if missing.
+pub struct DatabaseArgs {
+    /// `sqlite://FILE` (created if missing, mode 0600) or
+    /// `postgres://user:password@host:port/database`.
     #[arg(
         long,
         env = "TOLLGATE_DATABASE_URL",
         default_value = "sqlite://tollgate.db",
-        global = true
+        hide_env_values = true
     )]
     pub database_url: String,
 
+    /// bcrypt work factor for new hashes (4 to 31); logins upgrade older hashes.
+    #[arg(long, env = "TOLLGATE_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+}
+
+/// The settings of the server as flags; each falls back to its environment
+/// variable, then to the default shown.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Listen address.
+    #[arg(long, env = "TOLLGATE_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+
     /// HS256 signing key, at least 32 bytes. Unset: one is generated once and
     /// kept in the database. Prefer the variable to the flag (flags show in `ps`).
-    #[arg(
-        long,
-        env = "TOLLGATE_JWT_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "TOLLGATE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
     /// `iss` claim written into access tokens and required of them.
-    #[arg(
-        long,
-        env = "TOLLGATE_ISSUER",
-        default_value = "tollgate",
-        global = true
-    )]
+    #[arg(long, env = "TOLLGATE_ISSUER", default_value = "tollgate")]
     pub issuer: String,
 
     /// `aud` claim written into access tokens and required of them.
-    #[arg(
-        long,
-        env = "TOLLGATE_AUDIENCE",
-        default_value = "tollgate",
-        global = true
-    )]
+    #[arg(long, env = "TOLLGATE_AUDIENCE", default_value = "tollgate")]
     pub audience: String,
 
     /// Access token lifetime, like `90s`, `15m`, `2h`.
-    #[arg(long, env = "TOLLGATE_ACCESS_TTL", default_value = "15m", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TOLLGATE_ACCESS_TTL", default_value = "15m", value_parser = parse_duration)]
     pub access_ttl: Duration,
 
     /// Refresh token lifetime, counted from the login (rotation does not extend it).
-    #[arg(long, env = "TOLLGATE_REFRESH_TTL", default_value = "14d", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TOLLGATE_REFRESH_TTL", default_value = "14d", value_parser = parse_duration)]
     pub refresh_ttl: Duration,
 
-    /// bcrypt work factor for new hashes (4 to 31); logins upgrade older hashes.
-    #[arg(long, env = "TOLLGATE_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31), global = true)]
-    pub bcrypt_cost: u32,
-
-    /// Failed logins for one username before further attempts are refused (429).
-    #[arg(
-        long,
-        env = "TOLLGATE_THROTTLE_USER_LIMIT",
-        default_value_t = 10,
-        global = true
-    )]
+    /// Failed logins for one username from one client address before that
+    /// address is refused for that username (429).
+    #[arg(long, env = "TOLLGATE_THROTTLE_USER_LIMIT", default_value_t = 10)]
     pub throttle_user_limit: u32,
 
-    /// Failed logins from one client address before its attempts are refused (429).
-    #[arg(
-        long,
-        env = "TOLLGATE_THROTTLE_ADDR_LIMIT",
-        default_value_t = 100,
-        global = true
-    )]
+    /// Failed logins for one username from all addresses within the window
+    /// before each further failure refuses it for one second (429).
+    #[arg(long, env = "TOLLGATE_THROTTLE_ACCOUNT_LIMIT", default_value_t = 100)]
+    pub throttle_account_limit: u32,
+
+    /// Failed logins from one client address (an IPv6 /64) before its attempts are refused (429).
+    #[arg(long, env = "TOLLGATE_THROTTLE_ADDR_LIMIT", default_value_t = 100)]
     pub throttle_addr_limit: u32,
 
     /// Longest refusal after repeated failures; the back-off doubles up to it.
-    #[arg(long, env = "TOLLGATE_THROTTLE_MAX_DELAY", default_value = "15m", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TOLLGATE_THROTTLE_MAX_DELAY", default_value = "15m", value_parser = parse_duration)]
     pub throttle_max_delay: Duration,
 
     /// A failure counter with no new failure for this long starts over.
-    #[arg(long, env = "TOLLGATE_THROTTLE_WINDOW", default_value = "1h", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TOLLGATE_THROTTLE_WINDOW", default_value = "1h", value_parser = parse_duration)]
     pub throttle_window: Duration,
 
     /// How often expired refresh tokens and stale counters are deleted.
-    #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub purge_interval: Duration,
 }
 
@@ -143,7 +127,10 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct ThrottleConfig {
+    /// Per username and client address.
     pub user_limit: u32,
+    /// Per username, from every address.
+    pub account_limit: u32,
     pub addr_limit: u32,
     pub max_delay: Duration,
     pub window: Duration,
@@ -168,15 +155,16 @@ impl TryFrom<ConfigArgs> for Config {
         };
         Ok(Config {
             bind: args.bind,
-            database_url: args.database_url,
+            database_url: args.db.database_url,
             jwt_secret,
             issuer: args.issuer,
             audience: args.audience,
             access_ttl: args.access_ttl,
             refresh_ttl: args.refresh_ttl,
-            bcrypt_cost: args.bcrypt_cost,
+            bcrypt_cost: args.db.bcrypt_cost,
             throttle: ThrottleConfig {
                 user_limit: args.throttle_user_limit.max(1),
+                account_limit: args.throttle_account_limit.max(1),
                 addr_limit: args.throttle_addr_limit.max(1),
                 max_delay: args.throttle_max_delay,
                 window: args.throttle_window,
@@ -186,18 +174,63 @@ impl TryFrom<ConfigArgs> for Config {
     }
 }
 
-impl Config {
-    /// The defaults, for tests and embedding: an in-directory database file.
-    pub fn with_database(database_url: impl Into<String>) -> Self {
+impl ConfigArgs {
+    /// The settings from the environment alone (no flags), over the defaults.
+    pub fn from_env() -> Result<Self, clap::Error> {
         use clap::Parser;
 
         #[derive(Parser)]
+        #[command(name = "tollgate")]
         struct Defaults {
             #[command(flatten)]
             args: ConfigArgs,
         }
-        let mut args = Defaults::parse_from(["tollgate"]).args;
-        args.database_url = database_url.into();
+        Defaults::try_parse_from(["tollgate"]).map(|defaults| defaults.args)
+    }
+}
+
+impl Config {
+    /// The defaults, for tests and embedding: an in-directory database file.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        let mut args = ConfigArgs::from_env().expect("the environment's settings are valid");
+        args.db.database_url = database_url.into();
         Config::try_from(args).expect("defaults are valid")
+    }
+}
+
+impl Config {
+    /// Every setting as `(variable, value)`, secrets masked: what `tollgate
+    /// config` prints and `tollgate serve` logs at start.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let duration = |d: Duration| humantime::format_duration(d).to_string();
+        let t = &self.throttle;
+        vec![
+            ("TOLLGATE_BIND", self.bind.to_string()),
+            (
+                "TOLLGATE_DATABASE_URL",
+                crate::db::mask_password(&self.database_url),
+            ),
+            (
+                "TOLLGATE_JWT_SECRET",
+                match self.jwt_secret {
+                    Some(_) => "set (hidden)".into(),
+                    None => "unset (generated once, kept in the database)".into(),
+                },
+            ),
+            ("TOLLGATE_ISSUER", self.issuer.clone()),
+            ("TOLLGATE_AUDIENCE", self.audience.clone()),
+            ("TOLLGATE_ACCESS_TTL", duration(self.access_ttl)),
+            ("TOLLGATE_REFRESH_TTL", duration(self.refresh_ttl)),
+            ("TOLLGATE_BCRYPT_COST", self.bcrypt_cost.to_string()),
+            ("TOLLGATE_THROTTLE_USER_LIMIT", t.user_limit.to_string()),
+            (
+                "TOLLGATE_THROTTLE_ACCOUNT_LIMIT",
+                t.account_limit.to_string(),
+            ),
+            ("TOLLGATE_THROTTLE_ADDR_LIMIT", t.addr_limit.to_string()),
+            ("TOLLGATE_THROTTLE_MAX_DELAY", duration(t.max_delay)),
+            ("TOLLGATE_THROTTLE_WINDOW", duration(t.window)),
+            ("TOLLGATE_PURGE_INTERVAL", duration(self.purge_interval)),
+        ]
     }
 }

@@ -18,7 +18,7 @@ use poem_openapi::{
     payload::Json,
 };
 
-use crate::db::DbError;
+use crate::{auth::users::UserError, db::DbError};
 
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
@@ -64,6 +64,10 @@ pub enum ApiError {
     /// The request body is over 64 KiB (`payload_too_large`).
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// Too many failed attempts (`too_many_requests`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// A fault on the server's side (`internal_error`); the detail is in its log.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -128,6 +132,16 @@ impl ApiError {
         ))
     }
 
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        Self::TooManyRequests(
+            ErrorBody::new(
+                "too_many_requests",
+                "too many failed attempts; wait before trying again",
+            ),
+            retry_after.max(1),
+        )
+    }
+
     pub fn internal() -> Self {
         Self::Internal(Self::internal_body())
     }
@@ -160,6 +174,21 @@ impl From<DbError> for ApiError {
             }
             DbError::Other(source) => {
                 tracing::error!(error = %source, "database error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(err: UserError) -> Self {
+        match err {
+            UserError::Invalid { .. } => Self::invalid_request(err.to_string()),
+            UserError::UsernameTaken | UserError::LastAdmin => Self::conflict(err.to_string()),
+            UserError::NotFound => Self::not_found("user"),
+            UserError::Db(err) => err.into(),
+            UserError::Hash(err) => {
+                tracing::error!(error = %err, "password hashing failed");
                 Self::internal()
             }
         }

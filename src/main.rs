@@ -9,8 +9,9 @@ async fn main() -> std::process::ExitCode {
     init_logging();
     match tollgate::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // Once, on standard error, whatever the log format: the message is
+        // for the operator at the terminal or in the unit's journal.
         Err(err) => {
-            tracing::error!("{err}");
             eprintln!("tollgate: {err}");
             std::process::ExitCode::FAILURE
         }

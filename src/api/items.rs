@@ -12,11 +12,11 @@ use crate::{
     api::body::Body,
     api::{
         Tag,
-        models::{Item, ItemPage, NoContent, PageRequest, strict},
+        models::{Item, ItemPage, NoContent, PageRequest, patch_field, strict},
     },
     app::AppState,
     auth::{bearer::Auth, scopes::Scope},
-    db::{self, items::ItemPatch},
+    db::items::ItemPatch,
     error::{ApiError, ApiResult},
 };
 
@@ -77,8 +77,11 @@ impl ItemsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<ItemPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
-        let rows =
-            db::items::list(&state.pool, auth.0.user_id, page.after_id, page.fetch()).await?;
+        let rows = state
+            .store()
+            .items()
+            .list(auth.0.user_id, page.after_id, page.fetch())
+            .await?;
         let (rows, next_cursor) = page.finish(rows, |row| row.id);
         Ok(Json(ItemPage {
             data: rows.into_iter().map(Item::from).collect(),
@@ -94,13 +97,11 @@ impl ItemsApi {
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         body: Body<NewItem>,
     ) -> ApiResult<ItemCreated> {
-        let item = db::items::create(
-            &state.pool,
-            auth.0.user_id,
-            &body.name,
-            body.description.as_deref(),
-        )
-        .await?;
+        let item = state
+            .store()
+            .items()
+            .create(auth.0.user_id, &body.name, body.description.as_deref())
+            .await?;
         let location = format!("/items/{}", item.id);
         Ok(ItemCreated::Created(Json(item.into()), location))
     }
@@ -113,7 +114,10 @@ impl ItemsApi {
         #[oai(scope = "Scope::ReadItems")] auth: Auth,
         id: Path<i64>,
     ) -> ApiResult<Json<Item>> {
-        let item = db::items::get(&state.pool, auth.0.user_id, id.0)
+        let item = state
+            .store()
+            .items()
+            .get(auth.0.user_id, id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("item"))?;
         Ok(Json(item.into()))
@@ -131,13 +135,12 @@ impl ItemsApi {
         let body = body.0;
         let patch = ItemPatch {
             name: body.name,
-            description: match body.description {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(v) => Some(Some(v)),
-            },
+            description: patch_field(body.description),
         };
-        let item = db::items::update(&state.pool, auth.0.user_id, id.0, &patch)
+        let item = state
+            .store()
+            .items()
+            .update(auth.0.user_id, id.0, &patch)
             .await?
             .ok_or_else(|| ApiError::not_found("item"))?;
         Ok(Json(item.into()))
@@ -151,7 +154,7 @@ impl ItemsApi {
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         id: Path<i64>,
     ) -> ApiResult<NoContent> {
-        if !db::items::delete(&state.pool, auth.0.user_id, id.0).await? {
+        if !state.store().items().delete(auth.0.user_id, id.0).await? {
             return Err(ApiError::not_found("item"));
         }
         Ok(NoContent::Done)

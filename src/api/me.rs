@@ -1,17 +1,19 @@
 //! The caller's own account: `/users/me`.
 
-use poem::web::Data;
+use poem::web::{Data, RemoteAddr};
 use poem_openapi::{Object, OpenApi, payload::Json};
 
 use crate::{
     api::body::Body,
     api::{
         Tag,
-        models::{NoContent, User, check, strict},
+        models::{NoContent, User, strict},
     },
     app::AppState,
-    auth::{bearer::Auth, password},
-    db::{self, users::UserPatch},
+    auth::{
+        bearer::Auth,
+        grants::{self, PasswordChangeError},
+    },
     error::{ApiError, ApiResult},
 };
 
@@ -39,41 +41,35 @@ impl MeApi {
 
     /// Change your password
     ///
-    /// Every token issued before, this one included, stops working.
+    /// Every token issued before, this one included, stops working. Wrong
+    /// `current_password` answers count in the login throttle (429 past its
+    /// limit), and after five of them the session that sent them is ended.
     #[oai(path = "/users/me/password", method = "put")]
     async fn change_password(
         &self,
         state: Data<&AppState>,
+        remote: &RemoteAddr,
         auth: Auth,
         body: Body<PasswordChange>,
     ) -> ApiResult<NoContent> {
-        check("new_password", password::validate(&body.new_password))?;
-        let current = db::users::password_hash(&state.pool, auth.0.user_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
-        let matched = state
-            .hasher
-            .verify(&body.current_password, Some(&current))
-            .await
-            .map_err(|_| ApiError::internal())?;
-        if !matched {
-            return Err(ApiError::invalid_request(
+        let addr = remote.as_socket_addr().map(|addr| addr.ip());
+        let changed = grants::change_own_password(
+            &state.auth,
+            &auth.0,
+            addr,
+            &body.current_password,
+            &body.new_password,
+        )
+        .await;
+        match changed {
+            Ok(()) => Ok(NoContent::Done),
+            Err(PasswordChangeError::WrongPassword { .. }) => Err(ApiError::invalid_request(
                 "current_password: that is not your current password",
-            ));
-        }
-        let hash = state
-            .hasher
-            .hash(&body.new_password)
-            .await
-            .map_err(|_| ApiError::internal())?;
-        let patch = UserPatch {
-            password_hash: Some(hash),
-            ..UserPatch::default()
-        };
-        match db::users::update(&state.pool, auth.0.user_id, &patch).await? {
-            db::users::Change::Done(_) => Ok(NoContent::Done),
-            db::users::Change::NotFound => Err(ApiError::not_found("user")),
-            db::users::Change::LastAdmin => Err(ApiError::internal()),
+            )),
+            Err(PasswordChangeError::TooManyAttempts { retry_after }) => {
+                Err(ApiError::too_many_requests(retry_after))
+            }
+            Err(PasswordChangeError::User(err)) => Err(err.into()),
         }
     }
 
@@ -82,9 +78,14 @@ impl MeApi {
     /// Every access and refresh token of your account stops working.
     #[oai(path = "/users/me/logout-all", method = "post")]
     async fn logout_all(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<NoContent> {
-        if !db::users::bump_version(&state.pool, auth.0.user_id).await? {
+        if !state.store().users().bump_version(auth.0.user_id).await? {
             return Err(ApiError::not_found("user"));
         }
+        tracing::info!(
+            event = "logout_all",
+            user_id = auth.0.user_id,
+            "every session of the user ended"
+        );
         Ok(NoContent::Done)
     }
 }

@@ -179,9 +179,14 @@ pub fn scope_set(scopes: &[Scope]) -> ScopeSet {
     scopes.iter().copied().collect()
 }
 
-/// Applies a validation rule to a body field, naming the field on failure.
-pub fn check(field: &str, rule: Result<(), String>) -> Result<(), ApiError> {
-    rule.map_err(|reason| ApiError::invalid_request(format!("{field}: {reason}")))
+/// A PATCH field: absent leaves the value, `null` clears it.
+pub fn patch_field<T>(value: poem_openapi::types::MaybeUndefined<T>) -> Option<Option<T>> {
+    use poem_openapi::types::MaybeUndefined;
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
 }
 
 /// poem-openapi parses JSON more loosely than the spec it writes: a `string`

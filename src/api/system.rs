@@ -8,7 +8,6 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use crate::{
     api::Tag,
     app::AppState,
-    db,
     error::{ErrorBody, RETRY_AFTER_UNAVAILABLE},
 };
 
@@ -50,7 +49,7 @@ impl SystemApi {
     /// 200 when a query on the users table succeeds within 1 s, else 503.
     #[oai(path = "/readyz", method = "get")]
     async fn readyz(&self, state: Data<&AppState>) -> Readiness {
-        match tokio::time::timeout(READY_TIMEOUT, db::users::ping(&state.pool)).await {
+        match tokio::time::timeout(READY_TIMEOUT, state.store().users().ping()).await {
             Ok(Ok(_)) => Readiness::Ready(Json(Health {
                 status: "ok".into(),
             })),

@@ -154,7 +154,8 @@ impl From<GrantError> for TokenResponse {
                 NO_STORE.into(),
                 NO_CACHE.into(),
             ),
-            GrantError::Server(err) => err.into(),
+            GrantError::Unavailable => ApiError::unavailable().into(),
+            GrantError::Internal => ApiError::internal().into(),
         }
     }
 }
@@ -269,7 +270,10 @@ impl TokenApi {
                 return RevokeResponse::BadRequest(ErrorBody::new("invalid_request", description));
             }
         };
-        match grants::revoke(&state, token).await.map_err(ApiError::from) {
+        match grants::revoke(&state.auth, token)
+            .await
+            .map_err(ApiError::from)
+        {
             Ok(()) => RevokeResponse::Ok,
             Err(ApiError::Unavailable(body, retry)) => RevokeResponse::Unavailable(body, retry),
             Err(_) => RevokeResponse::Internal(ApiError::internal_body()),
@@ -305,7 +309,7 @@ async fn grant(
                 client_id,
                 addr: remote.as_socket_addr().map(|addr| addr.ip()),
             };
-            grants::password(state, login).await
+            grants::password(&state.auth, login).await
         }
         Some("refresh_token") => {
             let Some(refresh_token) = read(&form.refresh_token, "refresh_token")? else {
@@ -313,7 +317,7 @@ async fn grant(
                     "the refresh grant needs `refresh_token`".into(),
                 ));
             };
-            grants::refresh(state, refresh_token, scope, client_id).await
+            grants::refresh(&state.auth, refresh_token, scope, client_id).await
         }
         Some(_) => Err(GrantError::UnsupportedGrantType),
     }

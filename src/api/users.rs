@@ -12,16 +12,15 @@ use crate::{
     api::body::Body,
     api::{
         Tag,
-        models::{NoContent, PageRequest, User, UserPage, check, scope_set, strict},
+        models::{NoContent, PageRequest, User, UserPage, patch_field, scope_set, strict},
     },
     app::AppState,
-    auth::{bearer::Auth, password, scopes::Scope},
-    db::{
-        self,
-        users::{Change, NewUser, UserPatch},
+    auth::{
+        bearer::Auth,
+        scopes::Scope,
+        users::{self, NewAccount, UserChange},
     },
     error::{ApiError, ApiResult},
-    validate,
 };
 
 #[derive(Debug, Object)]
@@ -112,7 +111,11 @@ impl UsersApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<UserPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
-        let rows = db::users::list(&state.pool, page.after_id, page.fetch()).await?;
+        let rows = state
+            .store()
+            .users()
+            .list(page.after_id, page.fetch())
+            .await?;
         let (rows, next_cursor) = page.finish(rows, |row| row.id);
         Ok(Json(UserPage {
             data: rows.into_iter().map(User::from).collect(),
@@ -125,35 +128,26 @@ impl UsersApi {
     async fn create(
         &self,
         state: Data<&AppState>,
-        #[oai(scope = "Scope::Admin")] _auth: Auth,
+        #[oai(scope = "Scope::Admin")] admin: Auth,
         body: Body<NewUserBody>,
     ) -> ApiResult<UserCreated> {
         let body = body.0;
-        check("username", validate::username(&body.username))?;
-        check("password", password::validate(&body.password))?;
-        if let Some(email) = &body.email {
-            check("email", validate::email(email))?;
-        }
-        let scopes = scope_set(body.scopes.as_deref().unwrap_or_default());
-        let hash = state
-            .hasher
-            .hash(&body.password)
-            .await
-            .map_err(|_| ApiError::internal())?;
-        let new = NewUser {
+        let new = NewAccount {
             username: &body.username,
-            password_hash: &hash,
+            password: &body.password,
             email: body.email.as_deref(),
             full_name: body.full_name.as_deref(),
-            scopes: &scopes.to_string(),
+            scopes: scope_set(body.scopes.as_deref().unwrap_or_default()),
         };
-        let user = db::users::create(&state.pool, &new)
-            .await
-            .map_err(|err| match err {
-                db::DbError::Conflict => ApiError::conflict("that username is taken"),
-                other => other.into(),
-            })?;
-        tracing::info!(user_id = user.id, "user created");
+        let user = users::create(state.store(), &state.auth.hasher, &new).await?;
+        tracing::info!(
+            event = "user_created",
+            by = admin.0.user_id,
+            user_id = user.id,
+            username = ?user.username,
+            scopes = %user.scopes,
+            "user created"
+        );
         let location = format!("/users/{}", user.id);
         Ok(UserCreated::Created(Json(user.into()), location))
     }
@@ -166,7 +160,10 @@ impl UsersApi {
         #[oai(scope = "Scope::Admin")] _auth: Auth,
         id: Path<i64>,
     ) -> ApiResult<Json<User>> {
-        let user = db::users::get(&state.pool, id.0)
+        let user = state
+            .store()
+            .users()
+            .get(id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
         Ok(Json(user.into()))
@@ -180,42 +177,28 @@ impl UsersApi {
     async fn update(
         &self,
         state: Data<&AppState>,
-        #[oai(scope = "Scope::Admin")] _auth: Auth,
+        #[oai(scope = "Scope::Admin")] admin: Auth,
         id: Path<i64>,
         body: Body<UserUpdate>,
     ) -> ApiResult<Json<User>> {
         let body = body.0;
-        if let MaybeUndefined::Value(email) = &body.email {
-            check("email", validate::email(email))?;
-        }
-        let scopes = body.scopes.as_deref().map(scope_set);
-        let password_hash = match &body.password {
-            Some(new) => {
-                check("password", password::validate(new))?;
-                let hash = state
-                    .hasher
-                    .hash(new)
-                    .await
-                    .map_err(|_| ApiError::internal())?;
-                Some(hash)
-            }
-            None => None,
-        };
-        let patch = UserPatch {
+        let change = UserChange {
             email: patch_field(body.email),
             full_name: patch_field(body.full_name),
-            scopes: scopes.map(|s| s.to_string()),
+            scopes: body.scopes.as_deref().map(scope_set),
             disabled: body.disabled,
-            password_hash,
+            password: body.password,
         };
-        match db::users::update(&state.pool, id.0, &patch).await? {
-            Change::Done(user) => {
-                tracing::info!(user_id = user.id, "user changed");
-                Ok(Json(user.into()))
-            }
-            Change::NotFound => Err(ApiError::not_found("user")),
-            Change::LastAdmin => Err(last_admin()),
-        }
+        let fields = change.fields();
+        let user = users::change(state.store(), &state.auth.hasher, id.0, change).await?;
+        tracing::info!(
+            event = "user_changed",
+            by = admin.0.user_id,
+            user_id = user.id,
+            fields = ?fields,
+            "user changed"
+        );
+        Ok(Json(user.into()))
     }
 
     /// Delete a user
@@ -226,28 +209,17 @@ impl UsersApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
-        #[oai(scope = "Scope::Admin")] _auth: Auth,
+        #[oai(scope = "Scope::Admin")] admin: Auth,
         id: Path<i64>,
     ) -> ApiResult<NoContent> {
-        match db::users::delete(&state.pool, id.0).await? {
-            Change::Done(()) => {
-                tracing::info!(user_id = id.0, "user deleted");
-                Ok(NoContent::Done)
-            }
-            Change::NotFound => Err(ApiError::not_found("user")),
-            Change::LastAdmin => Err(last_admin()),
-        }
-    }
-}
-
-fn last_admin() -> ApiError {
-    ApiError::conflict("that would leave no enabled user holding `admin`")
-}
-
-fn patch_field(value: MaybeUndefined<String>) -> Option<Option<String>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
+        let user = users::delete(state.store(), id.0).await?;
+        tracing::info!(
+            event = "user_deleted",
+            by = admin.0.user_id,
+            user_id = user.id,
+            username = ?user.username,
+            "user deleted"
+        );
+        Ok(NoContent::Done)
     }
 }

@@ -11,8 +11,10 @@ use poem::{Request, http::Method};
 use poem_openapi::{OpenApi, SecurityScheme, auth::Bearer};
 
 use crate::{
-    app::AppState,
-    auth::scopes::{Scope, ScopeSet},
+    auth::{
+        Authority,
+        scopes::{Scope, ScopeSet},
+    },
     db,
     error::ApiError,
 };
@@ -117,20 +119,20 @@ pub fn query_token_refused() -> ApiError {
 /// The checker poem-openapi calls with the bearer value of every request to
 /// an operation that takes [`Auth`].
 async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    let state = req
-        .data::<AppState>()
-        .expect("AppState is attached to the app");
+    let ctx = req
+        .data::<Authority>()
+        .expect("the auth context is attached to the app");
     if has_query_token(req) {
         return Err(query_token_refused().into());
     }
-    let claims = state
+    let claims = ctx
         .keys
         .verify(&bearer.token)
         .map_err(|err| ApiError::invalid_token(err.description()))?;
     let revoked = || ApiError::invalid_token("the access token has been revoked");
     let user_id: i64 = claims.sub.parse().map_err(|_| revoked())?;
-    let row = state
-        .readers
+    let row = ctx
+        .store
         .auth_row(user_id, claims.fam)
         .await
         .map_err(ApiError::from)?
@@ -144,7 +146,7 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         .data::<poem::PathPattern>()
         .map(|p| p.0.as_ref())
         .unwrap_or_default();
-    let Some(needed) = state.scopes.needed(req.method(), pattern) else {
+    let Some(needed) = ctx.scopes.needed(req.method(), pattern) else {
         tracing::error!(%pattern, method = %req.method(), "operation missing from the scope table");
         return Err(ApiError::internal().into());
     };

@@ -1,20 +1,21 @@
-//! The grants of the token endpoint (RFC 6749 §4.3 and §6) and revocation
-//! (RFC 7009), independent of HTTP.
+//! The grants of the token endpoint (RFC 6749 §4.3 and §6), revocation
+//! (RFC 7009) and the password checks that sessions depend on, independent
+//! of HTTP.
 
 use std::net::IpAddr;
 
 use crate::{
-    app::AppState,
     auth::{
+        AuthContext,
         jwt::AccessClaims,
         password::HashError,
         random_token,
         scopes::{InvalidScope, ScopeSet},
         sha256_hex,
         throttle::{self, Verdict},
+        users::{self, UserChange, UserError},
     },
     db::{self, DbError, tokens::Rotation},
-    error::ApiError,
     validate,
 };
 
@@ -42,19 +43,31 @@ pub enum GrantError {
     TooManyAttempts {
         retry_after: u64,
     },
-    Server(ApiError),
+    /// The database is busy or unreachable: retry later.
+    Unavailable,
+    /// A fault on the server's side; the detail has been logged.
+    Internal,
 }
 
 impl From<DbError> for GrantError {
     fn from(err: DbError) -> Self {
-        GrantError::Server(err.into())
+        match err {
+            DbError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                GrantError::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "database error");
+                GrantError::Internal
+            }
+        }
     }
 }
 
 impl From<HashError> for GrantError {
     fn from(err: HashError) -> Self {
         tracing::error!(error = %err, "password hashing failed");
-        GrantError::Server(ApiError::internal())
+        GrantError::Internal
     }
 }
 
@@ -73,7 +86,7 @@ pub struct PasswordLogin<'a> {
 }
 
 /// The resource owner password credentials grant.
-pub async fn password(state: &AppState, login: PasswordLogin<'_>) -> Result<Issued, GrantError> {
+pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Issued, GrantError> {
     let requested = login.scope.map(ScopeSet::parse).transpose()?;
     let plausible = validate::username(login.username).is_ok();
     let keys = throttle::Keys::new(plausible.then_some(login.username), login.addr);
@@ -81,24 +94,40 @@ pub async fn password(state: &AppState, login: PasswordLogin<'_>) -> Result<Issu
     // Every attempt, refused or not, costs one bcrypt verify (a dummy one for
     // an unknown user), so timing tells none of the cases apart.
     let credentials = match plausible {
-        true => db::users::credentials(&state.pool, login.username).await?,
+        true => ctx.store.users().credentials(login.username).await?,
         false => None,
     };
     let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
-    let matched = state.hasher.verify(login.password, hash).await?;
+    let matched = ctx.hasher.verify(login.password, hash).await?;
 
     // The counters are consulted only after the verify, in one transaction
     // with the recording of the outcome: attempts queued behind the hasher
     // when a lock was set are refused too, and a lock refuses even the right
     // password.
     let user = credentials.filter(|user| matched && !user.disabled);
-    let verdict = throttle::settle(&state.pool, &state.config.throttle, &keys, user.is_some());
+    let verdict = throttle::settle(&ctx.store, &ctx.policy.throttle, &keys, user.is_some());
     let user = match (verdict.await?, user) {
         (Verdict::Refused { retry_after }, _) => {
+            tracing::warn!(
+                event = "login_refused",
+                username = ?login.username,
+                addr = ?login.addr,
+                retry_after,
+                "login refused by the throttle"
+            );
             return Err(GrantError::TooManyAttempts { retry_after });
         }
         (Verdict::Passed, Some(user)) => user,
-        _ => return Err(GrantError::InvalidGrant),
+        _ => {
+            tracing::info!(
+                event = "login_failed",
+                username = ?login.username,
+                addr = ?login.addr,
+                reason = "invalid_grant",
+                "login failed"
+            );
+            return Err(GrantError::InvalidGrant);
+        }
     };
 
     let held = ScopeSet::parse_lenient(&user.scopes);
@@ -112,8 +141,8 @@ pub async fn password(state: &AppState, login: PasswordLogin<'_>) -> Result<Issu
         None => held,
     };
 
-    if state.hasher.needs_rehash(&user.password_hash) {
-        upgrade_hash(state, user.id, login.password, &user.password_hash).await;
+    if ctx.hasher.needs_rehash(&user.password_hash) {
+        upgrade_hash(ctx, user.id, login.password, &user.password_hash).await;
     }
 
     let now = db::now();
@@ -124,23 +153,23 @@ pub async fn password(state: &AppState, login: PasswordLogin<'_>) -> Result<Issu
         user_version: user.token_version,
         scope: &granted.to_string(),
         client_id,
-        expires_at: now + state.config.refresh_ttl.as_secs() as i64,
+        expires_at: now + ctx.policy.refresh_ttl.as_secs() as i64,
     };
-    let family_id =
-        db::tokens::start_family(&state.pool, &family, &sha256_hex(&refresh_token), now).await?;
-    let access_token = sign(
-        state,
-        user.id,
-        user.token_version,
+    let family_id = ctx
+        .store
+        .tokens()
+        .start_family(&family, &sha256_hex(&refresh_token), now)
+        .await?;
+    let subject = Subject {
+        user_id: user.id,
+        version: user.token_version,
         family_id,
-        granted,
-        client_id,
-        now,
-    )?;
+    };
+    let access_token = sign(ctx, &subject, granted, client_id, now)?;
     tracing::info!(user_id = user.id, family_id, "password grant issued");
     Ok(Issued {
         access_token,
-        expires_in: state.config.access_ttl.as_secs(),
+        expires_in: ctx.policy.access_ttl.as_secs(),
         refresh_token,
         scope: granted,
     })
@@ -148,7 +177,7 @@ pub async fn password(state: &AppState, login: PasswordLogin<'_>) -> Result<Issu
 
 /// The refresh token grant, with rotation and reuse detection.
 pub async fn refresh(
-    state: &AppState,
+    ctx: &AuthContext,
     refresh_token: &str,
     scope: Option<&str>,
     client_id: Option<&str>,
@@ -156,18 +185,25 @@ pub async fn refresh(
     let requested = scope.map(ScopeSet::parse).transpose()?;
     let now = db::now();
     let next = random_token(REFRESH_TOKEN_BYTES);
-    let rotation = db::tokens::rotate(
-        &state.pool,
-        &sha256_hex(refresh_token),
-        &sha256_hex(&next),
-        now,
-        |grant| requested.is_none_or(|r| ScopeSet::parse_lenient(&grant.scope).contains(r)),
-    )
-    .await?;
+    let rotation = ctx
+        .store
+        .tokens()
+        .rotate(
+            &sha256_hex(refresh_token),
+            &sha256_hex(&next),
+            now,
+            |grant| requested.is_none_or(|r| ScopeSet::parse_lenient(&grant.scope).contains(r)),
+        )
+        .await?;
     let grant = match rotation {
         Rotation::Rotated(grant) => grant,
-        Rotation::Reused => {
-            tracing::warn!("a spent refresh token was presented again; its family is revoked");
+        Rotation::Reused(grant) => {
+            tracing::warn!(
+                event = "refresh_reuse",
+                user_id = grant.user_id,
+                family_id = grant.family_id,
+                "a spent refresh token was presented again; its session is revoked"
+            );
             return Err(GrantError::InvalidGrant);
         }
         Rotation::Invalid => return Err(GrantError::InvalidGrant),
@@ -179,15 +215,12 @@ pub async fn refresh(
     };
     let granted = requested.unwrap_or_else(|| ScopeSet::parse_lenient(&grant.scope));
     let client_id = client_id.unwrap_or(&grant.client_id);
-    let access_token = sign(
-        state,
-        grant.user_id,
-        grant.user_version,
-        grant.family_id,
-        granted,
-        client_id,
-        now,
-    )?;
+    let subject = Subject {
+        user_id: grant.user_id,
+        version: grant.user_version,
+        family_id: grant.family_id,
+    };
+    let access_token = sign(ctx, &subject, granted, client_id, now)?;
     tracing::info!(
         user_id = grant.user_id,
         family_id = grant.family_id,
@@ -195,7 +228,7 @@ pub async fn refresh(
     );
     Ok(Issued {
         access_token,
-        expires_in: state.config.access_ttl.as_secs(),
+        expires_in: ctx.policy.access_ttl.as_secs(),
         refresh_token: next,
         scope: granted,
     })
@@ -203,56 +236,170 @@ pub async fn refresh(
 
 /// RFC 7009: revokes the family of an access or refresh token. Unknown and
 /// malformed tokens are not an error.
-pub async fn revoke(state: &AppState, token: &str) -> Result<(), DbError> {
+pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<(), DbError> {
     let now = db::now();
-    match state.keys.family_of(token) {
-        Some(family_id) => db::tokens::revoke_family(&state.pool, family_id, now).await,
-        None => db::tokens::revoke_by_refresh(&state.pool, &sha256_hex(token), now).await,
+    let tokens = ctx.store.tokens();
+    let revoked = match ctx.keys.family_of(token) {
+        Some(family_id) => tokens.revoke_family(family_id, now).await?,
+        None => tokens.revoke_by_refresh(&sha256_hex(token), now).await?,
+    };
+    if revoked {
+        tracing::info!(
+            event = "session_revoked",
+            "a session was revoked (RFC 7009)"
+        );
+    }
+    Ok(())
+}
+
+/// Why `PUT /users/me/password` refused.
+#[derive(Debug)]
+pub enum PasswordChangeError {
+    /// `current_password` is wrong; `session_revoked` when this session has
+    /// now given too many wrong answers and was ended.
+    WrongPassword {
+        session_revoked: bool,
+    },
+    TooManyAttempts {
+        retry_after: u64,
+    },
+    User(UserError),
+}
+
+impl From<UserError> for PasswordChangeError {
+    fn from(err: UserError) -> Self {
+        PasswordChangeError::User(err)
     }
 }
 
-fn sign(
-    state: &AppState,
+impl From<DbError> for PasswordChangeError {
+    fn from(err: DbError) -> Self {
+        PasswordChangeError::User(err.into())
+    }
+}
+
+impl From<HashError> for PasswordChangeError {
+    fn from(err: HashError) -> Self {
+        PasswordChangeError::User(err.into())
+    }
+}
+
+/// The caller's own password change: `current` is checked like a login's
+/// password, in the same throttle (per username and address, per username,
+/// per address, and per session), so a stolen token is no password oracle.
+pub async fn change_own_password(
+    ctx: &AuthContext,
+    caller: &crate::auth::bearer::Caller,
+    addr: Option<IpAddr>,
+    current: &str,
+    new: &str,
+) -> Result<(), PasswordChangeError> {
+    if let Err(reason) = crate::auth::password::validate(new) {
+        return Err(UserError::Invalid {
+            field: "new_password",
+            reason,
+        }
+        .into());
+    }
+    let keys = throttle::Keys::new(Some(&caller.username), addr).with_session(caller.family_id);
+    let stored = ctx
+        .store
+        .users()
+        .password_hash(caller.user_id)
+        .await?
+        .ok_or(UserError::NotFound)?;
+    let matched = ctx.hasher.verify(current, Some(&stored)).await?;
+    match throttle::settle(&ctx.store, &ctx.policy.throttle, &keys, matched).await? {
+        Verdict::Passed => {}
+        Verdict::Refused { retry_after } => {
+            tracing::warn!(
+                event = "password_change_refused",
+                user_id = caller.user_id,
+                addr = ?addr,
+                retry_after,
+                "password change refused by the throttle"
+            );
+            return Err(PasswordChangeError::TooManyAttempts { retry_after });
+        }
+        Verdict::Failed { session_spent } => {
+            if session_spent {
+                ctx.store
+                    .tokens()
+                    .revoke_family(caller.family_id, db::now())
+                    .await?;
+            }
+            tracing::warn!(
+                event = "password_change_failed",
+                user_id = caller.user_id,
+                addr = ?addr,
+                session_revoked = session_spent,
+                "wrong current password"
+            );
+            return Err(PasswordChangeError::WrongPassword {
+                session_revoked: session_spent,
+            });
+        }
+    }
+    let change = UserChange {
+        password: Some(new.to_owned()),
+        ..UserChange::default()
+    };
+    users::change(&ctx.store, &ctx.hasher, caller.user_id, change).await?;
+    tracing::info!(
+        event = "password_changed",
+        user_id = caller.user_id,
+        addr = ?addr,
+        "password changed; earlier sessions ended"
+    );
+    Ok(())
+}
+
+/// Who a token is for: user, version and family.
+struct Subject {
     user_id: i64,
     version: i64,
     family_id: i64,
+}
+
+fn sign(
+    ctx: &AuthContext,
+    subject: &Subject,
     scope: ScopeSet,
     client_id: &str,
     now: i64,
 ) -> Result<String, GrantError> {
     let claims = AccessClaims {
-        iss: state.keys.issuer().to_owned(),
-        aud: state.keys.audience().to_owned(),
-        sub: user_id.to_string(),
-        exp: now + state.config.access_ttl.as_secs() as i64,
+        iss: ctx.keys.issuer().to_owned(),
+        aud: ctx.keys.audience().to_owned(),
+        sub: subject.user_id.to_string(),
+        exp: now + ctx.policy.access_ttl.as_secs() as i64,
         iat: now,
         jti: random_token(16),
         scope: scope.to_string(),
         client_id: client_id.to_owned(),
-        ver: version,
-        fam: family_id,
+        ver: subject.version,
+        fam: subject.family_id,
     };
-    state.keys.sign(&claims).map_err(|err| {
+    ctx.keys.sign(&claims).map_err(|err| {
         tracing::error!(error = %err, "signing an access token failed");
-        GrantError::Server(ApiError::internal())
+        GrantError::Internal
     })
 }
 
 /// Rehashes at the configured cost after a successful login. A failure is
 /// logged and the login goes on: the old hash still works.
-async fn upgrade_hash(state: &AppState, user_id: i64, password: &str, old: &str) {
-    let result = match state.hasher.hash(password).await {
-        Ok(new) => db::users::upgrade_hash(&state.pool, user_id, old, &new)
+async fn upgrade_hash(ctx: &AuthContext, user_id: i64, password: &str, old: &str) {
+    let result = match ctx.hasher.hash(password).await {
+        Ok(new) => ctx
+            .store
+            .users()
+            .upgrade_hash(user_id, old, &new)
             .await
             .map_err(|e| e.to_string()),
         Err(err) => Err(err.to_string()),
     };
     match result {
-        Ok(()) => tracing::info!(
-            user_id,
-            cost = state.hasher.cost(),
-            "password hash upgraded"
-        ),
+        Ok(()) => tracing::info!(user_id, cost = ctx.hasher.cost(), "password hash upgraded"),
         Err(error) => tracing::warn!(user_id, %error, "password hash upgrade failed"),
     }
 }

@@ -1,5 +1,7 @@
 //! Authentication and authorization: passwords, access tokens, scopes, the
-//! bearer check, the grants of the token endpoint and login throttling.
+//! bearer check, the grants of the token endpoint, login throttling and the
+//! rules of user accounts. Independent of HTTP except for the bearer
+//! checker, which is poem-openapi's security scheme.
 
 pub mod bearer;
 pub mod grants;
@@ -7,10 +9,36 @@ pub mod jwt;
 pub mod password;
 pub mod scopes;
 pub mod throttle;
+pub mod users;
+
+use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+use crate::{config::ThrottleConfig, db::Store};
+
+/// What the auth rules need, and nothing of the HTTP server: the store, the
+/// signing keys, the hasher, the policy settings and the declared scopes.
+pub struct AuthContext {
+    pub store: Store,
+    pub keys: jwt::Keys,
+    pub hasher: password::Hasher,
+    pub policy: Policy,
+    pub scopes: bearer::ScopeTable,
+}
+
+/// Shared by every request (the bearer checker reads it from the request).
+pub type Authority = Arc<AuthContext>;
+
+/// The settings the rules follow.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub throttle: ThrottleConfig,
+}
 
 /// `bytes` bytes from the operating system's CSPRNG, URL-safe base64 encoded.
 pub fn random_token(bytes: usize) -> String {
@@ -21,8 +49,5 @@ pub fn random_token(bytes: usize) -> String {
 
 /// Hex SHA-256: how refresh tokens are stored and looked up.
 pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(value.as_bytes()))
 }

@@ -1,42 +1,128 @@
-//! Brute-force throttling of the password grant (RFC 6749 §4.3.2).
+//! Brute-force throttling of password checks: logins (RFC 6749 §4.3.2) and
+//! the `current_password` of a password change.
 //!
-//! Failures are counted per username and per client address in the database,
-//! so the counts hold across restarts and across processes. Past the limit a
-//! key is locked with a back-off that doubles per further failure, capped at
-//! the configured maximum; a lock is never set further out than that cap.
-//! Only `/token` touches these counters: bearer checks never write.
+//! Failures are counted in the database, so the counts hold across restarts,
+//! processes and nodes, under four keys:
+//!
+//! - `pair:<username>|<address>`: one party guessing at one account. Past
+//!   `user_limit` failures the pair is refused, for 1 s doubling per further
+//!   failure up to `max_delay`. This is the lock that stops a guesser, and it
+//!   refuses no one else: the owner at another address is not affected.
+//! - `addr:<address>`: one party guessing at many accounts, past
+//!   `addr_limit`, with the same back-off. IPv6 addresses count per /64,
+//!   since one host holds a whole /64.
+//! - `user:<username>`: a guess at one account from many addresses. Its
+//!   limit, `account_limit`, is ten times higher by default, and past it each
+//!   failure refuses the username for one second only, never longer: a
+//!   distributed attack can slow an account down, never lock its owner out.
+//! - `session:<family>`: wrong `current_password` answers of one session;
+//!   past [`SESSION_LIMIT`] the caller revokes that session.
+//!
+//! An attempt made while refused is neither counted nor lengthens any lock.
+//! Each attempt is settled in one write transaction (see
+//! [`Store::begin_write`]), after its password was checked, so parallel
+//! attempts are settled one after the other and a burst gets no more answers
+//! than the limit.
 
 use std::net::IpAddr;
 
-use sqlx::{SqliteConnection, SqlitePool};
-
 use crate::{
     config::ThrottleConfig,
-    db::{self, DbResult, throttle::Failures},
+    db::{self, DbResult, Store, throttle::Failures, users::username_key},
 };
 
-/// The two counters one login attempt touches.
+/// Wrong `current_password` answers a session may give before it is revoked.
+pub const SESSION_LIMIT: i64 = 5;
+
+/// The account-wide refusal: short, and never escalating.
+const ACCOUNT_LOCK_MS: i64 = 1_000;
+
+/// The counters one attempt touches.
 pub struct Keys {
-    /// `None` for a username that cannot exist: nothing is counted for it.
+    /// `None` for a username that cannot exist: nothing is counted for it
+    /// but its address.
+    pair: Option<String>,
     user: Option<String>,
     addr: Option<String>,
+    session: Option<String>,
 }
 
 impl Keys {
     pub fn new(username: Option<&str>, addr: Option<IpAddr>) -> Self {
+        let user = username.map(username_key);
+        let addr = addr.map(address_group);
         Self {
-            user: username.map(|name| format!("user:{}", db::users::username_key(name))),
-            addr: addr.map(|ip| format!("addr:{ip}")),
+            pair: user
+                .as_deref()
+                .map(|user| format!("pair:{user}|{}", addr.as_deref().unwrap_or("-"))),
+            user: user.map(|user| format!("user:{user}")),
+            addr: addr.map(|addr| format!("addr:{addr}")),
+            session: None,
         }
     }
 
-    fn limited<'a>(&'a self, config: &ThrottleConfig) -> impl Iterator<Item = (&'a str, u32)> {
+    /// Counts wrong answers of this session (token family) too.
+    pub fn with_session(mut self, family_id: i64) -> Self {
+        self.session = Some(format!("session:{family_id}"));
+        self
+    }
+
+    fn all(&self) -> Vec<&str> {
+        [&self.pair, &self.user, &self.addr, &self.session]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Each key with its limit and how a lock past it grows.
+    fn limits(&self, config: &ThrottleConfig) -> Vec<(&str, i64, Backoff)> {
+        let cap = config.max_delay.as_millis().min(i64::MAX as u128) as i64;
+        let doubling = Backoff::Doubling { cap_ms: cap };
         [
-            self.user.as_deref().map(|k| (k, config.user_limit)),
-            self.addr.as_deref().map(|k| (k, config.addr_limit)),
+            (&self.pair, i64::from(config.user_limit), doubling),
+            (&self.user, i64::from(config.account_limit), Backoff::Flat),
+            (&self.addr, i64::from(config.addr_limit), doubling),
+            (&self.session, SESSION_LIMIT, Backoff::Never),
         ]
         .into_iter()
-        .flatten()
+        .filter_map(|(key, limit, backoff)| Some((key.as_deref()?, limit, backoff)))
+        .collect()
+    }
+}
+
+/// The key an address is counted under: IPv4 as it is (an IPv4-mapped IPv6
+/// address as its IPv4), IPv6 by its /64.
+pub fn address_group(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Backoff {
+    /// 1 s at the limit, doubling per further failure, up to the cap.
+    Doubling { cap_ms: i64 },
+    /// 1 s per failure past the limit, whatever the count.
+    Flat,
+    /// Counted, never locked: the caller acts on the count.
+    Never,
+}
+
+impl Backoff {
+    fn delay_ms(self, over_limit: i64) -> Option<i64> {
+        match self {
+            Backoff::Doubling { cap_ms } => Some(backoff_ms(over_limit, cap_ms)),
+            Backoff::Flat => Some(ACCOUNT_LOCK_MS),
+            Backoff::Never => None,
+        }
     }
 }
 
@@ -45,83 +131,63 @@ impl Keys {
 pub enum Verdict {
     /// The password matched and no lock stands.
     Passed,
-    /// The password did not match; the failure is counted.
-    Failed,
+    /// The password did not match; the failure is counted. `session_spent`
+    /// when the session's wrong answers reached [`SESSION_LIMIT`].
+    Failed { session_spent: bool },
     /// A lock stands, whatever the password: retry after this many seconds.
     Refused { retry_after: u64 },
 }
 
 /// Reads the counters and records the outcome of one attempt in one write
-/// transaction. Concurrent attempts, in this process or another, are thus
-/// settled one after the other, each seeing the counts and locks of those
-/// before it: a burst of parallel guesses gets no more than the limit.
+/// transaction, on every key the attempt touches.
 pub async fn settle(
-    pool: &SqlitePool,
+    store: &Store,
     config: &ThrottleConfig,
     keys: &Keys,
     matched: bool,
 ) -> DbResult<Verdict> {
-    let mut tx = db::write_tx(pool).await?;
-    let now_ms = db::throttle::now_ms();
-    let rows: Vec<Failures> = db::throttle::get(
-        &mut tx,
-        keys.user.as_deref().unwrap_or(""),
-        keys.addr.as_deref().unwrap_or(""),
-    )
-    .await?;
+    let names = keys.all();
+    let mut tx = store.begin_write(&names).await?;
+    let now_ms = db::now_ms();
+    let rows: Vec<Failures> = tx.failures(&names).await?;
     let retry_after = rows
         .iter()
         .filter(|row| row.locked_until_ms > now_ms)
         .map(|row| ((row.locked_until_ms - now_ms) as u64).div_ceil(1000))
         .max();
     let verdict = match (retry_after, matched) {
-        (Some(retry_after), _) => {
-            // Counted, but not pushing the lock further out.
-            record_failure(&mut tx, config, keys, now_ms, false).await?;
-            Verdict::Refused { retry_after }
-        }
-        (None, false) => {
-            record_failure(&mut tx, config, keys, now_ms, true).await?;
-            Verdict::Failed
-        }
+        // Neither counted nor lengthening anything: a refusal ends on time.
+        (Some(retry_after), _) => Verdict::Refused { retry_after },
         (None, true) => {
-            // A success clears the username's counter (not the address's: one
-            // account of one's own must not reset the count of guesses at others).
+            // A success clears the account's counters, not the address's:
+            // one's own account must not reset the count of guesses at others.
             // With no counter, nothing is written.
-            if let Some(user) = keys
-                .user
-                .as_deref()
-                .filter(|user| rows.iter().any(|r| r.key == *user))
-            {
-                db::throttle::clear(&mut tx, user).await?;
+            for key in [&keys.pair, &keys.user].into_iter().flatten() {
+                if rows.iter().any(|row| row.key == *key) {
+                    tx.clear(key).await?;
+                }
             }
             Verdict::Passed
+        }
+        (None, false) => {
+            let now = now_ms / 1000;
+            let fresh_after = now - config.window.as_secs() as i64;
+            let mut session_spent = false;
+            for (key, limit, backoff) in keys.limits(config) {
+                let failures = tx.record_failure(key, now, fresh_after).await?;
+                if failures < limit {
+                    continue;
+                }
+                match backoff.delay_ms(failures - limit) {
+                    Some(delay) => tx.lock(key, now_ms.saturating_add(delay)).await?,
+                    None => session_spent = true,
+                }
+            }
+            Verdict::Failed { session_spent }
         }
     };
     tx.commit().await?;
     Ok(verdict)
-}
-
-/// Counts a failed attempt against each key, and past a key's limit locks it
-/// (unless `lock` is false) for the back-off, never longer than the cap.
-async fn record_failure(
-    conn: &mut SqliteConnection,
-    config: &ThrottleConfig,
-    keys: &Keys,
-    now_ms: i64,
-    lock: bool,
-) -> DbResult<()> {
-    let now = now_ms / 1000;
-    let fresh_after = now - config.window.as_secs() as i64;
-    let cap_ms = config.max_delay.as_millis().min(i64::MAX as u128) as i64;
-    for (key, limit) in keys.limited(config) {
-        let failures = db::throttle::record(conn, key, now, fresh_after).await?;
-        if lock && failures >= i64::from(limit) {
-            let delay = backoff_ms(failures - i64::from(limit), cap_ms);
-            db::throttle::lock(conn, key, now_ms.saturating_add(delay)).await?;
-        }
-    }
-    Ok(())
 }
 
 /// 1 s at the limit, doubling per further failure, never over `cap_ms`.
@@ -133,7 +199,7 @@ fn backoff_ms(over_limit: i64, cap_ms: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_ms;
+    use super::*;
 
     #[test]
     fn backoff_doubles_and_is_capped() {
@@ -143,5 +209,33 @@ mod tests {
         assert_eq!(backoff_ms(10_000, 900_000), 900_000);
         assert_eq!(backoff_ms(62, i64::MAX), 1_000 << 52);
         assert_eq!(backoff_ms(0, 500), 500);
+        assert_eq!(Backoff::Flat.delay_ms(10_000), Some(ACCOUNT_LOCK_MS));
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_group(a), address_group(b));
+        assert_ne!(address_group(a), address_group(other));
+        assert_eq!(address_group(a), "2001:db8:1:2::/64");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_group(mapped), "192.0.2.7");
+    }
+
+    #[test]
+    fn keys_name_the_pair_the_account_and_the_address() {
+        let keys = Keys::new(Some("Admin"), Some("192.0.2.7".parse().unwrap())).with_session(9);
+        assert_eq!(
+            keys.all(),
+            [
+                "pair:admin|192.0.2.7",
+                "user:admin",
+                "addr:192.0.2.7",
+                "session:9"
+            ]
+        );
+        assert_eq!(Keys::new(None, None).all(), Vec::<&str>::new());
     }
 }

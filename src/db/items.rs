@@ -1,9 +1,9 @@
 //! The `items` table. Every query is scoped to the owner: another user's item
 //! is simply not found.
 
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
-use super::{DbResult, now};
+use super::{DbResult, Store, now, on_pool};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ItemRow {
@@ -21,85 +21,86 @@ pub struct ItemPatch {
     pub description: Option<Option<String>>,
 }
 
-pub async fn create(
-    pool: &SqlitePool,
-    owner_id: i64,
-    name: &str,
-    description: Option<&str>,
-) -> DbResult<ItemRow> {
-    let now = now();
-    Ok(sqlx::query_as(
-        "INSERT INTO items (owner_id, name, description, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?)
-         RETURNING id, name, description, created_at, updated_at",
-    )
-    .bind(owner_id)
-    .bind(name)
-    .bind(description)
-    .bind(now)
-    .bind(now)
-    .fetch_one(pool)
-    .await?)
+pub struct Items<'a>(&'a Store);
+
+impl Store {
+    pub fn items(&self) -> Items<'_> {
+        Items(self)
+    }
 }
 
-pub async fn get(pool: &SqlitePool, owner_id: i64, id: i64) -> DbResult<Option<ItemRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, description, created_at, updated_at
-         FROM items WHERE id = ? AND owner_id = ?",
-    )
-    .bind(id)
-    .bind(owner_id)
-    .fetch_optional(pool)
-    .await?)
-}
+impl Items<'_> {
+    pub async fn create(
+        &self,
+        owner_id: i64,
+        name: &str,
+        description: Option<&str>,
+    ) -> DbResult<ItemRow> {
+        const SQL: &str = "INSERT INTO items (owner_id, name, description, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4)
+             RETURNING id, name, description, created_at, updated_at";
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+            .bind(owner_id)
+            .bind(name)
+            .bind(description)
+            .bind(now())
+            .fetch_one(pool)
+            .await)?)
+    }
 
-/// One page of the owner's items in id order, starting after `after_id`.
-pub async fn list(
-    pool: &SqlitePool,
-    owner_id: i64,
-    after_id: i64,
-    limit: i64,
-) -> DbResult<Vec<ItemRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, description, created_at, updated_at
-         FROM items WHERE owner_id = ? AND id > ? ORDER BY id LIMIT ?",
-    )
-    .bind(owner_id)
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
-}
+    pub async fn get(&self, owner_id: i64, id: i64) -> DbResult<Option<ItemRow>> {
+        const SQL: &str = "SELECT id, name, description, created_at, updated_at
+             FROM items WHERE id = $1 AND owner_id = $2";
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+            .bind(id)
+            .bind(owner_id)
+            .fetch_optional(pool)
+            .await)?)
+    }
 
-pub async fn update(
-    pool: &SqlitePool,
-    owner_id: i64,
-    id: i64,
-    patch: &ItemPatch,
-) -> DbResult<Option<ItemRow>> {
-    Ok(sqlx::query_as(
-        "UPDATE items SET
-            name = COALESCE(?, name),
-            description = CASE WHEN ? THEN ? ELSE description END,
-            updated_at = ?
-         WHERE id = ? AND owner_id = ?
-         RETURNING id, name, description, created_at, updated_at",
-    )
-    .bind(&patch.name)
-    .bind(patch.description.is_some())
-    .bind(patch.description.clone().flatten())
-    .bind(now())
-    .bind(id)
-    .bind(owner_id)
-    .fetch_optional(pool)
-    .await?)
-}
+    /// One page of the owner's items in id order, starting after `after_id`.
+    pub async fn list(&self, owner_id: i64, after_id: i64, limit: i64) -> DbResult<Vec<ItemRow>> {
+        const SQL: &str = "SELECT id, name, description, created_at, updated_at
+             FROM items WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+            .bind(owner_id)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
+    }
 
-pub async fn delete(pool: &SqlitePool, owner_id: i64, id: i64) -> DbResult<bool> {
-    let done = sqlx::query("DELETE FROM items WHERE id = ? AND owner_id = ?")
-        .bind(id)
-        .bind(owner_id)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    pub async fn update(
+        &self,
+        owner_id: i64,
+        id: i64,
+        patch: &ItemPatch,
+    ) -> DbResult<Option<ItemRow>> {
+        const SQL: &str = "UPDATE items SET
+                name = COALESCE($1, name),
+                description = CASE WHEN $2 THEN $3 ELSE description END,
+                updated_at = $4
+             WHERE id = $5 AND owner_id = $6
+             RETURNING id, name, description, created_at, updated_at";
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+            .bind(&patch.name)
+            .bind(patch.description.is_some())
+            .bind(patch.description.clone().flatten())
+            .bind(now())
+            .bind(id)
+            .bind(owner_id)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    pub async fn delete(&self, owner_id: i64, id: i64) -> DbResult<bool> {
+        const SQL: &str = "DELETE FROM items WHERE id = $1 AND owner_id = $2";
+        let done = on_pool!(self.0, |pool| sqlx::query(SQL)
+            .bind(id)
+            .bind(owner_id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
 }

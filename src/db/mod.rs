@@ -1,24 +1,33 @@
-//! Storage: the SQLite pool, migrations, and one module of queries per table.
+//! Storage: the one way the rest of tollgate reaches its database.
 //!
-//! Nothing here knows about HTTP. Every statement is parameterized and kept to
-//! SQL that PostgreSQL reads too where that costs nothing.
+//! [`Store`] is SQLite (the embedded default) or PostgreSQL, chosen by the
+//! URL. Above this module nothing knows which: callers get row structs and
+//! [`DbError`], never a pool, a connection or a driver type. One module of
+//! queries per table; each query is one SQL text that both engines read
+//! (`$1`-style parameters, `RETURNING`, `ON CONFLICT`), run by [`on_pool!`] or
+//! [`on_tx!`] against whichever engine this store has. Where the engines
+//! differ (opening, migrations, locking, error codes), `sqlite.rs` and
+//! `postgres.rs` say how.
+//!
+//! Nothing here knows about HTTP, and no policy lives in SQL: which change
+//! ends sessions, who counts as an admin, when a login is refused are
+//! decided in `crate::auth`.
 
 pub mod items;
+mod postgres;
 pub mod readers;
 pub mod settings;
+mod sqlite;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
 
-use std::{str::FromStr, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use sqlx::{
-    SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
-/// How long a statement waits for a lock held by another connection or process
-/// before the request answers 503.
+/// How long a statement waits for a lock held by another connection or
+/// process, or a request for a connection, before the request answers 503.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rows a purge deletes per statement, and its pause between statements, so
@@ -44,51 +53,214 @@ impl From<sqlx::Error> for DbError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Conflict,
-            sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => DbError::Unavailable(err),
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::Database(db)
+                if sqlite::is_transient(db.as_ref()) || postgres::is_transient(db.as_ref()) =>
+            {
                 DbError::Unavailable(err)
             }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => DbError::Unavailable(err),
             _ => DbError::Other(err),
         }
     }
 }
 
-/// SQLITE_BUSY, SQLITE_LOCKED and their extended codes, SQLITE_IOERR, SQLITE_FULL,
-/// SQLITE_CANTOPEN: conditions that pass without a restart.
-fn is_busy(code: Option<&str>) -> bool {
-    let Some(code) = code.and_then(|c| c.parse::<i32>().ok()) else {
-        return false;
-    };
-    matches!(code & 0xff, 5 | 6 | 10 | 13 | 14)
-}
-
 pub type DbResult<T> = Result<T, DbError>;
 
-/// Opens (creating if missing) the SQLite database with the durability and
-/// concurrency settings the service relies on.
-pub async fn connect(url: &str, max_connections: u32) -> DbResult<SqlitePool> {
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(DbError::Other)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(max_connections)
-        .min_connections(1)
-        .acquire_timeout(BUSY_TIMEOUT)
-        // A ping before each use is one more round trip to the connection's
-        // worker thread; a local file that broke fails the query itself.
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await?;
-    Ok(pool)
+/// Why the database could not be opened at start: one line for the operator,
+/// never with the password of a URL.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("TOLLGATE_DATABASE_URL must start with sqlite:// or postgres://, not `{0}`")]
+    Scheme(String),
+    #[error("the database URL {url} is not valid: {reason}")]
+    Url { url: String, reason: String },
+    #[error("could not open the database at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("could not migrate the database at {url}: {reason}")]
+    Migrate { url: String, reason: String },
 }
 
-/// Applies the migrations under `migrations/` that have not run yet.
-pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!("./migrations").run(pool).await
+/// The database behind a [`Store`].
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The storage of one tollgate process: cheap to clone, shared by every
+/// request. See the module documentation.
+#[derive(Clone)]
+pub struct Store(Arc<Inner>);
+
+struct Inner {
+    backend: Backend,
+    /// SQLite only: the bearer check's inline read connections.
+    readers: Option<readers::Readers>,
+    /// The URL with its password masked, for logs.
+    shown_url: String,
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever engine it is.
+/// The body is one SQL text both engines read.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store.backend() {
+            $crate::db::Backend::Sqlite($pool) => $body,
+            $crate::db::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Runs `$body` with `$conn` bound to the transaction's connection.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match &mut $tx.0 {
+            $crate::db::TxInner::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::db::TxInner::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Store {
+    /// Opens the database at `url` (a SQLite file is created if missing) and
+    /// applies the migrations that have not run yet.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
+        let shown_url = mask_password(url);
+        let (backend, readers) = if url.starts_with("sqlite:") {
+            let pool = sqlite::open(url, &shown_url, max_connections).await?;
+            let readers = readers::Readers::open(url, reader_count())
+                .await
+                .map_err(|err| OpenError::Connect {
+                    url: shown_url.clone(),
+                    reason: err.to_string(),
+                })?;
+            (Backend::Sqlite(pool), Some(readers))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = postgres::open(url, &shown_url, max_connections).await?;
+            (Backend::Postgres(pool), None)
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(OpenError::Scheme(scheme.to_owned()));
+        };
+        Ok(Self(Arc::new(Inner {
+            backend,
+            readers,
+            shown_url,
+        })))
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.0.backend
+    }
+
+    /// `sqlite` or `postgres`, for logs and metrics.
+    pub fn engine(&self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The database URL with any password replaced by `***`.
+    pub fn shown_url(&self) -> &str {
+        &self.0.shown_url
+    }
+
+    /// A write transaction. On SQLite it takes the database's write lock at
+    /// its start, so a read followed by a write can never fail halfway on a
+    /// lock upgrade, and concurrent writers, in this process or another, run
+    /// one after the other. On PostgreSQL it takes a transaction-scoped
+    /// advisory lock on each of `locks` (in sorted order, so two transactions
+    /// never wait on each other), which serializes the transactions that name
+    /// the same lock the way SQLite's single writer does, on every node.
+    pub async fn begin_write(&self, locks: &[&str]) -> DbResult<Tx> {
+        Ok(Tx(match self.backend() {
+            Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres(pool) => {
+                TxInner::Postgres(postgres::begin_locked(pool, locks).await?)
+            }
+        }))
+    }
+
+    /// Closes every connection (tests, and the CLI before it exits).
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+
+    /// Repeats `delete`, a statement that deletes at most `PURGE_BATCH` rows
+    /// and takes that limit as `$3` after `params`, until a batch comes back
+    /// short, pausing between batches so writers never wait on it for long.
+    pub(crate) async fn delete_in_batches(
+        &self,
+        delete: &'static str,
+        params: [i64; 2],
+    ) -> DbResult<u64> {
+        let mut total = 0;
+        loop {
+            let deleted = on_pool!(self, |pool| sqlx::query(delete)
+                .bind(params[0])
+                .bind(params[1])
+                .bind(PURGE_BATCH)
+                .execute(pool)
+                .await?
+                .rows_affected());
+            total += deleted;
+            if deleted < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+            tokio::time::sleep(PURGE_PAUSE).await;
+        }
+    }
+}
+
+/// A write transaction from [`Store::begin_write`]; dropped without
+/// [`commit`](Tx::commit), it rolls back. Each table's module adds the
+/// statements it runs inside one.
+pub struct Tx(pub(crate) TxInner);
+
+pub(crate) enum TxInner {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> DbResult<()> {
+        match self.0 {
+            TxInner::Sqlite(tx) => tx.commit().await?,
+            TxInner::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Connections for the bearer check's inline reads: that query runs on the
+/// async worker threads, one per core, so one connection per core is never
+/// short.
+fn reader_count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// `scheme://user:***@host/...` for a URL that carries a password; any other
+/// string unchanged.
+pub fn mask_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Seconds since the Unix epoch: the one time format stored.
@@ -99,33 +271,31 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A transaction that takes the write lock at its start, so a read followed by
-/// a write in it can never fail halfway on a lock upgrade. (PostgreSQL: a plain
-/// `BEGIN` with `SELECT ... FOR UPDATE` on the rows read.)
-pub async fn write_tx(pool: &SqlitePool) -> DbResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+/// Milliseconds since the Unix epoch, for throttle locks.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
-/// Repeats `delete`, a statement that deletes at most `PURGE_BATCH` rows and
-/// takes that limit as its last parameter after `params`, until a batch comes
-/// back short, pausing between batches so writers never wait on it for long.
-pub async fn delete_in_batches(
-    pool: &SqlitePool,
-    delete: &'static str,
-    params: [i64; 2],
-) -> DbResult<u64> {
-    let mut total = 0;
-    loop {
-        let done = sqlx::query(delete)
-            .bind(params[0])
-            .bind(params[1])
-            .bind(PURGE_BATCH)
-            .execute(pool)
-            .await?;
-        total += done.rows_affected();
-        if done.rows_affected() < PURGE_BATCH as u64 {
-            return Ok(total);
-        }
-        tokio::time::sleep(PURGE_PAUSE).await;
+#[cfg(test)]
+mod tests {
+    use super::mask_password;
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            mask_password("postgres://app:s3cret@db.example:5432/tollgate"),
+            "postgres://app:***@db.example:5432/tollgate"
+        );
+        assert_eq!(
+            mask_password("postgres://app@db/tollgate"),
+            "postgres://app@db/tollgate"
+        );
+        assert_eq!(
+            mask_password("sqlite://tollgate.db"),
+            "sqlite://tollgate.db"
+        );
     }
 }

@@ -71,7 +71,12 @@ impl Readers {
             Some(conn) => conn,
             None => self.options.connect().await?,
         };
-        let row = super::tokens::auth_row(&mut conn, user_id, family_id).await;
+        let row = sqlx::query_as(AUTH_ROW_SQL)
+            .bind(user_id)
+            .bind(family_id)
+            .fetch_optional(&mut conn)
+            .await
+            .map_err(DbError::from);
         // A connection that failed is dropped (closed); the next opens anew.
         // One whose query was cancelled is dropped too, with this future.
         if row.is_ok() {
@@ -126,7 +131,8 @@ fn query_inline(
     family_id: i64,
 ) -> rusqlite::Result<Option<AuthRow>> {
     let mut statement = conn.prepare_cached(AUTH_ROW_SQL)?;
-    // By position, in the order of AUTH_ROW_SQL (by name costs a lookup each).
+    // By position, in the order of AUTH_ROW_SQL (by name costs a lookup
+    // each); `column_names_match_the_query` keeps the two in step.
     statement
         .query_row((user_id, family_id), |row| {
             Ok(AuthRow {
@@ -149,6 +155,7 @@ fn query_inline(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{Store, tokens::NewFamily, users::NewUser};
 
     /// Both paths read the same row, and see a change committed elsewhere
     /// at once.
@@ -156,32 +163,47 @@ mod tests {
     async fn inline_and_sqlx_paths_agree_and_see_every_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let pool = super::super::connect(&url, 2).await.unwrap();
-        super::super::migrate(&pool).await.unwrap();
-        let user = super::super::users::create(
-            &pool,
-            &super::super::users::NewUser {
+        let store = Store::open(&url, 2).await.unwrap();
+        let user = store
+            .users()
+            .create(&NewUser {
                 username: "reader",
                 password_hash: "x",
                 email: Some("r@example.test"),
                 full_name: None,
                 scopes: "read:items",
-            },
-        )
-        .await
-        .unwrap();
-        let family = super::super::tokens::NewFamily {
+            })
+            .await
+            .unwrap();
+        let family = NewFamily {
             user_id: user.id,
             user_version: user.token_version,
             scope: "read:items",
             client_id: "t",
-            expires_at: super::super::now() + 60,
+            expires_at: crate::db::now() + 60,
         };
-        let fam = super::super::tokens::start_family(&pool, &family, "h", 0)
-            .await
-            .unwrap();
+        let fam = store.tokens().start_family(&family, "h", 0).await.unwrap();
         let readers = Readers::open(&url, 1).await.unwrap();
         assert_eq!(lock(&readers.inline).len(), 1);
+        {
+            let inline = lock(&readers.inline);
+            let statement = inline[0].prepare_cached(AUTH_ROW_SQL).unwrap();
+            assert_eq!(
+                statement.column_names(),
+                [
+                    "id",
+                    "username",
+                    "email",
+                    "full_name",
+                    "scopes",
+                    "disabled",
+                    "token_version",
+                    "created_at",
+                    "family_revoked"
+                ],
+                "query_inline reads these columns by position"
+            );
+        }
 
         let inline = readers.auth_row_inline(user.id, fam).unwrap().unwrap();
         let taken = lock(&readers.inline).pop().unwrap();
@@ -191,9 +213,7 @@ mod tests {
         assert_eq!(inline.user.email.as_deref(), Some("r@example.test"));
         assert!(!inline.family_revoked);
 
-        super::super::tokens::revoke_family(&pool, fam, 1)
-            .await
-            .unwrap();
+        store.tokens().revoke_family(fam, 1).await.unwrap();
         let row = readers.auth_row(user.id, fam).await.unwrap().unwrap();
         assert!(row.family_revoked);
         assert!(readers.auth_row(user.id + 1, fam).await.unwrap().is_none());

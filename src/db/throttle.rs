@@ -1,11 +1,13 @@
-//! The `login_failures` table: failed-login counters shared by every process.
+//! The `login_failures` table: failed-attempt counters shared by every
+//! process and node. What the keys are and when they lock is decided in
+//! `crate::auth::throttle`; these are its statements.
 //!
 //! `updated_at` is in seconds like every other timestamp; `locked_until_ms`
 //! is in milliseconds, so a lock of one second lasts one second.
 
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::FromRow;
 
-use super::DbResult;
+use super::{DbResult, Store, Tx, on_tx};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Failures {
@@ -15,84 +17,80 @@ pub struct Failures {
     pub updated_at: i64,
 }
 
-/// Milliseconds since the Unix epoch, for locks.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+impl Tx {
+    /// The counters among `keys` that exist, in one query.
+    pub async fn failures(&mut self, keys: &[&str]) -> DbResult<Vec<Failures>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+        // Only placeholders are formatted into the text; the keys are bound.
+        let sql = format!(
+            "SELECT key, failures, locked_until_ms, updated_at FROM login_failures
+             WHERE key IN ({})",
+            placeholders.join(", ")
+        );
+        Ok(on_tx!(self, |conn| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for key in keys {
+                query = query.bind(*key);
+            }
+            query.fetch_all(conn).await
+        })?)
+    }
 
-/// The counters for a username key and an address key, in one query.
-pub async fn get(
-    conn: &mut SqliteConnection,
-    user_key: &str,
-    addr_key: &str,
-) -> DbResult<Vec<Failures>> {
-    Ok(sqlx::query_as(
-        "SELECT key, failures, locked_until_ms, updated_at FROM login_failures
-         WHERE key IN (?, ?)",
-    )
-    .bind(user_key)
-    .bind(addr_key)
-    .fetch_all(conn)
-    .await?)
-}
+    /// Counts one failure for `key` at `now` (seconds), starting over when the
+    /// last one is older than `fresh_after`, and returns the new count.
+    pub async fn record_failure(&mut self, key: &str, now: i64, fresh_after: i64) -> DbResult<i64> {
+        const SQL: &str = "INSERT INTO login_failures (key, failures, locked_until_ms, updated_at)
+             VALUES ($1, 1, 0, $2)
+             ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN login_failures.updated_at < $3 THEN 1
+                                ELSE login_failures.failures + 1 END,
+                updated_at = excluded.updated_at
+             RETURNING failures";
+        Ok(on_tx!(self, |conn| sqlx::query_scalar(SQL)
+            .bind(key)
+            .bind(now)
+            .bind(fresh_after)
+            .fetch_one(conn)
+            .await)?)
+    }
 
-/// Counts one failure for `key` at `now` (seconds), starting over when the
-/// last one is older than `fresh_after`, and returns the new count.
-pub async fn record(
-    conn: &mut SqliteConnection,
-    key: &str,
-    now: i64,
-    fresh_after: i64,
-) -> DbResult<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO login_failures (key, failures, locked_until_ms, updated_at)
-         VALUES (?, 1, 0, ?)
-         ON CONFLICT (key) DO UPDATE SET
-            failures = CASE WHEN login_failures.updated_at < ? THEN 1
-                            ELSE login_failures.failures + 1 END,
-            updated_at = excluded.updated_at
-         RETURNING failures",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(fresh_after)
-    .fetch_one(conn)
-    .await?)
-}
+    /// Locks `key` until `until_ms`, never shortening a lock already set.
+    pub async fn lock(&mut self, key: &str, until_ms: i64) -> DbResult<()> {
+        const SQL: &str = "UPDATE login_failures SET locked_until_ms = $1 WHERE key = $2 AND locked_until_ms < $1";
+        on_tx!(self, |conn| sqlx::query(SQL)
+            .bind(until_ms)
+            .bind(key)
+            .execute(conn)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
 
-/// Locks `key` until `until_ms`, never shortening a lock already set.
-pub async fn lock(conn: &mut SqliteConnection, key: &str, until_ms: i64) -> DbResult<()> {
-    sqlx::query(
-        "UPDATE login_failures SET locked_until_ms = ? WHERE key = ? AND locked_until_ms < ?",
-    )
-    .bind(until_ms)
-    .bind(key)
-    .bind(until_ms)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn clear(conn: &mut SqliteConnection, key: &str) -> DbResult<()> {
-    sqlx::query("DELETE FROM login_failures WHERE key = ?")
+    pub async fn clear(&mut self, key: &str) -> DbResult<()> {
+        on_tx!(self, |conn| sqlx::query(
+            "DELETE FROM login_failures WHERE key = $1"
+        )
         .bind(key)
         .execute(conn)
-        .await?;
-    Ok(())
+        .await
+        .map(drop))?;
+        Ok(())
+    }
 }
 
-/// Deletes counters untouched since `stale_before` whose lock has passed by
-/// `now` (both in seconds), in batches with a pause between them.
-pub async fn purge(pool: &SqlitePool, stale_before: i64, now: i64) -> DbResult<u64> {
-    super::delete_in_batches(
-        pool,
-        "DELETE FROM login_failures WHERE key IN (
-            SELECT key FROM login_failures
-            WHERE updated_at < ? AND locked_until_ms < ? LIMIT ?)",
-        [stale_before, now.saturating_mul(1000)],
-    )
-    .await
+impl Store {
+    /// Deletes counters untouched since `stale_before` whose lock has passed
+    /// by `now` (both in seconds), in batches with a pause between them.
+    pub async fn purge_failures(&self, stale_before: i64, now: i64) -> DbResult<u64> {
+        self.delete_in_batches(
+            "DELETE FROM login_failures WHERE key IN (
+                SELECT key FROM login_failures
+                WHERE updated_at < $1 AND locked_until_ms < $2 LIMIT $3)",
+            [stale_before, now.saturating_mul(1000)],
+        )
+        .await
+    }
 }

@@ -1,8 +1,8 @@
 //! Token families (one per login) and their refresh tokens, stored as hashes.
 
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
-use super::{DbResult, write_tx};
+use super::{Backend, DbResult, Store, Tx, on_pool, on_tx};
 
 /// What a bearer token check needs, read in one query: the user as it is now
 /// (which `/users/me` answers with, without a second read) and its family.
@@ -42,7 +42,7 @@ pub enum Rotation {
     /// The presented token is now spent and the new one stored.
     Rotated(Grant),
     /// The token was spent before: its family is now revoked.
-    Reused,
+    Reused(Grant),
     /// Unknown token, or a dead family.
     Invalid,
     /// `allow` said no; nothing was changed.
@@ -57,34 +57,18 @@ pub struct NewFamily<'a> {
     pub expires_at: i64,
 }
 
-/// Starts a family with its first refresh token, atomically.
-pub async fn start_family(
-    pool: &SqlitePool,
-    family: &NewFamily<'_>,
-    token_hash: &str,
-    now: i64,
-) -> DbResult<i64> {
-    let mut tx = pool.begin().await?;
-    let family_id: i64 = sqlx::query_scalar(
-        "INSERT INTO token_families (user_id, user_version, scope, client_id, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(family.user_id)
-    .bind(family.user_version)
-    .bind(family.scope)
-    .bind(family.client_id)
-    .bind(now)
-    .bind(family.expires_at)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at) VALUES (?, ?, ?)")
-        .bind(token_hash)
-        .bind(family_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(family_id)
+/// A session as `tollgate sessions list` shows it: never a token value.
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub client_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When the newest refresh token was issued (the login's own, or a rotation).
+    pub last_refresh: i64,
 }
 
 /// The query behind [`AuthRow`], by user id and family id; also run through
@@ -93,128 +77,231 @@ pub(crate) const AUTH_ROW_SQL: &str =
     "SELECT u.id, u.username, u.email, u.full_name, u.scopes, u.disabled,
             u.token_version, u.created_at, f.revoked_at IS NOT NULL AS family_revoked
      FROM users u JOIN token_families f ON f.user_id = u.id
-     WHERE u.id = ? AND f.id = ?";
+     WHERE u.id = $1 AND f.id = $2";
 
-/// The user and family behind an access token; `None` if either is gone.
-/// Takes the pool or one connection. The bearer check calls it through
-/// `super::readers::Readers::auth_row`.
-pub async fn auth_row<'e>(
-    db: impl sqlx::SqliteExecutor<'e>,
-    user_id: i64,
-    family_id: i64,
-) -> DbResult<Option<AuthRow>> {
-    Ok(sqlx::query_as(AUTH_ROW_SQL)
-        .bind(user_id)
-        .bind(family_id)
-        .fetch_optional(db)
-        .await?)
+const GRANT_SQL: &str = "SELECT f.id AS family_id, f.user_id, f.user_version, f.scope, f.client_id,
+            f.expires_at, f.revoked_at IS NOT NULL AS revoked, u.scopes AS user_scopes,
+            u.disabled AS user_disabled, u.token_version
+     FROM token_families f JOIN users u ON u.id = f.user_id WHERE f.id = $1";
+
+const INSERT_TOKEN_SQL: &str =
+    "INSERT INTO refresh_tokens (token_hash, family_id, created_at) VALUES ($1, $2, $3)";
+
+pub struct Tokens<'a>(&'a Store);
+
+impl Store {
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens(self)
+    }
+
+    /// The user and family behind an access token; `None` if either is gone.
+    /// One query: on SQLite on the request's own thread (`super::readers`),
+    /// on PostgreSQL one round trip of a statement prepared once per
+    /// connection.
+    pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
+        match (&self.0.readers, self.backend()) {
+            (Some(readers), _) => readers.auth_row(user_id, family_id).await,
+            (None, Backend::Postgres(pool)) => Ok(sqlx::query_as(AUTH_ROW_SQL)
+                .bind(user_id)
+                .bind(family_id)
+                .fetch_optional(pool)
+                .await?),
+            (None, Backend::Sqlite(pool)) => Ok(sqlx::query_as(AUTH_ROW_SQL)
+                .bind(user_id)
+                .bind(family_id)
+                .fetch_optional(pool)
+                .await?),
+        }
+    }
 }
 
-/// Spends the refresh token `old_hash` and stores `new_hash` in its family,
-/// if the family is live and `allow` accepts it. The conditional update makes
-/// two concurrent uses of one token yield one rotation; the loser, like any
-/// later replay, revokes the family.
-pub async fn rotate(
-    pool: &SqlitePool,
-    old_hash: &str,
-    new_hash: &str,
-    now: i64,
-    allow: impl FnOnce(&Grant) -> bool,
-) -> DbResult<Rotation> {
-    let mut tx = write_tx(pool).await?;
-    let family_id: Option<i64> = sqlx::query_scalar(
-        "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL
-         RETURNING family_id",
-    )
-    .bind(now)
-    .bind(old_hash)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(family_id) = family_id else {
-        let spent: Option<i64> =
-            sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = ?")
-                .bind(old_hash)
-                .fetch_optional(&mut *tx)
+impl Tokens<'_> {
+    /// Starts a family with its first refresh token, atomically.
+    pub async fn start_family(
+        &self,
+        family: &NewFamily<'_>,
+        token_hash: &str,
+        now: i64,
+    ) -> DbResult<i64> {
+        const SQL: &str = "INSERT INTO token_families
+                (user_id, user_version, scope, client_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        Ok(on_pool!(self.0, |pool| {
+            let mut tx = pool.begin().await?;
+            let family_id: i64 = sqlx::query_scalar(SQL)
+                .bind(family.user_id)
+                .bind(family.user_version)
+                .bind(family.scope)
+                .bind(family.client_id)
+                .bind(now)
+                .bind(family.expires_at)
+                .fetch_one(&mut *tx)
                 .await?;
-        return match spent {
-            Some(family_id) => {
-                revoke_family_in(&mut tx, family_id, now).await?;
-                tx.commit().await?;
-                Ok(Rotation::Reused)
-            }
-            None => Ok(Rotation::Invalid),
+            sqlx::query(INSERT_TOKEN_SQL)
+                .bind(token_hash)
+                .bind(family_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await.map(|()| family_id)
+        })?)
+    }
+
+    /// The family as the grant sees it, by id.
+    pub async fn grant(&self, family_id: i64) -> DbResult<Option<Grant>> {
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(GRANT_SQL)
+            .bind(family_id)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// Spends the refresh token `old_hash` and stores `new_hash` in its family,
+    /// if the family is live and `allow` accepts it. The conditional update
+    /// makes two concurrent uses of one token yield one rotation on either
+    /// engine (on PostgreSQL the second update waits for the first's row lock,
+    /// then finds the token spent); the loser, like any later replay, revokes
+    /// the family.
+    pub async fn rotate(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+        allow: impl FnOnce(&Grant) -> bool,
+    ) -> DbResult<Rotation> {
+        const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $1
+             WHERE token_hash = $2 AND spent_at IS NULL RETURNING family_id";
+        const SPENT: &str = "SELECT family_id FROM refresh_tokens WHERE token_hash = $1";
+        let mut tx = self.0.begin_write(&[]).await?;
+        let family_id: Option<i64> = on_tx!(tx, |conn| sqlx::query_scalar(SPEND)
+            .bind(now)
+            .bind(old_hash)
+            .fetch_optional(conn)
+            .await)?;
+        let Some(family_id) = family_id else {
+            let spent: Option<i64> = on_tx!(tx, |conn| sqlx::query_scalar(SPENT)
+                .bind(old_hash)
+                .fetch_optional(conn)
+                .await)?;
+            let Some(family_id) = spent else {
+                return Ok(Rotation::Invalid);
+            };
+            let grant = tx.grant(family_id).await?;
+            tx.revoke_family(family_id, now).await?;
+            tx.commit().await?;
+            return Ok(Rotation::Reused(grant));
         };
-    };
-    let grant: Grant = sqlx::query_as(
-        "SELECT f.id AS family_id, f.user_id, f.user_version, f.scope, f.client_id, f.expires_at,
-                f.revoked_at IS NOT NULL AS revoked, u.scopes AS user_scopes,
-                u.disabled AS user_disabled, u.token_version
-         FROM token_families f JOIN users u ON u.id = f.user_id WHERE f.id = ?",
-    )
-    .bind(family_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !grant.is_live(now) {
+        let grant = tx.grant(family_id).await?;
+        if !grant.is_live(now) {
+            tx.commit().await?;
+            return Ok(Rotation::Invalid);
+        }
+        if !allow(&grant) {
+            return Ok(Rotation::Refused);
+        }
+        on_tx!(tx, |conn| sqlx::query(INSERT_TOKEN_SQL)
+            .bind(new_hash)
+            .bind(family_id)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(drop))?;
         tx.commit().await?;
-        return Ok(Rotation::Invalid);
+        Ok(Rotation::Rotated(grant))
     }
-    if !allow(&grant) {
-        return Ok(Rotation::Refused);
+
+    /// Revokes the family of a refresh token, spent or not. Unknown hashes
+    /// change nothing; `true` when a live family was revoked.
+    pub async fn revoke_by_refresh(&self, token_hash: &str, now: i64) -> DbResult<bool> {
+        const SQL: &str = "UPDATE token_families SET revoked_at = $1
+             WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $2)
+               AND revoked_at IS NULL";
+        let done = on_pool!(self.0, |pool| sqlx::query(SQL)
+            .bind(now)
+            .bind(token_hash)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
     }
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, created_at) VALUES (?, ?, ?)")
-        .bind(new_hash)
-        .bind(family_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Rotation::Rotated(grant))
+
+    /// `true` when a live family was revoked.
+    pub async fn revoke_family(&self, family_id: i64, now: i64) -> DbResult<bool> {
+        let done = on_pool!(self.0, |pool| sqlx::query(REVOKE_SQL)
+            .bind(now)
+            .bind(family_id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Revokes every live family of a user; returns how many.
+    pub async fn revoke_user_families(&self, user_id: i64, now: i64) -> DbResult<u64> {
+        const SQL: &str =
+            "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+        Ok(on_pool!(self.0, |pool| sqlx::query(SQL)
+            .bind(now)
+            .bind(user_id)
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
+    /// The sessions that can still be used (not revoked, not expired, minted
+    /// at the user's current version), newest first; one user's or everyone's.
+    pub async fn live_sessions(&self, user_id: Option<i64>, now: i64) -> DbResult<Vec<SessionRow>> {
+        const SQL: &str = "SELECT f.id, f.user_id, u.username, f.client_id, f.scope, f.created_at,
+                f.expires_at,
+                (SELECT MAX(r.created_at) FROM refresh_tokens r WHERE r.family_id = f.id)
+                    AS last_refresh
+             FROM token_families f JOIN users u ON u.id = f.user_id
+             WHERE f.revoked_at IS NULL AND f.expires_at > $1
+               AND f.user_version = u.token_version AND NOT u.disabled
+               AND ($2 IS NULL OR f.user_id = $2)
+             ORDER BY f.id DESC";
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+            .bind(now)
+            .bind(user_id)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// Deletes families no token of which can work any more (expired before
+    /// `expired_before`, revoked before `revoked_before`, or minted before a
+    /// password, scope or logout-all change), with their refresh tokens. Runs
+    /// in batches with a pause between them, so requests never wait on it.
+    pub async fn purge(&self, expired_before: i64, revoked_before: i64) -> DbResult<u64> {
+        self.0
+            .delete_in_batches(
+                "DELETE FROM token_families WHERE id IN (
+                    SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id
+                    WHERE f.expires_at < $1 OR f.revoked_at < $2
+                       OR f.user_version <> u.token_version
+                    LIMIT $3)",
+                [expired_before, revoked_before],
+            )
+            .await
+    }
 }
 
-/// Revokes the family of a refresh token, spent or not. Unknown hashes change nothing.
-pub async fn revoke_by_refresh(pool: &SqlitePool, token_hash: &str, now: i64) -> DbResult<()> {
-    sqlx::query(
-        "UPDATE token_families SET revoked_at = ?
-         WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)
-           AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(token_hash)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
+const REVOKE_SQL: &str =
+    "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
 
-pub async fn revoke_family(pool: &SqlitePool, family_id: i64, now: i64) -> DbResult<()> {
-    let mut conn = pool.acquire().await?;
-    revoke_family_in(&mut conn, family_id, now).await
-}
+impl Tx {
+    async fn grant(&mut self, family_id: i64) -> DbResult<Grant> {
+        Ok(on_tx!(self, |conn| sqlx::query_as(GRANT_SQL)
+            .bind(family_id)
+            .fetch_one(conn)
+            .await)?)
+    }
 
-async fn revoke_family_in(
-    conn: &mut sqlx::SqliteConnection,
-    family_id: i64,
-    now: i64,
-) -> DbResult<()> {
-    sqlx::query("UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(family_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Deletes families no token of which can work any more (expired before
-/// `expired_before`, revoked before `revoked_before`, or minted before a
-/// password, scope or logout-all change), with their refresh tokens. Runs in
-/// batches with a pause between them, so requests never wait on it for long.
-pub async fn purge(pool: &SqlitePool, expired_before: i64, revoked_before: i64) -> DbResult<u64> {
-    super::delete_in_batches(
-        pool,
-        "DELETE FROM token_families WHERE id IN (
-            SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id
-            WHERE f.expires_at < ? OR f.revoked_at < ? OR f.user_version <> u.token_version
-            LIMIT ?)",
-        [expired_before, revoked_before],
-    )
-    .await
+    async fn revoke_family(&mut self, family_id: i64, now: i64) -> DbResult<()> {
+        on_tx!(self, |conn| sqlx::query(REVOKE_SQL)
+            .bind(now)
+            .bind(family_id)
+            .execute(conn)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
 }

@@ -1,8 +1,8 @@
 //! The `users` table.
 
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
-use super::{DbResult, now, write_tx};
+use super::{DbResult, Store, Tx, now, on_pool, on_tx};
 
 /// A user as the API shows it: no password hash here, so none can leak.
 #[derive(Debug, Clone, FromRow)]
@@ -36,21 +36,15 @@ pub struct NewUser<'a> {
     pub scopes: &'a str,
 }
 
-/// A partial update; `None` leaves a field as it is.
-#[derive(Default)]
-pub struct UserPatch {
-    pub email: Option<Option<String>>,
-    pub full_name: Option<Option<String>>,
-    pub scopes: Option<String>,
-    pub disabled: Option<bool>,
+/// A user's row as a change leaves it (see [`Tx::write_user`]).
+pub struct UserValues {
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub scopes: String,
+    pub disabled: bool,
+    /// `None` keeps the stored hash.
     pub password_hash: Option<String>,
-}
-
-pub enum Change<T> {
-    Done(T),
-    NotFound,
-    /// The change would leave no enabled user holding `admin`.
-    LastAdmin,
+    pub token_version: i64,
 }
 
 const COLUMNS: &str = "id, username, email, full_name, scopes, disabled, token_version, created_at";
@@ -60,203 +54,236 @@ pub fn username_key(username: &str) -> String {
     username.to_ascii_lowercase()
 }
 
-/// A real read of the users table, as cheap as one can be.
-pub async fn ping(pool: &SqlitePool) -> DbResult<()> {
-    sqlx::query("SELECT id FROM users LIMIT 1")
-        .fetch_optional(pool)
-        .await?;
-    Ok(())
+/// Binds the seven values of a new user, in column order.
+macro_rules! bind_new {
+    ($query:expr, $user:expr) => {
+        $query
+            .bind($user.username)
+            .bind(username_key($user.username))
+            .bind($user.email)
+            .bind($user.full_name)
+            .bind($user.password_hash)
+            .bind($user.scopes)
+            .bind(now())
+    };
 }
 
-pub async fn count(pool: &SqlitePool) -> DbResult<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+/// The queries of the `users` table that need no transaction.
+pub struct Users<'a>(&'a Store);
+
+impl Store {
+    pub fn users(&self) -> Users<'_> {
+        Users(self)
+    }
+}
+
+impl Users<'_> {
+    /// A real read of the users table, as cheap as one can be.
+    pub async fn ping(&self) -> DbResult<()> {
+        on_pool!(self.0, |pool| sqlx::query("SELECT id FROM users LIMIT 1")
+            .fetch_optional(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    pub async fn count(&self) -> DbResult<i64> {
+        Ok(on_pool!(self.0, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users"
+        )
         .fetch_one(pool)
-        .await?)
-}
+        .await)?)
+    }
 
-/// Inserts a user; a taken username (in any case) is `DbError::Conflict`.
-pub async fn create(pool: &SqlitePool, user: &NewUser<'_>) -> DbResult<UserRow> {
-    Ok(insert(
-        "INSERT INTO users (username, username_key, email, full_name, password_hash, scopes, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         RETURNING id, username, email, full_name, scopes, disabled, token_version, created_at",
-        user,
-    )
-    .fetch_one(pool)
-    .await?)
-}
+    /// Inserts a user; a taken username (in any case) is `DbError::Conflict`.
+    pub async fn create(&self, user: &NewUser<'_>) -> DbResult<UserRow> {
+        const SQL: &str = "INSERT INTO users
+                (username, username_key, email, full_name, password_hash, scopes, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             RETURNING id, username, email, full_name, scopes, disabled, token_version, created_at";
+        Ok(on_pool!(self.0, |pool| bind_new!(
+            sqlx::query_as(SQL),
+            user
+        )
+        .fetch_one(pool)
+        .await)?)
+    }
 
-/// Inserts `user` only if the table is empty, atomically, so several processes
-/// starting on a new database create one first user between them.
-pub async fn create_if_none(pool: &SqlitePool, user: &NewUser<'_>) -> DbResult<Option<UserRow>> {
-    Ok(insert(
-        "INSERT INTO users (username, username_key, email, full_name, password_hash, scopes, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users)
-         RETURNING id, username, email, full_name, scopes, disabled, token_version, created_at",
-        user,
-    )
-    .fetch_optional(pool)
-    .await?)
-}
-
-/// `sql` with the new user's seven values bound, in column order.
-fn insert<'q>(
-    sql: &'static str,
-    user: &'q NewUser<'q>,
-) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, UserRow, sqlx::sqlite::SqliteArguments> {
-    sqlx::query_as(sql)
-        .bind(user.username)
-        .bind(username_key(user.username))
-        .bind(user.email)
-        .bind(user.full_name)
-        .bind(user.password_hash)
-        .bind(user.scopes)
-        .bind(now())
-}
-
-pub async fn get(pool: &SqlitePool, id: i64) -> DbResult<Option<UserRow>> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = ?"));
-    Ok(sqlx::query_as(sql).bind(id).fetch_optional(pool).await?)
-}
-
-pub async fn get_by_username(pool: &SqlitePool, username: &str) -> DbResult<Option<UserRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE username_key = ?"
-    ));
-    Ok(sqlx::query_as(sql)
-        .bind(username_key(username))
+    /// Inserts `user` only if the table is empty, so several processes
+    /// starting on a new database create one first user between them (on
+    /// PostgreSQL the loser of a race fails on the unique username instead).
+    pub async fn create_if_none(&self, user: &NewUser<'_>) -> DbResult<Option<UserRow>> {
+        const SQL: &str = "INSERT INTO users
+                (username, username_key, email, full_name, password_hash, scopes, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM users)
+             RETURNING id, username, email, full_name, scopes, disabled, token_version, created_at";
+        Ok(on_pool!(self.0, |pool| bind_new!(
+            sqlx::query_as(SQL),
+            user
+        )
         .fetch_optional(pool)
-        .await?)
-}
+        .await)?)
+    }
 
-/// One page of users in id order, starting after `after_id`.
-pub async fn list(pool: &SqlitePool, after_id: i64, limit: i64) -> DbResult<Vec<UserRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?"
-    ));
-    Ok(sqlx::query_as(sql)
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?)
-}
-
-pub async fn credentials(pool: &SqlitePool, username: &str) -> DbResult<Option<Credentials>> {
-    Ok(sqlx::query_as(
-        "SELECT id, password_hash, scopes, disabled, token_version FROM users WHERE username_key = ?",
-    )
-    .bind(username_key(username))
-    .fetch_optional(pool)
-    .await?)
-}
-
-pub async fn password_hash(pool: &SqlitePool, id: i64) -> DbResult<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+    pub async fn get(&self, id: i64) -> DbResult<Option<UserRow>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = $1"));
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(sql)
             .bind(id)
             .fetch_optional(pool)
-            .await?,
-    )
-}
-
-/// Replaces a hash with one of the same password at another cost. Changes
-/// nothing if the password changed meanwhile; tokens stay valid.
-pub async fn upgrade_hash(pool: &SqlitePool, id: i64, old: &str, new: &str) -> DbResult<()> {
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
-        .bind(new)
-        .bind(id)
-        .bind(old)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Makes every token minted so far for this user invalid.
-pub async fn bump_version(pool: &SqlitePool, id: i64) -> DbResult<bool> {
-    let done = sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Applies `patch`. A change of scopes, the disabled flag or the password
-/// bumps the token version. Refused as `LastAdmin` if it takes the last
-/// enabled admin's `admin` scope or disables them.
-pub async fn update(pool: &SqlitePool, id: i64, patch: &UserPatch) -> DbResult<Change<UserRow>> {
-    let mut tx = write_tx(pool).await?;
-    let was_admin = is_enabled_admin(&mut tx, id).await?;
-    let row: Option<UserRow> = sqlx::query_as(
-        "UPDATE users SET
-            email = CASE WHEN ? THEN ? ELSE email END,
-            full_name = CASE WHEN ? THEN ? ELSE full_name END,
-            token_version = token_version + CASE
-                WHEN scopes <> COALESCE(?, scopes) OR disabled <> COALESCE(?, disabled)
-                     OR ? IS NOT NULL THEN 1 ELSE 0 END,
-            scopes = COALESCE(?, scopes),
-            disabled = COALESCE(?, disabled),
-            password_hash = COALESCE(?, password_hash)
-         WHERE id = ?
-         RETURNING id, username, email, full_name, scopes, disabled, token_version, created_at",
-    )
-    .bind(patch.email.is_some())
-    .bind(patch.email.clone().flatten())
-    .bind(patch.full_name.is_some())
-    .bind(patch.full_name.clone().flatten())
-    .bind(&patch.scopes)
-    .bind(patch.disabled)
-    .bind(&patch.password_hash)
-    .bind(&patch.scopes)
-    .bind(patch.disabled)
-    .bind(&patch.password_hash)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Change::NotFound);
-    };
-    if was_admin && enabled_admins(&mut tx).await? == 0 {
-        return Ok(Change::LastAdmin);
+            .await)?)
     }
-    tx.commit().await?;
-    Ok(Change::Done(row))
-}
 
-/// Deletes a user with its items and token families. Refused as `LastAdmin`
-/// if it would leave no enabled admin.
-pub async fn delete(pool: &SqlitePool, id: i64) -> DbResult<Change<()>> {
-    let mut tx = write_tx(pool).await?;
-    let was_admin = is_enabled_admin(&mut tx, id).await?;
-    let done = sqlx::query("DELETE FROM users WHERE id = ?")
+    pub async fn get_by_username(&self, username: &str) -> DbResult<Option<UserRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users WHERE username_key = $1"
+        ));
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(sql)
+            .bind(username_key(username))
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// One page of users in id order, starting after `after_id`.
+    pub async fn list(&self, after_id: i64, limit: i64) -> DbResult<Vec<UserRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+        ));
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(sql)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    pub async fn credentials(&self, username: &str) -> DbResult<Option<Credentials>> {
+        const SQL: &str = "SELECT id, password_hash, scopes, disabled, token_version
+             FROM users WHERE username_key = $1";
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+            .bind(username_key(username))
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    pub async fn password_hash(&self, id: i64) -> DbResult<Option<String>> {
+        Ok(on_pool!(self.0, |pool| sqlx::query_scalar(
+            "SELECT password_hash FROM users WHERE id = $1"
+        )
         .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Ok(Change::NotFound);
+        .fetch_optional(pool)
+        .await)?)
     }
-    if was_admin && enabled_admins(&mut tx).await? == 0 {
-        return Ok(Change::LastAdmin);
+
+    /// Replaces a hash with one of the same password at another cost. Changes
+    /// nothing if the password changed meanwhile; tokens stay valid.
+    pub async fn upgrade_hash(&self, id: i64, old: &str, new: &str) -> DbResult<()> {
+        const SQL: &str =
+            "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3";
+        on_pool!(self.0, |pool| sqlx::query(SQL)
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
     }
-    tx.commit().await?;
-    Ok(Change::Done(()))
+
+    /// Makes every token minted so far for this user invalid, in one atomic
+    /// statement. `false` when there is no such user.
+    pub async fn bump_version(&self, id: i64) -> DbResult<bool> {
+        const SQL: &str = "UPDATE users SET token_version = token_version + 1 WHERE id = $1";
+        let done = on_pool!(self.0, |pool| sqlx::query(SQL)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
 }
 
-async fn is_enabled_admin(tx: &mut sqlx::SqliteConnection, id: i64) -> DbResult<bool> {
-    let found: Option<bool> = sqlx::query_scalar(
-        "SELECT disabled = 0 AND (' ' || scopes || ' ') LIKE '% admin %' FROM users WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(tx)
-    .await?;
-    Ok(found.unwrap_or(false))
+/// The statements of a user change, run in a [`Store::begin_write`]
+/// transaction named [`USERS_LOCK`]: changes that could each remove the last
+/// admin run one after the other, on every node.
+impl Tx {
+    /// The user's row, locked against other writers until the transaction ends.
+    pub async fn user_for_update(&mut self, id: i64) -> DbResult<Option<UserRow>> {
+        // SQLite's write transaction already excludes every other writer;
+        // PostgreSQL locks the row.
+        Ok(match &mut self.0 {
+            super::TxInner::Sqlite(tx) => {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = $1"));
+                sqlx::query_as(sql)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+            super::TxInner::Postgres(tx) => {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE"
+                ));
+                sqlx::query_as(sql)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+        })
+    }
+
+    /// Whether any enabled user other than `id` has scopes that `holds`
+    /// accepts. Reads in pages, stopping at the first match.
+    pub async fn any_other_enabled_user(
+        &mut self,
+        id: i64,
+        holds: impl Fn(&str) -> bool,
+    ) -> DbResult<bool> {
+        const SQL: &str = "SELECT id, scopes FROM users
+             WHERE NOT disabled AND id <> $1 AND id > $2 ORDER BY id LIMIT 500";
+        let mut after = 0;
+        loop {
+            let page: Vec<(i64, String)> = on_tx!(self, |conn| sqlx::query_as(SQL)
+                .bind(id)
+                .bind(after)
+                .fetch_all(conn)
+                .await)?;
+            if page.iter().any(|(_, scopes)| holds(scopes)) {
+                return Ok(true);
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == 500 => after = *last,
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// Writes a user's changeable columns as `values` has them.
+    pub async fn write_user(&mut self, id: i64, values: &UserValues) -> DbResult<UserRow> {
+        const SQL: &str = "UPDATE users SET
+                email = $1, full_name = $2, scopes = $3, disabled = $4,
+                password_hash = COALESCE($5, password_hash), token_version = $6
+             WHERE id = $7
+             RETURNING id, username, email, full_name, scopes, disabled, token_version, created_at";
+        Ok(on_tx!(self, |conn| sqlx::query_as(SQL)
+            .bind(&values.email)
+            .bind(&values.full_name)
+            .bind(&values.scopes)
+            .bind(values.disabled)
+            .bind(&values.password_hash)
+            .bind(values.token_version)
+            .bind(id)
+            .fetch_one(conn)
+            .await)?)
+    }
+
+    /// Deletes a user with its items and token families (by cascade).
+    pub async fn delete_user(&mut self, id: i64) -> DbResult<bool> {
+        let done = on_tx!(self, |conn| sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
 }
 
-/// Counted inside the writing transaction, so two concurrent demotions cannot
-/// both see the other admin still standing.
-async fn enabled_admins(tx: &mut sqlx::SqliteConnection) -> DbResult<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users WHERE disabled = 0 AND (' ' || scopes || ' ') LIKE '% admin %'",
-    )
-    .fetch_one(tx)
-    .await?)
-}
+/// The lock name that user changes take (see [`Store::begin_write`]).
+pub const USERS_LOCK: &str = "tollgate:users";

@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, database_url, error_of, tollgate_command};
 
 /// Runs `tollgate ARGS` on the app's database, with `stdin` as input.
 fn tollgate(app: &TestApp, args: &[&str], stdin: &str) -> Output {
-    let mut child = tollgate_command(&database_url(&app.db_path()))
+    let mut child = tollgate_command(app.database_url())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -111,7 +111,7 @@ async fn a_database_fault_is_internal_error_with_a_fixed_message() {
         .user_token("unlucky", &["read:items", "write:items"])
         .await;
     sqlx::query("DROP TABLE items")
-        .execute(&app.state.pool)
+        .execute(&app.sql().await)
         .await
         .unwrap();
     let requests = [

@@ -1,4 +1,7 @@
-//! `TestApp`: a real tollgate server on 127.0.0.1:0 over a fresh database.
+//! `TestApp`: a real tollgate server on 127.0.0.1:0 over a fresh database:
+//! a SQLite file in a temporary directory, or, when
+//! `TOLLGATE_TEST_DATABASE_URL=postgres://...` is set, a new PostgreSQL
+//! database on that server, dropped when the test ends.
 
 #![allow(dead_code)]
 
@@ -10,7 +13,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use tollgate::{
     app::{App, AppState},
     config::Config,
-    db,
+    db::{self, Store},
 };
 
 pub const ADMIN: &str = "admin";
@@ -23,7 +26,7 @@ pub struct TestApp {
     pub client: Client,
     pub state: AppState,
     pub config: Config,
-    dir: std::sync::Arc<tempfile::TempDir>,
+    db: std::sync::Arc<TestDb>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -37,16 +40,16 @@ impl TestApp {
 
     /// Like [`spawn`](Self::spawn), with the settings changed by `adjust` first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
-        let mut config = Config::with_database(database_url(&dir.path().join("tollgate.db")));
+        let db = std::sync::Arc::new(TestDb::new().await);
+        let mut config = Config::with_database(db.url.clone());
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.bcrypt_cost = TEST_COST;
         adjust(&mut config);
         seed_admin(&config).await;
-        Self::start(config, dir).await
+        Self::start(config, db).await
     }
 
-    async fn start(config: Config, dir: std::sync::Arc<tempfile::TempDir>) -> Self {
+    async fn start(config: Config, db: std::sync::Arc<TestDb>) -> Self {
         let app = App::build(config.clone()).await.expect("app builds");
         let addr = app.local_addr();
         let state = app.state().clone();
@@ -59,7 +62,7 @@ impl TestApp {
             client: Client::new(),
             state,
             config,
-            dir,
+            db,
             stop: Some(stop),
             server: Some(server),
         }
@@ -70,8 +73,8 @@ impl TestApp {
     pub async fn restart(mut self) -> Self {
         self.stop().await;
         let config = self.config.clone();
-        let dir = self.dir.clone();
-        Self::start(config, dir).await
+        let db = self.db.clone();
+        Self::start(config, db).await
     }
 
     /// Like [`restart`](Self::restart), with the settings changed by `adjust`.
@@ -79,13 +82,13 @@ impl TestApp {
         self.stop().await;
         let mut config = self.config.clone();
         adjust(&mut config);
-        let dir = self.dir.clone();
-        Self::start(config, dir).await
+        let db = self.db.clone();
+        Self::start(config, db).await
     }
 
     /// Another server process's view: a second instance on the same database.
     pub async fn sibling(&self) -> Self {
-        Self::start(self.config.clone(), self.dir.clone()).await
+        Self::start(self.config.clone(), self.db.clone()).await
     }
 
     pub async fn stop(&mut self) {
@@ -97,8 +100,29 @@ impl TestApp {
         }
     }
 
+    /// The SQLite file (tests that only make sense on SQLite).
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("tollgate.db")
+        self.db.dir.path().join("tollgate.db")
+    }
+
+    /// The database URL every process of this test shares.
+    pub fn database_url(&self) -> &str {
+        &self.db.url
+    }
+
+    pub fn store(&self) -> &Store {
+        self.state.store()
+    }
+
+    /// A pool on the same database for raw SQL in either engine (write the
+    /// parameters as `$1`, which both read).
+    pub async fn sql(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::pool::PoolOptions::new()
+            .max_connections(1)
+            .connect(&self.db.url)
+            .await
+            .expect("a raw connection to the test database")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -251,11 +275,101 @@ pub fn database_url(path: &std::path::Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
+/// The PostgreSQL server the suite also runs against, if any.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TOLLGATE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+}
+
+/// True when the suite runs on PostgreSQL; a test that only makes sense on
+/// SQLite (its file, its locks) returns early then, saying so.
+pub fn skip_on_postgres(test: &str) -> bool {
+    let skip = postgres_url().is_some();
+    if skip {
+        eprintln!("{test}: SQLite only, skipped on PostgreSQL");
+    }
+    skip
+}
+
+/// A test's database: a directory for the SQLite file (always made, also for
+/// the CLI's files) and, on PostgreSQL, a database of its own on the server,
+/// dropped when the last process of the test lets go of it.
+pub struct TestDb {
+    pub url: String,
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let Some(server) = postgres_url() else {
+            let url = database_url(&dir.path().join("tollgate.db"));
+            return Self {
+                url,
+                dir,
+                postgres: None,
+            };
+        };
+        use sqlx::{Connection, Executor};
+        let name = format!(
+            "tollgate_test_{}",
+            tollgate::auth::random_token(9)
+                .to_lowercase()
+                .replace('-', "_")
+        );
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("the test PostgreSQL server");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("CREATE DATABASE");
+        let mut url = url::Url::parse(&server).expect("a URL");
+        url.set_path(&name);
+        Self {
+            url: url.to_string(),
+            dir,
+            postgres: Some((server, name)),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: drop the database from a
+        // thread of its own with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                use sqlx::{Connection, Executor};
+                let mut admin = sqlx::PgConnection::connect(&server).await?;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .await
+                    .map(drop)
+            })
+        });
+        if let Ok(Err(err)) = dropped.join() {
+            eprintln!("could not drop a test database: {err}");
+        }
+    }
+}
+
 /// Creates the admin the tests log in as, before the server's first start (so
 /// it skips creating one with a random password).
 async fn seed_admin(config: &Config) {
     let state = AppState::open(config.clone()).await.expect("state opens");
-    let hash = state.hasher.hash(ADMIN_PASSWORD).await.unwrap();
+    let hash = state.auth.hasher.hash(ADMIN_PASSWORD).await.unwrap();
     let admin = db::users::NewUser {
         username: ADMIN,
         password_hash: &hash,
@@ -263,10 +377,13 @@ async fn seed_admin(config: &Config) {
         full_name: None,
         scopes: "read:items write:items admin",
     };
-    db::users::create(&state.pool, &admin)
+    state
+        .store()
+        .users()
+        .create(&admin)
         .await
         .expect("admin seeded");
-    state.pool.close().await;
+    state.store().close().await;
 }
 
 /// The JSON body of an error response, checked for the contract's shape.

@@ -5,20 +5,20 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, Tokens};
 
 const HOUR: i64 = 3600;
 
-async fn count(pool: &SqlitePool, sql: &str) -> i64 {
+async fn count(pool: &AnyPool, sql: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(pool)
         .await
         .unwrap()
 }
 
-async fn execute(pool: &SqlitePool, sql: &str) {
+async fn execute(pool: &AnyPool, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(pool)
         .await
@@ -26,11 +26,11 @@ async fn execute(pool: &SqlitePool, sql: &str) {
 }
 
 /// The id of the family of the most recent login.
-async fn newest_family(pool: &SqlitePool) -> i64 {
+async fn newest_family(pool: &AnyPool) -> i64 {
     count(pool, "SELECT MAX(id) FROM token_families").await
 }
 
-async fn family_rows(pool: &SqlitePool, family: i64) -> (i64, i64) {
+async fn family_rows(pool: &AnyPool, family: i64) -> (i64, i64) {
     let families = format!("SELECT COUNT(*) FROM token_families WHERE id = {family}");
     let tokens = format!("SELECT COUNT(*) FROM refresh_tokens WHERE family_id = {family}");
     (count(pool, &families).await, count(pool, &tokens).await)
@@ -39,7 +39,7 @@ async fn family_rows(pool: &SqlitePool, family: i64) -> (i64, i64) {
 #[tokio::test]
 async fn the_purge_removes_dead_families_with_their_refresh_tokens() {
     let app = TestApp::spawn().await;
-    let pool = &app.state.pool;
+    let pool = &app.sql().await;
     app.create_user("carol", "carol-password-1", &[]).await;
 
     app.login(ADMIN, ADMIN_PASSWORD, None).await;
@@ -103,7 +103,7 @@ async fn the_purge_removes_dead_families_with_their_refresh_tokens() {
 #[tokio::test]
 async fn a_family_just_revoked_or_expired_outlives_its_access_tokens_in_the_table() {
     let app = TestApp::spawn().await;
-    let pool = &app.state.pool;
+    let pool = &app.sql().await;
     let login = app.login(ADMIN, ADMIN_PASSWORD, None).await;
     let family = newest_family(pool).await;
     app.post("/token/revoke")
@@ -124,7 +124,7 @@ async fn a_family_just_revoked_or_expired_outlives_its_access_tokens_in_the_tabl
 #[tokio::test]
 async fn the_purge_works_through_more_rows_than_one_batch() {
     let app = TestApp::spawn().await;
-    let pool = &app.state.pool;
+    let pool = &app.sql().await;
     app.login(ADMIN, ADMIN_PASSWORD, None).await;
     execute(
         pool,
@@ -145,7 +145,7 @@ async fn the_purge_works_through_more_rows_than_one_batch() {
 #[tokio::test]
 async fn the_purge_removes_stale_counters_but_not_fresh_ones_or_standing_locks() {
     let app = TestApp::spawn().await;
-    let pool = &app.state.pool;
+    let pool = &app.sql().await;
     for name in ["stale", "fresh", "locked"] {
         let form = [("username", name), ("password", "wrong-password-1")];
         assert_eq!(
@@ -154,12 +154,12 @@ async fn the_purge_removes_stale_counters_but_not_fresh_ones_or_standing_locks()
         );
     }
     let two_hours_ago = tollgate::db::now() - 2 * HOUR;
-    execute(pool, &format!("UPDATE login_failures SET updated_at = {two_hours_ago} WHERE key IN ('user:stale', 'user:locked')")).await;
+    execute(pool, &format!("UPDATE login_failures SET updated_at = {two_hours_ago} WHERE key LIKE '%stale%' OR key LIKE '%locked%'")).await;
     let in_a_minute = (tollgate::db::now() + 60) * 1000;
     execute(
         pool,
         &format!(
-            "UPDATE login_failures SET locked_until_ms = {in_a_minute} WHERE key = 'user:locked'"
+            "UPDATE login_failures SET locked_until_ms = {in_a_minute} WHERE key = 'pair:locked|127.0.0.1'"
         ),
     )
     .await;
@@ -170,14 +170,22 @@ async fn the_purge_removes_stale_counters_but_not_fresh_ones_or_standing_locks()
         .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!(keys, ["addr:127.0.0.1", "user:fresh", "user:locked"]);
+    assert_eq!(
+        keys,
+        [
+            "addr:127.0.0.1",
+            "pair:fresh|127.0.0.1",
+            "pair:locked|127.0.0.1",
+            "user:fresh"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn the_server_purges_on_its_own_at_the_configured_interval() {
     let app =
         TestApp::spawn_with(|config| config.purge_interval = Duration::from_millis(200)).await;
-    let pool = &app.state.pool;
+    let pool = &app.sql().await;
     let login = app.login(ADMIN, ADMIN_PASSWORD, None).await;
     let response = app
         .post("/users/me/logout-all")

@@ -5,11 +5,13 @@ mod helpers;
 
 mod bearer;
 mod cli;
+mod cli_admin;
 mod docs;
 mod errors;
 mod housekeeping;
 mod items;
 mod limits;
+mod lockout;
 mod logs;
 mod pages;
 mod passwords;

@@ -8,9 +8,9 @@ const USER: &str = "carol";
 const PASSWORD: &str = "carol-password-1";
 
 async fn stored_hash(app: &TestApp) -> String {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE username = ?")
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE username = $1")
         .bind(USER)
-        .fetch_one(&app.state.pool)
+        .fetch_one(&app.sql().await)
         .await
         .unwrap()
 }

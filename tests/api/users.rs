@@ -199,10 +199,11 @@ async fn deleting_a_user_deletes_their_items() {
     }
     let me = app.get_json("/users/me", &token).await;
     let id = me["id"].as_i64().unwrap();
+    let pool = app.sql().await;
     let count = || {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM items WHERE owner_id = ?")
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM items WHERE owner_id = $1")
             .bind(id)
-            .fetch_one(&app.state.pool)
+            .fetch_one(&pool)
     };
     assert_eq!(count().await.unwrap(), 2);
     let admin = app.admin_token().await;
