@@ -9,8 +9,10 @@
 #   scripts/pg.sh url     print the URL
 #
 # Knobs: PG_DIR (default /tmp/tollgate-pg), PG_PORT (default 55432).
-# The cluster trusts local connections and listens on 127.0.0.1 only: it is
-# for tests, never for data you want to keep. `just pg` runs `start`.
+# The cluster listens on 127.0.0.1 only and asks TCP clients for a password
+# (the role `tollgate` has the password `tollgate`); the superuser `postgres`
+# connects through the socket in $PG_DIR. It is for development and tests,
+# never for data you want to keep. `just pg` runs `start`.
 set -euo pipefail
 
 PG_DIR=${PG_DIR:-/tmp/tollgate-pg}
@@ -44,7 +46,7 @@ install() {
 }
 
 psql_admin() {
-    as_owner "$(bindir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"
+    as_owner "$(bindir)/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"
 }
 
 start() {
@@ -54,7 +56,7 @@ start() {
     if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
         mkdir -p "$PG_DIR"
         [ "$(id -u)" -eq 0 ] && chown postgres: "$PG_DIR"
-        as_owner "$bin/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-locale >/dev/null
+        as_owner "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-locale >/dev/null
     fi
     if ! as_owner "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
         as_owner "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \

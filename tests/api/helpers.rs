@@ -49,6 +49,19 @@ impl TestApp {
         Self::start(config, db).await
     }
 
+    /// A server on the database at `url` (created and migrated if need be),
+    /// seeded like [`spawn`](Self::spawn).
+    pub async fn spawn_on(url: &str) -> Self {
+        let mut db = TestDb::new().await;
+        db.url = url.to_owned();
+        let db = std::sync::Arc::new(db);
+        let mut config = Config::with_database(url);
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.bcrypt_cost = TEST_COST;
+        seed_admin(&config).await;
+        Self::start(config, db).await
+    }
+
     async fn start(config: Config, db: std::sync::Arc<TestDb>) -> Self {
         let app = App::build(config.clone()).await.expect("app builds");
         let addr = app.local_addr();

@@ -13,6 +13,8 @@ mod items;
 mod limits;
 mod lockout;
 mod logs;
+mod nodes;
+mod outage;
 mod pages;
 mod passwords;
 mod refresh;

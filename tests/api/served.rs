@@ -30,7 +30,12 @@ impl Served {
 
     /// Starts with extra environment variables and `serve` flags.
     pub fn start_with(dir: &tempfile::TempDir, env: &[(&str, &str)], flags: &[&str]) -> Self {
-        let mut child = tollgate_command(&database_url(&dir.path().join("tollgate.db")))
+        Self::start_on(&database_url(&dir.path().join("tollgate.db")), env, flags)
+    }
+
+    /// Starts on any database URL (SQLite or PostgreSQL).
+    pub fn start_on(url: &str, env: &[(&str, &str)], flags: &[&str]) -> Self {
+        let mut child = tollgate_command(url)
             .arg("serve")
             .args(flags)
             .env("TOLLGATE_BIND", "127.0.0.1:0")

@@ -1,0 +1,162 @@
+//! A PostgreSQL server that goes away and comes back under a running
+//! tollgate, and databases that cannot be opened at start.
+//!
+//! These start a PostgreSQL cluster of their own with `scripts/pg.sh` (so
+//! stopping it disturbs no other test), and run only where the suite runs on
+//! PostgreSQL (`TOLLGATE_TEST_DATABASE_URL`), since that is where its
+//! binaries are known to be.
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, header, postgres_url, tollgate_command};
+
+/// A throwaway cluster on a free port, deleted when dropped.
+struct Cluster {
+    dir: String,
+    port: u16,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = format!("/tmp/tollgate-outage-{port}");
+        let cluster = Self { dir, port };
+        cluster.run("start");
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgres://tollgate:tollgate@127.0.0.1:{}/tollgate",
+            self.port
+        )
+    }
+
+    fn run(&self, action: &str) {
+        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh"))
+            .arg(action)
+            .env("PG_DIR", &self.dir)
+            .env("PG_PORT", self.port.to_string())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("scripts/pg.sh runs");
+        assert!(status.success(), "scripts/pg.sh {action} failed");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.run("clean");
+    }
+}
+
+fn needs_postgres(test: &str) -> bool {
+    let missing = postgres_url().is_none();
+    if missing {
+        eprintln!("{test}: runs with TOLLGATE_TEST_DATABASE_URL (PostgreSQL) only");
+    }
+    missing
+}
+
+#[tokio::test]
+async fn requests_answer_503_while_postgres_is_down_and_work_again_when_it_is_back() {
+    if needs_postgres("outage") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let app = TestApp::spawn_on(&cluster.url()).await;
+    let token = app.login(ADMIN, ADMIN_PASSWORD, None).await.access;
+    assert_eq!(app.me_status(&token).await, StatusCode::OK);
+
+    cluster.run("stop");
+    for path in ["/users/me", "/items"] {
+        let started = Instant::now();
+        let response = app.get(path).bearer_auth(&token).send().await.unwrap();
+        let waited = started.elapsed();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(!header(&response, "retry-after").is_empty());
+        assert!(waited < Duration::from_secs(8), "{path} took {waited:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "unavailable");
+        let text = body.to_string();
+        assert!(
+            !text.contains("postgres") && !text.contains("tollgate@"),
+            "{text}"
+        );
+    }
+    let login = app
+        .token_request(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
+        .await;
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.get("/healthz").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let started = Instant::now();
+    let ready = app.get("/readyz").send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    cluster.run("start");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if app.me_status(&token).await == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the server came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        app.get("/readyz").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    app.login(ADMIN, ADMIN_PASSWORD, None).await;
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_is_one_clear_line_and_a_failure_code() {
+    if needs_postgres("startup errors") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let port = cluster.port;
+    let cases = [
+        (
+            format!("postgres://tollgate:not-the-password@127.0.0.1:{port}/tollgate"),
+            "password authentication failed",
+        ),
+        (
+            format!("postgres://tollgate:tollgate@127.0.0.1:{port}/no_such_database"),
+            "no_such_database",
+        ),
+        (
+            format!("postgres://tollgate:tollgate@127.0.0.1:1/tollgate"),
+            "could not open the database",
+        ),
+        (
+            "mysql://root@localhost/x".to_owned(),
+            "sqlite:// or postgres://",
+        ),
+    ];
+    for (url, expected) in cases {
+        let output = tollgate_command(&url).arg("migrate").output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(!output.status.success(), "{url}");
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{url}: {stderr}");
+        assert!(!stderr.contains("not-the-password"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
