@@ -142,7 +142,7 @@ async fn a_database_that_cannot_be_opened_is_one_clear_line_and_a_failure_code()
             "no_such_database",
         ),
         (
-            format!("postgres://tollgate:tollgate@127.0.0.1:1/tollgate"),
+            "postgres://tollgate:tollgate@127.0.0.1:1/tollgate".to_owned(),
             "could not open the database",
         ),
         (
