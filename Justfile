@@ -8,6 +8,14 @@ run *ARGS:
 test:
     cargo test
 
+# The suite on PostgreSQL: starts the throwaway server of `just pg` first
+test-pg:
+    TOLLGATE_TEST_DATABASE_URL=$(scripts/pg.sh start) cargo test
+
+# A throwaway PostgreSQL on 127.0.0.1:55432 (prints its URL); `just pg stop` stops it
+pg ACTION="start":
+    scripts/pg.sh {{ACTION}}
+
 # Rewrite openapi/openapi.json from the code
 openapi:
     cargo run --quiet -- openapi > openapi/openapi.json

@@ -17,6 +17,8 @@
 # On failure it says which step failed and why, and exits non-zero.
 #
 # Usage: bash e2e/run.sh        (or `just e2e`)
+#        E2E_DATABASE_URL=postgres://... bash e2e/run.sh   runs the server on
+#        PostgreSQL, in a database of its own created on that server
 # Knobs: E2E_MAX_EXAMPLES (default 50) and E2E_FUZZ_SECONDS (default 60)
 #        bound schemathesis; E2E_SKIP_INSTALL=1 skips the install step.
 set -Eeuo pipefail
@@ -34,6 +36,7 @@ STARTED=$SECONDS
 SERVER_PID=""
 SERVER_DONE=""
 WORK=""
+E2E_DB=""
 
 say() { printf '  %s\n' "$*"; }
 step() {
@@ -69,6 +72,9 @@ on_exit() {
             sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" >"$OUT/server.log"
         fi
         rm -rf "$WORK"
+    fi
+    if [ -n "${E2E_DB:-}" ]; then
+        psql "$E2E_DATABASE_URL" -qAtc "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     if [ "$status" -ne 0 ]; then
         printf '\ne2e FAILED at step "%s": %s\n' "$STEP" "${REASON:-a command exited with $status}" >&2
@@ -130,7 +136,14 @@ cargo build --quiet --bin tollgate || fail "cargo build"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tollgate"
 [ -x "$BIN" ] || fail "no binary at $BIN"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-e2e.XXXXXX")
-export TOLLGATE_DATABASE_URL="sqlite://$WORK/tollgate.db"
+if [ -n "${E2E_DATABASE_URL:-}" ]; then
+    # PostgreSQL: a database of this run's own on that server, dropped at exit.
+    E2E_DB="tollgate_e2e_$$"
+    psql "$E2E_DATABASE_URL" -qAtc "CREATE DATABASE $E2E_DB" >/dev/null || fail "CREATE DATABASE on $E2E_DATABASE_URL"
+    export TOLLGATE_DATABASE_URL="${E2E_DATABASE_URL%/*}/$E2E_DB"
+else
+    export TOLLGATE_DATABASE_URL="sqlite://$WORK/tollgate.db"
+fi
 export TOLLGATE_BCRYPT_COST=4
 export TOLLGATE_LOG=info
 # Every client of this run comes from 127.0.0.1, and schemathesis sends

@@ -8,6 +8,7 @@ mod cli;
 mod cli_admin;
 mod docs;
 mod errors;
+mod files;
 mod housekeeping;
 mod items;
 mod limits;
