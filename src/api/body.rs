@@ -94,6 +94,9 @@ fn misfit<T: Type>(value: &Value) -> Option<String> {
             }
             None => {}
             Some(Value::Null) if !schema.required.contains(name) || property.nullable => {}
+            Some(Value::String(text)) if text.contains('\0') => {
+                return Some(format!("field `{name}` may not contain the NUL character"));
+            }
             Some(found) if !fits(&registry, property, found) => {
                 return Some(format!(
                     "field `{name}` must be {}",

@@ -218,6 +218,9 @@ fn field<'a>(value: &'a Option<String>, name: &str) -> Result<Option<&'a str>, S
         Some(v) if v.len() > MAX_FORM_FIELD_BYTES => Err(format!(
             "the parameter `{name}` is longer than {MAX_FORM_FIELD_BYTES} bytes"
         )),
+        Some(v) if v.contains('\0') => Err(format!(
+            "the parameter `{name}` may not contain the NUL character"
+        )),
         Some("") | None => Ok(None),
         Some(v) => Ok(Some(v)),
     }

@@ -165,3 +165,33 @@ async fn a_path_id_that_is_not_an_integer_is_invalid_request() {
         expect_error(response, StatusCode::BAD_REQUEST, "invalid_request", &path).await;
     }
 }
+
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_on_every_engine() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("nul", &["read:items", "write:items"]).await;
+    let body = serde_json::json!({"name": "a\u{0}b"});
+    let response = app
+        .send_json(reqwest::Method::POST, "/items", &token, &body)
+        .await;
+    let body = crate::helpers::expect_error(
+        response,
+        reqwest::StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "NUL in a name",
+    )
+    .await;
+    assert!(body.to_string().contains("name"), "{body}");
+    let form = [
+        ("username", crate::helpers::ADMIN),
+        ("password", crate::helpers::ADMIN_PASSWORD),
+        ("client_id", "a\u{0}b"),
+    ];
+    crate::helpers::expect_error(
+        app.token_request(&form).await,
+        reqwest::StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "NUL in client_id",
+    )
+    .await;
+}

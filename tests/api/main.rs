@@ -8,6 +8,7 @@ mod cli;
 mod cli_admin;
 mod docs;
 mod errors;
+mod events;
 mod files;
 mod housekeeping;
 mod items;

@@ -79,10 +79,11 @@ impl Served {
     /// The first start's admin password, from its log line.
     pub async fn admin_password(&mut self) -> String {
         let line = self.log_until(PASSWORD_MARKER).await;
-        line.split(PASSWORD_MARKER)
-            .nth(1)
+        // Up to the end of the word: a JSON log line goes on with `"}`.
+        let rest = line.split(PASSWORD_MARKER).nth(1).unwrap();
+        rest.split(|c: char| c.is_whitespace() || c == '"')
+            .next()
             .unwrap()
-            .trim()
             .to_owned()
     }
 
