@@ -24,14 +24,14 @@ use crate::{
 pub struct NewItem {
     #[oai(
         deserialize_with = "strict::text",
-        validator(min_length = 1, max_length = 200)
+        validator(min_length = 1, max_length = 200, pattern = r"^[^\x00]*$")
     )]
     pub name: String,
     /// `null` or absent: no description.
     #[oai(
         nullable,
         deserialize_with = "strict::nullable_text",
-        validator(max_length = 4000)
+        validator(max_length = 4000, pattern = r"^[^\x00]*$")
     )]
     pub description: Option<String>,
 }
@@ -41,13 +41,13 @@ pub struct NewItem {
 pub struct ItemUpdate {
     #[oai(
         deserialize_with = "strict::text",
-        validator(min_length = 1, max_length = 200)
+        validator(min_length = 1, max_length = 200, pattern = r"^[^\x00]*$")
     )]
     pub name: Option<String>,
     #[oai(
         nullable,
         deserialize_with = "strict::nullable_text",
-        validator(max_length = 4000)
+        validator(max_length = 4000, pattern = r"^[^\x00]*$")
     )]
     pub description: MaybeUndefined<String>,
 }

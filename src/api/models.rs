@@ -220,11 +220,6 @@ pub mod strict {
         }
         match value {
             Some(value) if coerced(&value) => Err(ParseError::expected_type(value)),
-            // PostgreSQL's text cannot hold NUL, and no name or description
-            // needs it: refused on either engine alike.
-            Some(Value::String(text)) if text.contains('\0') => {
-                Err(ParseError::custom("text may not contain the NUL character"))
-            }
             value => T::parse_from_json(value),
         }
     }

@@ -41,7 +41,7 @@ pub struct NewUserBody {
         deserialize_with = "strict::nullable_text",
         validator(
             max_length = 254,
-            pattern = r"^[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+            pattern = r"^[^@\x00\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\x00\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
         )
     )]
     pub email: Option<String>,
@@ -49,7 +49,7 @@ pub struct NewUserBody {
     #[oai(
         nullable,
         deserialize_with = "strict::nullable_text",
-        validator(max_length = 128)
+        validator(max_length = 128, pattern = r"^[^\x00]*$")
     )]
     pub full_name: Option<String>,
     /// Scopes the user may be granted; none when `null` or absent.
@@ -66,14 +66,14 @@ pub struct UserUpdate {
         deserialize_with = "strict::nullable_text",
         validator(
             max_length = 254,
-            pattern = r"^[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
+            pattern = r"^[^@\x00\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+@[^@\x00\t\n\x0B\x0C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$"
         )
     )]
     pub email: MaybeUndefined<String>,
     #[oai(
         nullable,
         deserialize_with = "strict::nullable_text",
-        validator(max_length = 128)
+        validator(max_length = 128, pattern = r"^[^\x00]*$")
     )]
     pub full_name: MaybeUndefined<String>,
     #[oai(deserialize_with = "strict::not_null", validator(max_items = 3))]

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use crate::helpers::{TestApp, database_url, error_of, tollgate_command};
 
 /// Runs `tollgate ARGS` on the app's database, with `stdin` as input.
-fn tollgate(app: &TestApp, args: &[&str], stdin: &str) -> Output {
+pub fn tollgate(app: &TestApp, args: &[&str], stdin: &str) -> Output {
     let mut child = tollgate_command(app.database_url())
         .args(args)
         .stdin(Stdio::piped())

@@ -1,29 +1,15 @@
 //! The admin commands beyond `user add`: show, enable, delete, set-password,
 //! list --json, sessions, config, and what each `--help` lists.
 
-use std::{
-    io::Write,
-    process::{Output, Stdio},
-};
+use std::process::Output;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, tollgate_command};
-
-fn tollgate(app: &TestApp, args: &[&str], stdin: &str) -> Output {
-    let mut child = tollgate_command(app.database_url())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
-}
+use crate::{
+    cli::tollgate,
+    helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, tollgate_command},
+};
 
 fn stdout(output: &Output) -> String {
     assert!(
