@@ -54,7 +54,9 @@ pub struct NewUserBody {
     )]
     pub full_name: Option<String>,
     /// Scopes the user may be granted; none when `null` or absent.
-    #[oai(nullable, validator(max_items = 3))]
+    // No `max_items`: a repeat is harmless (the list becomes a set), and a
+    // count written here would go stale with each new scope.
+    #[oai(nullable)]
     pub scopes: Option<Vec<Scope>>,
 }
 
@@ -77,7 +79,7 @@ pub struct UserUpdate {
         validator(max_length = 128)
     )]
     pub full_name: MaybeUndefined<String>,
-    #[oai(deserialize_with = "strict::not_null", validator(max_items = 3))]
+    #[oai(deserialize_with = "strict::not_null")]
     pub scopes: Option<Vec<Scope>>,
     #[oai(deserialize_with = "strict::not_null")]
     pub disabled: Option<bool>,

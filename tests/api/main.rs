@@ -16,6 +16,7 @@ mod passwords;
 mod refresh;
 mod rehash;
 mod revoke;
+mod scope_enum;
 mod scopes;
 mod served;
 mod sessions;
