@@ -30,7 +30,7 @@ pub struct MeApi;
 #[OpenApi(tag = "Tag::Me")]
 impl MeApi {
     /// Read your account
-    #[oai(path = "/users/me", method = "get")]
+    #[oai(path = "/users/me", method = "get", operation_id = "get_me")]
     async fn me(&self, auth: Auth) -> ApiResult<Json<User>> {
         // The bearer check has just read the row; reading it again would
         // double the database work of this request.
@@ -40,7 +40,11 @@ impl MeApi {
     /// Change your password
     ///
     /// Every token issued before, this one included, stops working.
-    #[oai(path = "/users/me/password", method = "put")]
+    #[oai(
+        path = "/users/me/password",
+        method = "put",
+        operation_id = "change_my_password"
+    )]
     async fn change_password(
         &self,
         state: Data<&AppState>,
@@ -80,7 +84,11 @@ impl MeApi {
     /// Log out everywhere
     ///
     /// Every access and refresh token of your account stops working.
-    #[oai(path = "/users/me/logout-all", method = "post")]
+    #[oai(
+        path = "/users/me/logout-all",
+        method = "post",
+        operation_id = "logout_all"
+    )]
     async fn logout_all(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<NoContent> {
         if !db::users::bump_version(&state.pool, auth.0.user_id).await? {
             return Err(ApiError::not_found("user"));

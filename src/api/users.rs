@@ -24,7 +24,9 @@ use crate::{
     validate,
 };
 
+/// A new account.
 #[derive(Debug, Object)]
+#[oai(rename = "NewUser")]
 pub struct NewUserBody {
     /// 3 to 64 of `A-Z a-z 0-9 . _ -`, unique without regard to case.
     #[oai(
@@ -101,7 +103,7 @@ pub struct UsersApi;
 #[OpenApi(tag = "Tag::Users")]
 impl UsersApi {
     /// List users
-    #[oai(path = "/users", method = "get")]
+    #[oai(path = "/users", method = "get", operation_id = "list_users")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -123,7 +125,7 @@ impl UsersApi {
     }
 
     /// Create a user
-    #[oai(path = "/users", method = "post")]
+    #[oai(path = "/users", method = "post", operation_id = "create_user")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -161,7 +163,7 @@ impl UsersApi {
     }
 
     /// Read a user
-    #[oai(path = "/users/:id", method = "get")]
+    #[oai(path = "/users/:id", method = "get", operation_id = "get_user")]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -178,7 +180,7 @@ impl UsersApi {
     ///
     /// A change of scopes, `disabled` or password ends that user's tokens.
     /// The last enabled admin cannot lose `admin` or be disabled (409).
-    #[oai(path = "/users/:id", method = "patch")]
+    #[oai(path = "/users/:id", method = "patch", operation_id = "update_user")]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -224,7 +226,7 @@ impl UsersApi {
     ///
     /// Their items and sessions go with them. The last enabled admin cannot
     /// be deleted (409).
-    #[oai(path = "/users/:id", method = "delete")]
+    #[oai(path = "/users/:id", method = "delete", operation_id = "delete_user")]
     async fn delete(
         &self,
         state: Data<&AppState>,

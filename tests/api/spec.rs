@@ -95,3 +95,22 @@ fn every_nullable_field_of_a_response_is_required() {
     // email, full_name, Item.description, and both pages' next_cursor.
     assert!(checked >= 5, "only {checked} nullable response fields");
 }
+
+/// Generators name their functions after `operationId`: each operation has
+/// one, unique and in snake_case, so no generator has to invent a name from
+/// the method and path (`get_users_id`).
+#[test]
+fn every_operation_has_a_unique_snake_case_operation_id() {
+    let spec = spec();
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, op) in operations.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{method} {path}: operationId {id:?}"
+            );
+            assert!(seen.insert(id.to_owned()), "operationId {id} is used twice");
+        }
+    }
+}
