@@ -281,35 +281,6 @@ mod tests {
         assert!(declared.contains(&"introspect"));
     }
 
-    /// More variants than a `u8` has bits, none listed anywhere but here.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, OAuthScopes, Enum)]
-    enum Wide {
-        A,
-        B,
-        C,
-        D,
-        E,
-        F,
-        G,
-        H,
-        #[oai(rename = "read:notes")]
-        ReadNotes,
-        #[oai(rename = "write:notes")]
-        WriteNotes,
-    }
-
-    crate::scope_enum!(Wide);
-
-    #[test]
-    fn a_tenth_variant_is_a_scope_with_nothing_else_to_update() {
-        let set = ScopeSetOf::<Wide>::parse("write:notes A read:notes").unwrap();
-        assert_eq!(set.to_string(), "A read:notes write:notes");
-        assert!(set.has(Wide::ReadNotes) && !set.has(Wide::H));
-        assert_eq!(ScopeSetOf::<Wide>::all().iter().count(), 10);
-        assert!(ScopeSetOf::<Wide>::all().contains(set));
-        assert!(ScopeSetOf::<Wide>::parse("read:items").is_err());
-    }
-
     /// A scope type with 65 names, implemented by hand (no enum that long).
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     struct Many(u8);
