@@ -28,6 +28,9 @@ const ADMIN = { username: 'admin', password: env('E2E_ADMIN_PASSWORD') };
 const OUT = env('E2E_OUT');
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_MS = 20_000;
+const SPEC_SCOPES = Object.keys(
+  (await (await fetch(`${BASE}/openapi.json`)).json()).components.securitySchemes.OAuth2.flows.password.scopes,
+);
 
 let step = 'start';
 const log = (message) => console.log(`  [docs] ${message}`);
@@ -45,6 +48,14 @@ async function authorize(page, user, scopes) {
   await page.locator('.swagger-ui .auth-wrapper button.authorize').click();
   const dialog = page.locator('.dialog-ux .modal-ux');
   await dialog.waitFor();
+  // The dialog offers exactly the scopes of the spec's security scheme.
+  const offered = await dialog
+    .locator('input[id$="-password-checkbox-OAuth2"]')
+    .evaluateAll((boxes) => boxes.map((box) => box.id.replace(/-password-checkbox-OAuth2$/, '')));
+  expect(
+    [...offered].sort().join(' ') === [...SPEC_SCOPES].sort().join(' '),
+    `the Authorize dialog offers [${offered}], the spec declares [${SPEC_SCOPES}]`,
+  );
   await dialog.locator('#oauth_username').fill(user.username);
   await dialog.locator('#oauth_password').fill(user.password);
   for (const scope of scopes) {
