@@ -24,7 +24,7 @@ openapi:
 bench *ARGS:
     ./bench/run.sh {{ARGS}}
 
-# End-to-end checks with real clients: Swagger UI in headless Chromium, schemathesis, a generated client, spec validation (see e2e/README.md)
+# End-to-end checks with real clients: Swagger UI in headless Chromium, schemathesis, generated Python, Rust and TypeScript clients, spec validation (see e2e/README.md)
 e2e:
     bash e2e/run.sh
 

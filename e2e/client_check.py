@@ -15,9 +15,9 @@ import sys
 sys.path.insert(0, os.environ["E2E_CLIENT_DIR"])
 
 from tollgate_client import AuthenticatedClient, Client  # noqa: E402
-from tollgate_client.api.items import get_items, get_items_id, post_items  # noqa: E402
-from tollgate_client.api.me import get_users_me  # noqa: E402
-from tollgate_client.api.token import post_token  # noqa: E402
+from tollgate_client.api.items import create_item, get_item, list_items  # noqa: E402
+from tollgate_client.api.me import get_me  # noqa: E402
+from tollgate_client.api.token import issue_token  # noqa: E402
 from tollgate_client.models import (  # noqa: E402
     ErrorBody,
     Item,
@@ -46,7 +46,7 @@ def say(message: str) -> None:
 anonymous = Client(base_url=BASE, raise_on_unexpected_status=True)
 
 # POST /token, as a form body, through the generated TokenRequest model.
-wrong = post_token.sync_detailed(
+wrong = issue_token.sync_detailed(
     client=anonymous, body=TokenRequest(grant_type="password", username=USER, password="not-the-password")
 )
 check(
@@ -55,7 +55,7 @@ check(
 )
 say("POST /token with a wrong password: 400 ErrorBody(error='invalid_grant')")
 
-issued = post_token.sync_detailed(
+issued = issue_token.sync_detailed(
     client=anonymous,
     body=TokenRequest(grant_type="password", username=USER, password=PASSWORD, scope="read:items write:items"),
 )
@@ -70,12 +70,12 @@ say(f"POST /token: 200 TokenBody(scope={token.scope!r}, expires_in={token.expire
 
 authed = AuthenticatedClient(base_url=BASE, token=token.access_token, raise_on_unexpected_status=True)
 
-me = get_users_me.sync(client=authed)
+me = get_me.sync(client=authed)
 check(isinstance(me, User) and me.username == USER, f"GET /users/me gave {me!r}")
 check({Scope.READITEMS, Scope.WRITEITEMS} <= set(me.scopes), f"unexpected scopes {me.scopes!r}")
 say(f"GET /users/me: User(id={me.id}, username={me.username!r}, scopes={[str(s) for s in me.scopes]})")
 
-created = post_items.sync_detailed(
+created = create_item.sync_detailed(
     client=authed, body=NewItem(name="made by the generated client", description="from e2e/client_check.py")
 )
 check(
@@ -87,11 +87,11 @@ check(created.headers.get("location") == f"/items/{item.id}", f"Location is {cre
 check(item.created_at.tzinfo is not None, "created_at is not a UTC timestamp")
 say(f"POST /items: 201 Item(id={item.id}, name={item.name!r}), Location {created.headers['location']}")
 
-page = get_items.sync(client=authed, limit=200)
+page = list_items.sync(client=authed, limit=200)
 check(isinstance(page, ItemPage), f"GET /items gave {page!r}")
 check(any(listed.id == item.id and listed.name == item.name for listed in page.data), "the new item is not listed")
 say(f"GET /items: ItemPage with {len(page.data)} item(s), the new one among them")
 
-again = get_items_id.sync(client=authed, id=item.id)
+again = get_item.sync(client=authed, id=item.id)
 check(isinstance(again, Item) and again.description == "from e2e/client_check.py", f"GET /items/{{id}} gave {again!r}")
 say(f"GET /items/{item.id}: the same item")

@@ -28,6 +28,9 @@ const ADMIN = { username: 'admin', password: env('E2E_ADMIN_PASSWORD') };
 const OUT = env('E2E_OUT');
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_MS = 20_000;
+const SPEC_SCOPES = Object.keys(
+  (await (await fetch(`${BASE}/openapi.json`)).json()).components.securitySchemes.OAuth2.flows.password.scopes,
+);
 
 let step = 'start';
 const log = (message) => console.log(`  [docs] ${message}`);
@@ -45,6 +48,14 @@ async function authorize(page, user, scopes) {
   await page.locator('.swagger-ui .auth-wrapper button.authorize').click();
   const dialog = page.locator('.dialog-ux .modal-ux');
   await dialog.waitFor();
+  // The dialog offers exactly the scopes of the spec's security scheme.
+  const offered = await dialog
+    .locator('input[id$="-password-checkbox-OAuth2"]')
+    .evaluateAll((boxes) => boxes.map((box) => box.id.replace(/-password-checkbox-OAuth2$/, '')));
+  expect(
+    [...offered].sort().join(' ') === [...SPEC_SCOPES].sort().join(' '),
+    `the Authorize dialog offers [${offered}], the spec declares [${SPEC_SCOPES}]`,
+  );
   await dialog.locator('#oauth_username').fill(user.username);
   await dialog.locator('#oauth_password').fill(user.password);
   for (const scope of scopes) {
@@ -144,13 +155,13 @@ try {
   begin('open /docs');
   await page.goto(`${BASE}/docs`);
   await page.locator('.swagger-ui .information-container .title').waitFor();
-  await page.locator('[id="operations-Me-get_users_me"]').waitFor();
+  await page.locator('[id="operations-Me-get_me"]').waitFor();
 
   begin(`Authorize (password flow) as ${READER.username}, ticking read:items`);
   await authorize(page, READER, ['read:items']);
 
   begin('Try it out + Execute GET /users/me');
-  const me = await execute(page, 'operations-Me-get_users_me', '/users/me');
+  const me = await execute(page, 'operations-Me-get_me', '/users/me');
   expect(me.status === '200', `GET /users/me shows ${me.status}: ${me.body}`);
   expect(
     me.body.includes(`"username": "${READER.username}"`),
@@ -159,7 +170,7 @@ try {
   log(`GET /users/me: 200, shows "username": "${READER.username}"`);
 
   begin('Try it out + Execute GET /items');
-  const items = await execute(page, 'operations-Items-get_items', '/items');
+  const items = await execute(page, 'operations-Items-list_items', '/items');
   expect(items.status === '200', `GET /items shows ${items.status}: ${items.body}`);
   expect(items.body.includes('"data"'), `GET /items shows no "data": ${items.body}`);
   log('GET /items: 200');
@@ -171,7 +182,7 @@ try {
   await authorize(page, NOREAD, ['write:items']);
 
   begin('Execute GET /items without read:items');
-  const denied = await execute(page, 'operations-Items-get_items', '/items');
+  const denied = await execute(page, 'operations-Items-list_items', '/items');
   expect(denied.status === '403', `GET /items shows ${denied.status}, expected 403: ${denied.body}`);
   expect(
     denied.body.includes('insufficient_scope'),
@@ -184,7 +195,7 @@ try {
   log('GET /items: 403 insufficient_scope');
 
   begin(`Try it out + Execute POST /items as ${NOREAD.username}`);
-  const made = await execute(page, 'operations-Items-post_items', '/items', {
+  const made = await execute(page, 'operations-Items-create_item', '/items', {
     name: 'made in Swagger UI',
   });
   expect(made.status === '201', `POST /items shows ${made.status}: ${made.body}`);
@@ -198,7 +209,7 @@ try {
   await authorize(page, ADMIN, ['admin']);
 
   begin('Try it out + Execute POST /users as admin');
-  const user = await execute(page, 'operations-Users-post_users', '/users', {
+  const user = await execute(page, 'operations-Users-create_user', '/users', {
     username: 'made-in-docs',
     password: 'a password typed in docs',
     scopes: ['read:items'],

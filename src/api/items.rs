@@ -64,7 +64,7 @@ pub struct ItemsApi;
 #[OpenApi(tag = "Tag::Items")]
 impl ItemsApi {
     /// List your items
-    #[oai(path = "/items", method = "get")]
+    #[oai(path = "/items", method = "get", operation_id = "list_items")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -90,7 +90,7 @@ impl ItemsApi {
     }
 
     /// Create an item
-    #[oai(path = "/items", method = "post")]
+    #[oai(path = "/items", method = "post", operation_id = "create_item")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -107,7 +107,7 @@ impl ItemsApi {
     }
 
     /// Read an item
-    #[oai(path = "/items/:id", method = "get")]
+    #[oai(path = "/items/:id", method = "get", operation_id = "get_item")]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -124,7 +124,7 @@ impl ItemsApi {
     }
 
     /// Change an item
-    #[oai(path = "/items/:id", method = "patch")]
+    #[oai(path = "/items/:id", method = "patch", operation_id = "update_item")]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -147,7 +147,7 @@ impl ItemsApi {
     }
 
     /// Delete an item
-    #[oai(path = "/items/:id", method = "delete")]
+    #[oai(path = "/items/:id", method = "delete", operation_id = "delete_item")]
     async fn delete(
         &self,
         state: Data<&AppState>,

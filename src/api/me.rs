@@ -32,7 +32,7 @@ pub struct MeApi;
 #[OpenApi(tag = "Tag::Me")]
 impl MeApi {
     /// Read your account
-    #[oai(path = "/users/me", method = "get")]
+    #[oai(path = "/users/me", method = "get", operation_id = "get_me")]
     async fn me(&self, auth: Auth) -> ApiResult<Json<User>> {
         // The bearer check has just read the row; reading it again would
         // double the database work of this request.
@@ -44,7 +44,11 @@ impl MeApi {
     /// Every token issued before, this one included, stops working. Wrong
     /// `current_password` answers count in the login throttle (429 past its
     /// limit), and after five of them the session that sent them is ended.
-    #[oai(path = "/users/me/password", method = "put")]
+    #[oai(
+        path = "/users/me/password",
+        method = "put",
+        operation_id = "change_my_password"
+    )]
     async fn change_password(
         &self,
         state: Data<&AppState>,
@@ -76,7 +80,11 @@ impl MeApi {
     /// Log out everywhere
     ///
     /// Every access and refresh token of your account stops working.
-    #[oai(path = "/users/me/logout-all", method = "post")]
+    #[oai(
+        path = "/users/me/logout-all",
+        method = "post",
+        operation_id = "logout_all"
+    )]
     async fn logout_all(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<NoContent> {
         if !state.store().users().bump_version(auth.0.user_id).await? {
             return Err(ApiError::not_found("user"));

@@ -1,7 +1,14 @@
 //! Bodies shared by several resources, and their mapping from rows.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use poem_openapi::Object;
+use std::borrow::Cow;
+
+use poem_openapi::{
+    Object,
+    registry::{MetaSchemaRef, Registry},
+    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::{
@@ -19,9 +26,9 @@ pub struct User {
     pub id: i64,
     pub username: String,
     #[oai(nullable)]
-    pub email: Option<String>,
+    pub email: Nullable<String>,
     #[oai(nullable)]
-    pub full_name: Option<String>,
+    pub full_name: Nullable<String>,
     /// The scopes this user may be granted.
     pub scopes: Vec<Scope>,
     /// A disabled user cannot log in, and their tokens stop working.
@@ -34,8 +41,8 @@ impl From<UserRow> for User {
         Self {
             id: row.id,
             username: row.username,
-            email: row.email,
-            full_name: row.full_name,
+            email: Nullable(row.email),
+            full_name: Nullable(row.full_name),
             scopes: ScopeSet::parse_lenient(&row.scopes).iter().collect(),
             disabled: row.disabled,
             created_at: timestamp(row.created_at),
@@ -49,7 +56,7 @@ pub struct Item {
     pub id: i64,
     pub name: String,
     #[oai(nullable)]
-    pub description: Option<String>,
+    pub description: Nullable<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -59,7 +66,7 @@ impl From<ItemRow> for Item {
         Self {
             id: row.id,
             name: row.name,
-            description: row.description,
+            description: Nullable(row.description),
             created_at: timestamp(row.created_at),
             updated_at: timestamp(row.updated_at),
         }
@@ -72,7 +79,7 @@ pub struct UserPage {
     pub data: Vec<User>,
     /// Pass as `?cursor=` for the next page; `null` on the last one.
     #[oai(nullable)]
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
 }
 
 /// A page of items.
@@ -81,7 +88,65 @@ pub struct ItemPage {
     pub data: Vec<Item>,
     /// Pass as `?cursor=` for the next page; `null` on the last one.
     #[oai(nullable)]
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
+}
+
+/// A response field that is always sent, as `null` when there is no value:
+/// `required` and `nullable` in the spec, so generated clients type it as
+/// "present, maybe null" rather than "maybe absent". (poem-openapi marks every
+/// `Option` field optional and has no attribute to require one.) Pair it
+/// with `#[oai(nullable)]` on the field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Nullable<T>(pub Option<T>);
+
+impl<T: Type> Type for Nullable<T> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("nullable_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(Type::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Nullable<T> {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.as_ref().and_then(T::to_json).unwrap_or(Value::Null))
+    }
+}
+
+/// Present and `null`, or present with a value; absent is an error.
+impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None => Err(ParseError::expected_input()),
+            Some(Value::Null) => Ok(Self(None)),
+            value => T::parse_from_json(value)
+                .map(|v| Self(Some(v)))
+                .map_err(ParseError::propagate),
+        }
+    }
 }
 
 fn timestamp(secs: i64) -> OffsetDateTime {
@@ -121,13 +186,17 @@ impl PageRequest {
 
     /// Cuts `rows`, fetched with [`fetch`](Self::fetch), to the page, and
     /// gives the cursor of the next page if there is one.
-    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
+    pub fn finish<T>(
+        &self,
+        mut rows: Vec<T>,
+        id: impl Fn(&T) -> i64,
+    ) -> (Vec<T>, Nullable<String>) {
         if rows.len() as i64 <= self.limit {
-            return (rows, None);
+            return (rows, Nullable(None));
         }
         rows.truncate(self.limit as usize);
         let next = rows.last().map(|row| encode_cursor(id(row)));
-        (rows, next)
+        (rows, Nullable(next))
     }
 }
 
@@ -156,10 +225,13 @@ mod tests {
         assert!(PageRequest::parse(Some(201), None).is_err());
         assert!(PageRequest::parse(None, Some("!!")).is_err());
         let page = PageRequest::parse(Some(2), None).unwrap();
-        assert_eq!(page.finish(vec![1, 2], |id| *id), (vec![1, 2], None));
+        assert_eq!(
+            page.finish(vec![1, 2], |id| *id),
+            (vec![1, 2], Nullable(None))
+        );
         let (rows, next) = page.finish(vec![1, 2, 3], |id| *id);
         assert_eq!(
-            (rows, next.as_deref().and_then(decode_cursor)),
+            (rows, next.0.as_deref().and_then(decode_cursor)),
             (vec![1, 2], Some(2))
         );
     }

@@ -37,7 +37,7 @@ impl SystemApi {
     /// Liveness
     ///
     /// 200 while the process serves requests; it does not touch the database.
-    #[oai(path = "/healthz", method = "get")]
+    #[oai(path = "/healthz", method = "get", operation_id = "health")]
     async fn healthz(&self) -> Json<Health> {
         Json(Health {
             status: "ok".into(),
@@ -47,7 +47,7 @@ impl SystemApi {
     /// Readiness
     ///
     /// 200 when a query on the users table succeeds within 1 s, else 503.
-    #[oai(path = "/readyz", method = "get")]
+    #[oai(path = "/readyz", method = "get", operation_id = "ready")]
     async fn readyz(&self, state: Data<&AppState>) -> Readiness {
         match tokio::time::timeout(READY_TIMEOUT, state.store().users().ping()).await {
             Ok(Ok(_)) => Readiness::Ready(Json(Health {

@@ -237,7 +237,7 @@ impl TokenApi {
     /// HTTP Basic, are accepted and ignored. The refresh grant rotates the
     /// refresh token. Repeated failed logins for a username or from an address
     /// are answered 429 for a while, even with the right password.
-    #[oai(path = "/token", method = "post")]
+    #[oai(path = "/token", method = "post", operation_id = "issue_token")]
     async fn token(
         &self,
         state: poem::web::Data<&AppState>,
@@ -254,7 +254,7 @@ impl TokenApi {
     ///
     /// RFC 7009: revokes the login (token family) the access or refresh token
     /// belongs to. Answers 200 for unknown, spent and malformed tokens too.
-    #[oai(path = "/token/revoke", method = "post")]
+    #[oai(path = "/token/revoke", method = "post", operation_id = "revoke_token")]
     async fn revoke(
         &self,
         state: poem::web::Data<&AppState>,

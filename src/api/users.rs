@@ -23,7 +23,9 @@ use crate::{
     error::{ApiError, ApiResult},
 };
 
+/// A new account.
 #[derive(Debug, Object)]
+#[oai(rename = "NewUser")]
 pub struct NewUserBody {
     /// 3 to 64 of `A-Z a-z 0-9 . _ -`, unique without regard to case.
     #[oai(
@@ -53,7 +55,9 @@ pub struct NewUserBody {
     )]
     pub full_name: Option<String>,
     /// Scopes the user may be granted; none when `null` or absent.
-    #[oai(nullable, validator(max_items = 3))]
+    // No `max_items`: a repeat is harmless (the list becomes a set), and a
+    // count written here would go stale with each new scope.
+    #[oai(nullable)]
     pub scopes: Option<Vec<Scope>>,
 }
 
@@ -76,7 +80,7 @@ pub struct UserUpdate {
         validator(max_length = 128, pattern = r"^[^\x00]*$")
     )]
     pub full_name: MaybeUndefined<String>,
-    #[oai(deserialize_with = "strict::not_null", validator(max_items = 3))]
+    #[oai(deserialize_with = "strict::not_null")]
     pub scopes: Option<Vec<Scope>>,
     #[oai(deserialize_with = "strict::not_null")]
     pub disabled: Option<bool>,
@@ -98,7 +102,7 @@ pub struct UsersApi;
 #[OpenApi(tag = "Tag::Users")]
 impl UsersApi {
     /// List users
-    #[oai(path = "/users", method = "get")]
+    #[oai(path = "/users", method = "get", operation_id = "list_users")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -124,7 +128,7 @@ impl UsersApi {
     }
 
     /// Create a user
-    #[oai(path = "/users", method = "post")]
+    #[oai(path = "/users", method = "post", operation_id = "create_user")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -153,7 +157,7 @@ impl UsersApi {
     }
 
     /// Read a user
-    #[oai(path = "/users/:id", method = "get")]
+    #[oai(path = "/users/:id", method = "get", operation_id = "get_user")]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -173,7 +177,7 @@ impl UsersApi {
     ///
     /// A change of scopes, `disabled` or password ends that user's tokens.
     /// The last enabled admin cannot lose `admin` or be disabled (409).
-    #[oai(path = "/users/:id", method = "patch")]
+    #[oai(path = "/users/:id", method = "patch", operation_id = "update_user")]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -205,7 +209,7 @@ impl UsersApi {
     ///
     /// Their items and sessions go with them. The last enabled admin cannot
     /// be deleted (409).
-    #[oai(path = "/users/:id", method = "delete")]
+    #[oai(path = "/users/:id", method = "delete", operation_id = "delete_user")]
     async fn delete(
         &self,
         state: Data<&AppState>,

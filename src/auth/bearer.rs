@@ -4,6 +4,7 @@
 //! its `Auth` parameter. poem-openapi writes that into the spec and nothing
 //! more, so at start [`ScopeTable`] reads the same declarations back out of
 //! the API's metadata, and [`check`] enforces them for the matched route.
+//! The table is generic over the scope enum, so it knows no scope by name.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ use poem_openapi::{OpenApi, SecurityScheme, auth::Bearer};
 use crate::{
     auth::{
         Authority,
-        scopes::{Scope, ScopeSet},
+        scopes::{Scope, ScopeEnum, ScopeSet, ScopeSetOf},
     },
     db,
     error::ApiError,
@@ -44,10 +45,13 @@ pub struct Caller {
 pub struct Auth(pub Caller);
 
 /// The scopes each operation declared, keyed by method and route pattern.
-#[derive(Debug, Default)]
-pub struct ScopeTable(HashMap<(Method, String), ScopeSet>);
+#[derive(Debug, Clone)]
+pub struct ScopeTableOf<S: ScopeEnum>(HashMap<(Method, String), ScopeSetOf<S>>);
 
-impl ScopeTable {
+/// The scope table of tollgate's own scopes.
+pub type ScopeTable = ScopeTableOf<Scope>;
+
+impl<S: ScopeEnum> ScopeTableOf<S> {
     /// Reads every operation's `security` requirement from the API metadata.
     pub fn from_api<T: OpenApi>() -> Self {
         let mut table = HashMap::new();
@@ -60,8 +64,8 @@ impl ScopeTable {
                 let needed = requirement
                     .values()
                     .flatten()
-                    .map(|name| ScopeSet::parse(name).expect("declared scopes are known"))
-                    .fold(ScopeSet::EMPTY, ScopeSet::union);
+                    .map(|name| ScopeSetOf::parse(name).expect("declared scopes are known"))
+                    .fold(ScopeSetOf::EMPTY, ScopeSetOf::union);
                 table.insert((op.method.clone(), pattern.clone()), needed);
             }
         }
@@ -70,12 +74,29 @@ impl ScopeTable {
 
     /// The scopes the operation at `method` and poem route `pattern` needs, or
     /// `None` when it declared no security requirement.
-    pub fn needed(&self, method: &Method, pattern: &str) -> Option<ScopeSet> {
+    pub fn needed(&self, method: &Method, pattern: &str) -> Option<ScopeSetOf<S>> {
         self.0.get(&(method.clone(), pattern.to_owned())).copied()
     }
 
-    pub fn operations(&self) -> impl Iterator<Item = (&Method, &str, ScopeSet)> {
+    pub fn operations(&self) -> impl Iterator<Item = (&Method, &str, ScopeSetOf<S>)> {
         self.0.iter().map(|((m, p), s)| (m, p.as_str(), *s))
+    }
+
+    /// Refuses `granted` unless it holds every scope the operation that
+    /// matched `req` declared (403 `insufficient_scope` naming them).
+    pub fn authorize(&self, req: &Request, granted: ScopeSetOf<S>) -> Result<(), ApiError> {
+        let pattern = req
+            .data::<poem::PathPattern>()
+            .map(|p| p.0.as_ref())
+            .unwrap_or_default();
+        let Some(needed) = self.needed(req.method(), pattern) else {
+            tracing::error!(%pattern, method = %req.method(), "operation missing from the scope table");
+            return Err(ApiError::internal());
+        };
+        if !granted.contains(needed) {
+            return Err(ApiError::insufficient_scope(&needed.to_string()));
+        }
+        Ok(())
     }
 }
 
@@ -142,17 +163,7 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         return Err(revoked().into());
     }
     let granted = ScopeSet::parse_lenient(&claims.scope);
-    let pattern = req
-        .data::<poem::PathPattern>()
-        .map(|p| p.0.as_ref())
-        .unwrap_or_default();
-    let Some(needed) = ctx.scopes.needed(req.method(), pattern) else {
-        tracing::error!(%pattern, method = %req.method(), "operation missing from the scope table");
-        return Err(ApiError::internal().into());
-    };
-    if !granted.contains(needed) {
-        return Err(ApiError::insufficient_scope(&needed.to_string()).into());
-    }
+    ctx.scopes.authorize(req, granted)?;
     Ok(Caller {
         user_id,
         username: user.username.clone(),

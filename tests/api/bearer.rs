@@ -5,7 +5,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tollgate::config::Secret;
+use tollgate::{auth::scopes::ScopeSet, config::Secret};
 
 use crate::helpers::{
     ADMIN, ADMIN_PASSWORD, TestApp, challenge, error_of, expect_error, jwt_parts,
@@ -264,7 +264,7 @@ async fn an_access_token_is_an_rfc_9068_jwt() {
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         900
     );
-    assert_eq!(claims["scope"], "read:items write:items admin");
+    assert_eq!(claims["scope"], ScopeSet::all().to_string());
     assert_eq!(claims["client_id"], "tollgate");
     assert!(claims["ver"].is_i64() && claims["fam"].is_i64(), "{claims}");
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tollgate::{
     app::{App, AppState},
+    auth::scopes::ScopeSet,
     config::Config,
     db::{self, Store},
 };
@@ -388,7 +389,7 @@ async fn seed_admin(config: &Config) {
         password_hash: &hash,
         email: None,
         full_name: None,
-        scopes: "read:items write:items admin",
+        scopes: &ScopeSet::all().to_string(),
     };
     state
         .store()

@@ -22,6 +22,7 @@ mod passwords;
 mod refresh;
 mod rehash;
 mod revoke;
+mod scope_enum;
 mod scopes;
 mod served;
 mod sessions;

@@ -1,13 +1,21 @@
 //! Scope enforcement, walked from the generated spec: every operation that
 //! declares a scope refuses a token without it and serves one with it. An
-//! operation added later is walked too, with no list here to update.
+//! operation or a scope added later is walked too, with no list here to update.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tollgate::auth::scopes::ScopeSet;
 
 use crate::helpers::{PASSWORD, TestApp, challenge, expect_error};
 
-const ALL: [&str; 3] = ["read:items", "write:items", "admin"];
+/// The scopes of the spec's OAuth2 password flow, in the order it lists them.
+fn declared_scopes(spec: &Value) -> Vec<String> {
+    let flow = &spec["components"]["securitySchemes"]["OAuth2"]["flows"]["password"];
+    let scopes = flow["scopes"]
+        .as_object()
+        .expect("the password flow lists scopes");
+    scopes.keys().cloned().collect()
+}
 
 struct Operation {
     method: Method,
@@ -131,12 +139,15 @@ async fn every_scoped_operation_refuses_a_token_without_its_scope_and_serves_one
         operations.len()
     );
 
-    app.create_user("walker", PASSWORD, &ALL).await;
+    let all = declared_scopes(&spec);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    app.create_user("walker", PASSWORD, &all).await;
     let everything = app.login("walker", PASSWORD, None).await.access;
     for op in &operations {
         let needed = op.scopes.join(" ");
-        let others: Vec<&str> = ALL
-            .into_iter()
+        let others: Vec<&str> = all
+            .iter()
+            .copied()
             .filter(|s| !op.scopes.iter().any(|n| n == s))
             .collect();
         let without = app
@@ -181,4 +192,26 @@ async fn an_account_without_scopes_reads_itself_and_nothing_more() {
     assert_eq!(me.status(), StatusCode::OK);
     let items = app.get_as("/items", &tokens.access).await;
     assert_eq!(items.status(), StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn the_security_scheme_the_scope_schema_and_every_scope_are_one_list() {
+    let spec: Value = serde_json::from_str(&tollgate::api::service().spec()).unwrap();
+    let schema: Vec<String> = spec["components"]["schemas"]["Scope"]["enum"]
+        .as_array()
+        .expect("a Scope schema with an enum")
+        .iter()
+        .map(|name| name.as_str().unwrap().to_owned())
+        .collect();
+    let mut scheme = declared_scopes(&spec);
+    let mut every = ScopeSet::all().names();
+    // The scheme's scopes are a JSON object: compare them as sets.
+    scheme.sort();
+    every.sort();
+    assert_eq!(scheme, every);
+    let mut schema_sorted = schema.clone();
+    schema_sorted.sort();
+    assert_eq!(schema_sorted, every);
+    assert_eq!(schema, ScopeSet::all().names(), "declaration order");
+    assert!(every.iter().any(|s| s == "introspect"), "{every:?}");
 }

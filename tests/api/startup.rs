@@ -9,6 +9,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
+use tollgate::auth::scopes::ScopeSet;
 
 use crate::{
     helpers::{database_url, jwt_parts, tollgate_command},
@@ -64,7 +65,7 @@ async fn a_first_start_prints_a_working_admin_password_once() {
         .unwrap();
     assert_eq!(login.status(), StatusCode::OK);
     let body: Value = login.json().await.unwrap();
-    assert_eq!(body["scope"], "read:items write:items admin");
+    assert_eq!(body["scope"], ScopeSet::all().to_string());
     drop(server);
 
     let mut again = Served::start(&dir);

@@ -2,6 +2,7 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
+use tollgate::auth::scopes::ScopeSet;
 
 use crate::helpers::{
     ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, error_of, expect_error, header, jwt_parts,
@@ -37,7 +38,7 @@ async fn a_password_grant_answers_tokens_that_must_not_be_cached() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["expires_in"], 900);
-    assert_eq!(body["scope"], "read:items write:items admin");
+    assert_eq!(body["scope"], ScopeSet::all().to_string());
     assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(
         body["refresh_token"]
@@ -202,7 +203,7 @@ async fn a_requested_subset_is_all_the_token_carries() {
 async fn an_empty_scope_counts_as_omitted_and_grants_everything_held() {
     let app = TestApp::spawn().await;
     let tokens = app.login(ADMIN, ADMIN_PASSWORD, Some("")).await;
-    assert_eq!(tokens.scope, "read:items write:items admin");
+    assert_eq!(tokens.scope, ScopeSet::all().to_string());
 }
 
 #[tokio::test]
