@@ -14,6 +14,7 @@
 //! decided in `crate::auth`.
 
 pub mod items;
+pub mod keys;
 mod postgres;
 pub mod readers;
 pub mod settings;
