@@ -59,6 +59,7 @@ pub enum ItemCreated {
     Created(Json<Item>, #[oai(header = "Location")] String),
 }
 
+#[derive(Default)]
 pub struct ItemsApi;
 
 #[OpenApi(tag = "Tag::Items")]

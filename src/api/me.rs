@@ -27,6 +27,7 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
+#[derive(Default)]
 pub struct MeApi;
 
 #[OpenApi(tag = "Tag::Me")]

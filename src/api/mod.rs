@@ -25,6 +25,7 @@ pub enum Tag {
     System,
 }
 
+/// Every resource's `#[OpenApi]` impl: the one list to extend with a new one.
 pub type Api = (
     token::TokenApi,
     me::MeApi,
@@ -37,13 +38,7 @@ pub type Api = (
 /// spec and Swagger UI.
 pub fn service() -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (
-            token::TokenApi,
-            me::MeApi,
-            users::UsersApi,
-            items::ItemsApi,
-            system::SystemApi,
-        ),
+        Api::default(),
         "tollgate",
         env!("CARGO_PKG_VERSION"),
     )

@@ -30,6 +30,7 @@ pub enum Readiness {
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 
+#[derive(Default)]
 pub struct SystemApi;
 
 #[OpenApi(tag = "Tag::System")]

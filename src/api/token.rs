@@ -226,6 +226,7 @@ fn field<'a>(value: &'a Option<String>, name: &str) -> Result<Option<&'a str>, S
     }
 }
 
+#[derive(Default)]
 pub struct TokenApi;
 
 #[OpenApi(tag = "Tag::Token")]

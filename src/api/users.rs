@@ -97,6 +97,7 @@ pub enum UserCreated {
     Created(Json<User>, #[oai(header = "Location")] String),
 }
 
+#[derive(Default)]
 pub struct UsersApi;
 
 #[OpenApi(tag = "Tag::Users")]
