@@ -110,7 +110,7 @@ async fn user(state: AppState, command: UserCommand) -> Result<(), StartError> {
             validate::username(&name)?;
             let scopes = ScopeSet::parse(&scopes).map_err(|e| e.0)?;
             let password = read_password(password_stdin)?;
-            password::validate(&password)?;
+            password::validate(&password, Some(&name))?;
             let hash = state.hasher.hash(&password).await?;
             let new = db::users::NewUser {
                 username: &name,

@@ -47,7 +47,10 @@ impl MeApi {
         auth: Auth,
         body: Body<PasswordChange>,
     ) -> ApiResult<NoContent> {
-        check("new_password", password::validate(&body.new_password))?;
+        check(
+            "new_password",
+            password::validate(&body.new_password, Some(&auth.0.user.username)),
+        )?;
         let current = db::users::password_hash(&state.pool, auth.0.user_id)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;

@@ -130,7 +130,10 @@ impl UsersApi {
     ) -> ApiResult<UserCreated> {
         let body = body.0;
         check("username", validate::username(&body.username))?;
-        check("password", password::validate(&body.password))?;
+        check(
+            "password",
+            password::validate(&body.password, Some(&body.username)),
+        )?;
         if let Some(email) = &body.email {
             check("email", validate::email(email))?;
         }
@@ -191,7 +194,10 @@ impl UsersApi {
         let scopes = body.scopes.as_deref().map(scope_set);
         let password_hash = match &body.password {
             Some(new) => {
-                check("password", password::validate(new))?;
+                let user = db::users::get(&state.pool, id.0)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("user"))?;
+                check("password", password::validate(new, Some(&user.username)))?;
                 let hash = state
                     .hasher
                     .hash(new)

@@ -1,8 +1,11 @@
 //! Password hashing with bcrypt, run on the blocking pool and never more at
 //! once than there are cores, so logins cannot starve the async workers or
-//! each other.
+//! each other; and the rules a new password must meet.
 
-use std::sync::Arc;
+use std::{
+    collections::HashSet,
+    sync::{Arc, OnceLock},
+};
 
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::Span;
@@ -11,8 +14,16 @@ use tracing::Span;
 pub const MAX_PASSWORD_BYTES: usize = 72;
 pub const MIN_PASSWORD_BYTES: usize = 8;
 
-/// Why a password cannot be set.
-pub fn validate(password: &str) -> Result<(), String> {
+/// The common passwords no one may set: the entries of 8 to 72 bytes (shorter
+/// and longer ones are refused by length anyway) of the 20,000 most common
+/// passwords compiled by Royce Williams, lowercased, in the order of that list,
+/// as shipped by Django (`django/contrib/auth/common-passwords.txt.gz`, BSD
+/// licence). One password per line.
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+/// Why a password cannot be set: its length, being on the list of common
+/// passwords, or being the username. The reason never quotes the password.
+pub fn validate(password: &str, username: Option<&str>) -> Result<(), String> {
     let len = password.len();
     if len < MIN_PASSWORD_BYTES {
         return Err(format!(
@@ -25,7 +36,23 @@ pub fn validate(password: &str) -> Result<(), String> {
              and a longer one is refused rather than silently cut"
         ));
     }
+    if username.is_some_and(|name| name.to_lowercase() == password.to_lowercase()) {
+        return Err("the password must not be the username".into());
+    }
+    if is_common(password) {
+        return Err(
+            "that password is on the list of the most common passwords; choose another".into(),
+        );
+    }
     Ok(())
+}
+
+/// Whether `password` is on the list, compared without regard to case (the
+/// list is lowercase, and `Password1` is as common as `password1`).
+pub fn is_common(password: &str) -> bool {
+    static LIST: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let list = LIST.get_or_init(|| COMMON_PASSWORDS.lines().collect());
+    list.contains(password.to_lowercase().as_str())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,12 +169,12 @@ mod tests {
 
     #[test]
     fn lengths_are_counted_in_bytes() {
-        assert!(validate("short").is_err());
-        assert!(validate(&"a".repeat(72)).is_ok());
-        assert!(validate(&"a".repeat(73)).is_err());
+        assert!(validate("short", None).is_err());
+        assert!(validate(&"a".repeat(72), None).is_ok());
+        assert!(validate(&"a".repeat(73), None).is_err());
         // 24 three-byte characters are 72 bytes; 25 are 75.
-        assert!(validate(&"\u{20ac}".repeat(24)).is_ok());
-        assert!(validate(&"\u{20ac}".repeat(25)).is_err());
+        assert!(validate(&"\u{20ac}".repeat(24), None).is_ok());
+        assert!(validate(&"\u{20ac}".repeat(25), None).is_err());
     }
 
     #[tokio::test]
@@ -164,5 +191,25 @@ mod tests {
         assert!(!hasher.verify(&longer, Some(&hash)).await.unwrap());
         assert!(!hasher.needs_rehash(&hash));
         assert!(Hasher::new(5, 1).needs_rehash(&hash));
+    }
+
+    #[test]
+    fn common_passwords_and_the_username_are_refused() {
+        assert!(COMMON_PASSWORDS.lines().count() >= 3000);
+        for common in [
+            "password1",
+            "Password1",
+            "iloveyou",
+            "12345678",
+            "qwertyuiop",
+        ] {
+            let reason = validate(common, None).unwrap_err();
+            assert!(reason.contains("common"), "{common}: {reason}");
+            assert!(!reason.contains(common), "{reason}");
+        }
+        assert!(validate("Alice.Smith", Some("alice.smith")).is_err());
+        assert!(validate("alice.smith!", Some("alice.smith")).is_ok());
+        // No composition rules: a long phrase of lowercase words passes.
+        assert!(validate("staple battery horse correct", Some("alice")).is_ok());
     }
 }

@@ -12,6 +12,7 @@ mod items;
 mod limits;
 mod logs;
 mod pages;
+mod password_policy;
 mod passwords;
 mod refresh;
 mod rehash;
