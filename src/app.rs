@@ -62,7 +62,8 @@ impl AppState {
             ),
         };
         let keys = Keys::new(&secret, &config.issuer, &config.audience);
-        let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency());
+        let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency())
+            .with_queue_limit(config.hash_queue);
         Ok(Self(Arc::new(State {
             pool,
             readers,

@@ -113,6 +113,16 @@ pub struct ConfigArgs {
     #[arg(long, env = "TOLLGATE_THROTTLE_WINDOW", default_value = "1h", value_parser = parse_duration, global = true)]
     pub throttle_window: Duration,
 
+    /// Password checks allowed to wait for a core; past it, `POST /token`
+    /// answers 503 with `Retry-After` at once instead of queueing.
+    #[arg(
+        long,
+        env = "TOLLGATE_HASH_QUEUE",
+        default_value_t = crate::auth::password::DEFAULT_QUEUE_LIMIT,
+        global = true
+    )]
+    pub hash_queue: usize,
+
     /// How often expired refresh tokens and stale counters are deleted.
     #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration, global = true)]
     pub purge_interval: Duration,
@@ -139,6 +149,7 @@ pub struct Config {
     pub bcrypt_cost: u32,
     pub throttle: ThrottleConfig,
     pub purge_interval: Duration,
+    pub hash_queue: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +193,7 @@ impl TryFrom<ConfigArgs> for Config {
                 window: args.throttle_window,
             },
             purge_interval: args.purge_interval,
+            hash_queue: args.hash_queue,
         })
     }
 }

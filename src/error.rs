@@ -18,7 +18,7 @@ use poem_openapi::{
     payload::Json,
 };
 
-use crate::db::DbError;
+use crate::{auth::password::HashError, db::DbError};
 
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
@@ -147,6 +147,24 @@ impl ApiError {
             ),
             RETRY_AFTER_UNAVAILABLE,
         )
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => Self::Unavailable(
+                ErrorBody::new(
+                    "unavailable",
+                    "too many password checks are waiting; try again shortly",
+                ),
+                RETRY_AFTER_UNAVAILABLE,
+            ),
+            other => {
+                tracing::error!(error = %other, "password hashing failed");
+                Self::internal()
+            }
+        }
     }
 }
 

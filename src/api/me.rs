@@ -58,7 +58,7 @@ impl MeApi {
             .hasher
             .verify(&body.current_password, Some(&current))
             .await
-            .map_err(|_| ApiError::internal())?;
+            .map_err(ApiError::from)?;
         if !matched {
             return Err(ApiError::invalid_request(
                 "current_password: that is not your current password",
@@ -68,7 +68,7 @@ impl MeApi {
             .hasher
             .hash(&body.new_password)
             .await
-            .map_err(|_| ApiError::internal())?;
+            .map_err(ApiError::from)?;
         let patch = UserPatch {
             password_hash: Some(hash),
             ..UserPatch::default()

@@ -142,7 +142,7 @@ impl UsersApi {
             .hasher
             .hash(&body.password)
             .await
-            .map_err(|_| ApiError::internal())?;
+            .map_err(ApiError::from)?;
         let new = NewUser {
             username: &body.username,
             password_hash: &hash,
@@ -198,11 +198,7 @@ impl UsersApi {
                     .await?
                     .ok_or_else(|| ApiError::not_found("user"))?;
                 check("password", password::validate(new, Some(&user.username)))?;
-                let hash = state
-                    .hasher
-                    .hash(new)
-                    .await
-                    .map_err(|_| ApiError::internal())?;
+                let hash = state.hasher.hash(new).await.map_err(ApiError::from)?;
                 Some(hash)
             }
             None => None,

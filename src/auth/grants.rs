@@ -53,8 +53,7 @@ impl From<DbError> for GrantError {
 
 impl From<HashError> for GrantError {
     fn from(err: HashError) -> Self {
-        tracing::error!(error = %err, "password hashing failed");
-        GrantError::Server(ApiError::internal())
+        GrantError::Server(err.into())
     }
 }
 
@@ -85,6 +84,9 @@ pub async fn password(state: &AppState, login: PasswordLogin<'_>) -> Result<Issu
         false => None,
     };
     let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
+    if let Some(hash) = hash {
+        state.hasher.note_cost(hash);
+    }
     let matched = state.hasher.verify(login.password, hash).await?;
 
     // The counters are consulted only after the verify, in one transaction

@@ -7,6 +7,7 @@ mod bearer;
 mod cli;
 mod docs;
 mod errors;
+mod hash_queue;
 mod housekeeping;
 mod items;
 mod limits;
