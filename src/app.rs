@@ -148,6 +148,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .data(state)
         .around(limit_body)
         .around(shape_errors)
+        .around(crate::headers::security_headers)
         .around(log_request)
 }
 

@@ -8,6 +8,7 @@ mod cli;
 mod docs;
 mod errors;
 mod hash_queue;
+mod headers;
 mod housekeeping;
 mod items;
 mod limits;
