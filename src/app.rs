@@ -4,11 +4,11 @@
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
     web::headers::{ContentLength, HeaderMapExt},
 };
 use sqlx::SqlitePool;
+use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::{
@@ -17,6 +17,7 @@ use crate::{
     config::{Config, Secret},
     db,
     error::{ApiError, shape_errors},
+    server,
 };
 
 /// Request bodies over this many bytes are refused with 413.
@@ -89,7 +90,7 @@ fn reader_count() -> usize {
 
 /// A bound, ready-to-serve instance.
 pub struct App {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     state: AppState,
 }
 
@@ -106,16 +107,14 @@ impl App {
                 tracing::error!(error = %err, "could not prepare the dummy hash");
             }
         });
-        let acceptor = TcpListener::bind(bind).into_acceptor().await?;
-        Ok(Self { acceptor, state })
+        let listener = TcpListener::bind(bind).await?;
+        Ok(Self { listener, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.acceptor
+        self.listener
             .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .expect("a TCP listener has a socket address")
+            .expect("a bound TCP listener has a socket address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -126,9 +125,15 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.state.clone()));
         tracing::info!(addr = %self.local_addr(), "listening");
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(routes(self.state), shutdown, Some(SHUTDOWN_GRACE))
-            .await;
+        let limits = self.state.config.server.clone();
+        let result = server::serve(
+            self.listener,
+            routes(self.state),
+            &limits,
+            shutdown,
+            SHUTDOWN_GRACE,
+        )
+        .await;
         purge.abort();
         result
     }

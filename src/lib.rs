@@ -9,4 +9,5 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod headers;
+pub mod server;
 pub mod validate;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod bearer;
 mod cli;
+mod connections;
 mod docs;
 mod errors;
 mod hash_queue;
