@@ -128,6 +128,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub header_timeout: Duration,
 
+    /// Longest wait for a request's whole body once its header is in; a body
+    /// still arriving then fails the request (400) and closes the connection.
+    #[arg(long, env = "TOLLGATE_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub body_timeout: Duration,
+
     /// A connection with no request in flight for this long is closed.
     #[arg(long, env = "TOLLGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true)]
     pub idle_timeout: Duration,
@@ -177,6 +182,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub header_timeout: Duration,
+    pub body_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
 }
@@ -225,6 +231,7 @@ impl TryFrom<ConfigArgs> for Config {
             hash_queue: args.hash_queue,
             server: ServerConfig {
                 header_timeout: args.header_timeout,
+                body_timeout: args.body_timeout,
                 idle_timeout: args.idle_timeout,
                 max_connections: args.max_connections as usize,
             },

@@ -1,8 +1,8 @@
 //! The HTTP server: poem's endpoint served through hyper, with the limits
 //! poem's own `Server` does not set. A client gets `header_timeout` to send a
 //! request's whole header (and, on HTTP/1.1, to start the next request on a
-//! kept-alive connection); a connection with no request in flight for
-//! `idle_timeout` is closed; at most `max_connections` are open at once, and
+//! kept-alive connection), then `body_timeout` to send its body; a
+//! connection with no request in flight for `idle_timeout` is closed; at most `max_connections` are open at once, and
 //! further ones wait in the listen backlog, unaccepted, until one closes.
 //! On shutdown it stops accepting, lets requests in flight finish within the
 //! grace period, then drops what is left.
@@ -12,14 +12,18 @@ use std::{
     future::Future,
     io,
     net::SocketAddr,
+    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body_util::{BodyExt, combinators::BoxBody};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
@@ -54,6 +58,7 @@ where
         ep,
         local,
         builder: builder(limits),
+        body_timeout: limits.body_timeout,
         idle_timeout: limits.idle_timeout,
     });
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -104,6 +109,7 @@ struct Shared<E> {
     ep: E,
     local: LocalAddr,
     builder: auto::Builder<TokioExecutor>,
+    body_timeout: Duration,
     idle_timeout: Duration,
 }
 
@@ -155,7 +161,14 @@ async fn serve_connection<E>(
             let remote = remote.clone();
             let busy = activity.start();
             async move {
-                let req = (req, shared.local.clone(), remote, Scheme::HTTP).into();
+                let mut req: poem::Request =
+                    (req, shared.local.clone(), remote, Scheme::HTTP).into();
+                let body: BoxBody<Bytes, io::Error> = req.take_body().into();
+                if body.is_end_stream() {
+                    req.set_body(body);
+                } else {
+                    req.set_body(Deadline::new(body, shared.body_timeout).boxed());
+                }
                 let response = shared.ep.get_response(req).await;
                 drop(busy);
                 Ok::<_, Infallible>(http::Response::from(response))
@@ -238,5 +251,50 @@ impl Drop for Busy {
         *self.0.idle_since.lock().expect("not poisoned") = Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.0.changed.notify_waiters();
+    }
+}
+
+/// A request body that must arrive in full by a deadline; past it, reading
+/// fails, the handler answers 400, and hyper closes the connection.
+struct Deadline {
+    inner: BoxBody<Bytes, io::Error>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Deadline {
+    fn new(inner: BoxBody<Bytes, io::Error>, timeout: Duration) -> Self {
+        Self {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl hyper::body::Body for Deadline {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request body did not arrive in time",
+            )))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -122,3 +122,71 @@ async fn connections_past_the_bound_wait_until_one_closes() {
         .unwrap();
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_body_dribbled_past_the_body_timeout_fails_the_request_and_closes() {
+    let app = TestApp::spawn_with(|config| {
+        config.server.body_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let token = app.admin_token().await;
+    let body = br#"{"name": "a slowly sent item, padded to a length"}"#;
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /items HTTP/1.1\r\nHost: tollgate\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let dribble = tokio::spawn(async move {
+        // One byte every 200 ms: the whole body would take about 10 s.
+        for byte in body {
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let received = closed_within(&mut reader, Duration::from_secs(5))
+        .await
+        .expect("the connection is still open after 5 s");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "closed too early: {elapsed:?}"
+    );
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    dribble.abort();
+    // Nothing was created, and others are served as usual.
+    let items = app.get_json("/items", &token).await;
+    assert_eq!(items["data"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_body_sent_at_a_normal_pace_is_not_cut() {
+    let app = TestApp::spawn_with(|config| {
+        config.server.body_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let token = app.admin_token().await;
+    // A body in two halves, half a second apart.
+    let body = br#"{"name": "an item sent in two halves"}"#;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /items HTTP/1.1\r\nHost: tollgate\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (first, second) = body.split_at(body.len() / 2);
+    stream.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stream.write_all(second).await.unwrap();
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).await.unwrap();
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+}
