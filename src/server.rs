@@ -1,11 +1,11 @@
 //! The HTTP server: poem's endpoint served through hyper, with the limits
 //! poem's own `Server` does not set. A client gets `header_timeout` to send a
 //! request's whole header (and, on HTTP/1.1, to start the next request on a
-//! kept-alive connection), then `body_timeout` to send its body; a
-//! connection with no request in flight for `idle_timeout` is closed; at most `max_connections` are open at once, and
-//! further ones wait in the listen backlog, unaccepted, until one closes.
-//! On shutdown it stops accepting, lets requests in flight finish within the
-//! grace period, then drops what is left.
+//! kept-alive connection), then `body_timeout` to send its body; a connection
+//! with no request in flight for `idle_timeout` is closed; at most
+//! `max_connections` are open at once, and further ones wait in the listen
+//! backlog, unaccepted, until one closes. On shutdown it stops accepting, lets
+//! requests in flight finish within the grace period, then drops what is left.
 
 use std::{
     convert::Infallible,
