@@ -40,8 +40,8 @@ impl Kind {
     }
 }
 
-/// Adds the headers above. An endpoint's own `Cache-Control` (the JWKS's
-/// `public, max-age`, the token endpoint's `no-store`) is kept.
+/// Adds the headers above. An endpoint that sets its own `Cache-Control`
+/// (the token endpoint's `no-store`, a public document's `max-age`) keeps it.
 pub async fn security_headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     let kind = Kind::of(req.uri().path());
     let mut response = ep
