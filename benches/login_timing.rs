@@ -1,8 +1,11 @@
 //! Login timing against the real server: an unknown username, a wrong password
 //! and a throttled attempt should each cost one bcrypt verify, so that timing
 //! tells none of them apart. Prints the medians and the ratio of the first two
-//! (the target is within 10%). A measurement, not a test: it never fails on
-//! slowness.
+//! (the target is within 10%). Then a second phase adds a user whose hash is
+//! at one cost higher (made before the cost was lowered) and compares an
+//! unknown username with a wrong password for that user: once such a hash has
+//! been seen, the dummy is raised to its cost. A measurement, not a test: it
+//! never fails on slowness.
 //!
 //! `cargo bench --bench login_timing` (release build). Settings:
 //! `TOLLGATE_BENCH_COST` (bcrypt cost, default 12) and `TOLLGATE_BENCH_ROUNDS`
@@ -14,6 +17,7 @@ use reqwest::StatusCode;
 use tollgate::{app::App, config::Config, db};
 
 const USER: &str = "bench-user";
+const OLDER_USER: &str = "bench-older";
 const LOCKED_USER: &str = "bench-locked";
 const PASSWORD: &str = "bench-password-1";
 const WRONG: &str = "wrong-password-1";
@@ -111,6 +115,35 @@ async fn run() {
         quantile(&cases[2], 0.5) / wrong
     );
 
+    // Phase 2: a hash at cost + 1, as left by a lowered TOLLGATE_BCRYPT_COST.
+    seed_user(&state, OLDER_USER, cost + 1).await;
+    let mut cases = [
+        case("unknown username", "no-such-user", StatusCode::BAD_REQUEST),
+        case("older cost", OLDER_USER, StatusCode::BAD_REQUEST),
+    ];
+    let first_unknown = attempt(&client, &token_url, &cases[0]).await;
+    // The first attempt at the older user shows the hasher its cost.
+    attempt(&client, &token_url, &cases[1]).await;
+    state.auth.hasher.warm_up().await.expect("dummy hash ready");
+    for round in 0..rounds {
+        for offset in 0..cases.len() {
+            let case = &mut cases[(round + offset) % 2];
+            let elapsed = attempt(&client, &token_url, case).await;
+            case.samples.push(elapsed);
+        }
+    }
+    for case in &mut cases {
+        case.samples.sort();
+    }
+    let (unknown, older) = (quantile(&cases[0], 0.5), quantile(&cases[1], 0.5));
+    println!(
+        "after a cost change (a user at cost {}): unknown before that user was seen {:.2} ms; \
+         after: unknown {unknown:.2} ms, older-cost user {older:.2} ms, ratio {:.3}",
+        cost + 1,
+        first_unknown.as_secs_f64() * 1000.0,
+        unknown / older
+    );
+
     let _ = stop.send(());
     let _ = server.await;
 }
@@ -127,25 +160,7 @@ fn case(name: &'static str, username: &'static str, expect: StatusCode) -> Case 
 /// A user with a real hash at the configured cost, and a username locked far
 /// into the future (as the throttle would lock it).
 async fn seed(state: &tollgate::app::AppState) {
-    let hash = state
-        .auth
-        .hasher
-        .hash(PASSWORD)
-        .await
-        .expect("hashing works");
-    let user = db::users::NewUser {
-        username: USER,
-        password_hash: &hash,
-        email: None,
-        full_name: None,
-        scopes: "",
-    };
-    state
-        .store()
-        .users()
-        .create(&user)
-        .await
-        .expect("user seeded");
+    seed_user(state, USER, state.auth.hasher.cost()).await;
     let until_ms = (db::now() + 3600) * 1000;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&state.config.database_url)
@@ -162,6 +177,24 @@ async fn seed(state: &tollgate::app::AppState) {
     .await
     .expect("lock seeded");
     state.auth.hasher.warm_up().await.expect("dummy hash ready");
+}
+
+/// A user whose hash is at `cost`.
+async fn seed_user(state: &tollgate::app::AppState, username: &str, cost: u32) {
+    let hash = bcrypt::hash(PASSWORD, cost).expect("hashing works");
+    let user = db::users::NewUser {
+        username,
+        password_hash: &hash,
+        email: None,
+        full_name: None,
+        scopes: "",
+    };
+    state
+        .store()
+        .users()
+        .create(&user)
+        .await
+        .expect("user seeded");
 }
 
 /// One login attempt over HTTP; its wall time, response read in full.

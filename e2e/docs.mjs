@@ -149,6 +149,12 @@ context.setDefaultTimeout(TIMEOUT_MS);
 const page = context.pages()[0] ?? (await context.newPage());
 const failures = [];
 page.on('pageerror', (err) => failures.push(`page error: ${err.message}`));
+// The page's Content-Security-Policy must not block anything Swagger UI does.
+page.on('console', (message) => {
+  if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+    failures.push(`blocked by the page's policy: ${message.text()}`);
+  }
+});
 
 let exitCode = 0;
 try {

@@ -4,10 +4,10 @@
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
     web::headers::{ContentLength, HeaderMapExt},
 };
+use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::{
@@ -19,6 +19,7 @@ use crate::{
     config::{Config, Secret},
     db::{self, Store},
     error::{ApiError, shape_errors},
+    server,
 };
 
 /// Request bodies over this many bytes are refused with 413.
@@ -61,7 +62,8 @@ impl AppState {
             ),
         };
         let keys = Keys::new(&secret, &config.issuer, &config.audience);
-        let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency());
+        let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency())
+            .with_queue_limit(config.hash_queue);
         let auth = Arc::new(AuthContext {
             store,
             keys,
@@ -91,7 +93,7 @@ fn pool_size() -> u32 {
 
 /// A bound, ready-to-serve instance.
 pub struct App {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     state: AppState,
 }
 
@@ -108,16 +110,14 @@ impl App {
                 tracing::error!(error = %err, "could not prepare the dummy hash");
             }
         });
-        let acceptor = TcpListener::bind(bind).into_acceptor().await?;
-        Ok(Self { acceptor, state })
+        let listener = TcpListener::bind(bind).await?;
+        Ok(Self { listener, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.acceptor
+        self.listener
             .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .expect("a TCP listener has a socket address")
+            .expect("a bound TCP listener has a socket address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -132,9 +132,15 @@ impl App {
             database = %self.state.store().shown_url(),
             "listening"
         );
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(routes(self.state), shutdown, Some(SHUTDOWN_GRACE))
-            .await;
+        let limits = self.state.config.server.clone();
+        let result = server::serve(
+            self.listener,
+            routes(self.state),
+            &limits,
+            shutdown,
+            SHUTDOWN_GRACE,
+        )
+        .await;
         purge.abort();
         result
     }
@@ -155,6 +161,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .data(state)
         .around(limit_body)
         .around(shape_errors)
+        .around(crate::headers::security_headers)
         .around(log_request)
 }
 

@@ -97,6 +97,41 @@ pub struct ConfigArgs {
     #[arg(long, env = "TOLLGATE_THROTTLE_WINDOW", default_value = "1h", value_parser = parse_duration)]
     pub throttle_window: Duration,
 
+    /// Password checks allowed to wait for a core; past it, `POST /token`
+    /// answers 503 with `Retry-After` at once instead of queueing.
+    #[arg(
+        long,
+        env = "TOLLGATE_HASH_QUEUE",
+        default_value_t = crate::auth::password::DEFAULT_QUEUE_LIMIT,
+        global = true
+    )]
+    pub hash_queue: usize,
+
+    /// Longest wait for a request's complete header (and, on HTTP/1.1, for
+    /// the next request on a kept-alive connection); then the connection closes.
+    #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub header_timeout: Duration,
+
+    /// Longest wait for a request's whole body once its header is in; a body
+    /// still arriving then fails the request (400) and closes the connection.
+    #[arg(long, env = "TOLLGATE_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub body_timeout: Duration,
+
+    /// A connection with no request in flight for this long is closed.
+    #[arg(long, env = "TOLLGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true)]
+    pub idle_timeout: Duration,
+
+    /// Open connections at most; further ones wait in the listen backlog
+    /// until one closes.
+    #[arg(
+        long,
+        env = "TOLLGATE_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub max_connections: u32,
+
     /// How often expired refresh tokens and stale counters are deleted.
     #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub purge_interval: Duration,
@@ -123,6 +158,17 @@ pub struct Config {
     pub bcrypt_cost: u32,
     pub throttle: ThrottleConfig,
     pub purge_interval: Duration,
+    pub hash_queue: usize,
+    pub server: ServerConfig,
+}
+
+/// The limits on connections (see `server`).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +216,13 @@ impl TryFrom<ConfigArgs> for Config {
                 window: args.throttle_window,
             },
             purge_interval: args.purge_interval,
+            hash_queue: args.hash_queue,
+            server: ServerConfig {
+                header_timeout: args.header_timeout,
+                body_timeout: args.body_timeout,
+                idle_timeout: args.idle_timeout,
+                max_connections: args.max_connections as usize,
+            },
         })
     }
 }

@@ -18,7 +18,10 @@ use poem_openapi::{
     payload::Json,
 };
 
-use crate::{auth::users::UserError, db::DbError};
+use crate::{
+    auth::{password::HashError, users::UserError},
+    db::DbError,
+};
 
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
@@ -164,6 +167,24 @@ impl ApiError {
     }
 }
 
+impl From<HashError> for ApiError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => Self::Unavailable(
+                ErrorBody::new(
+                    "unavailable",
+                    "too many password checks are waiting; try again shortly",
+                ),
+                RETRY_AFTER_UNAVAILABLE,
+            ),
+            other => {
+                tracing::error!(error = %other, "password hashing failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
@@ -187,10 +208,7 @@ impl From<UserError> for ApiError {
             UserError::UsernameTaken | UserError::LastAdmin => Self::conflict(err.to_string()),
             UserError::NotFound => Self::not_found("user"),
             UserError::Db(err) => err.into(),
-            UserError::Hash(err) => {
-                tracing::error!(error = %err, "password hashing failed");
-                Self::internal()
-            }
+            UserError::Hash(err) => err.into(),
         }
     }
 }

@@ -8,4 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod headers;
+pub mod server;
 pub mod validate;

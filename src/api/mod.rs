@@ -37,12 +37,7 @@ pub type Api = (
 /// The API with its OpenAPI metadata; the same value serves the routes, the
 /// spec and Swagger UI.
 pub fn service() -> OpenApiService<Api, ()> {
-    OpenApiService::new(
-        Api::default(),
-        "tollgate",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    OpenApiService::new(Api::default(), "tollgate", env!("CARGO_PKG_VERSION")).description(
         "OAuth2 password-flow token server and scoped API. Get a token at `POST /token` \
          (or with the Authorize button), then send it as `Authorization: Bearer <token>`.",
     )

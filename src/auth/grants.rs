@@ -66,8 +66,13 @@ impl From<DbError> for GrantError {
 
 impl From<HashError> for GrantError {
     fn from(err: HashError) -> Self {
-        tracing::error!(error = %err, "password hashing failed");
-        GrantError::Internal
+        match err {
+            HashError::Busy => GrantError::Unavailable,
+            other => {
+                tracing::error!(error = %other, "password hashing failed");
+                GrantError::Internal
+            }
+        }
     }
 }
 
@@ -98,6 +103,9 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
         false => None,
     };
     let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
+    if let Some(hash) = hash {
+        ctx.hasher.note_cost(hash);
+    }
     let matched = ctx.hasher.verify(login.password, hash).await?;
 
     // The counters are consulted only after the verify, in one transaction
@@ -294,7 +302,7 @@ pub async fn change_own_password(
     current: &str,
     new: &str,
 ) -> Result<(), PasswordChangeError> {
-    if let Err(reason) = crate::auth::password::validate(new) {
+    if let Err(reason) = crate::auth::password::validate(new, Some(&caller.username)) {
         return Err(UserError::Invalid {
             field: "new_password",
             reason,

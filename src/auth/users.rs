@@ -53,7 +53,10 @@ pub async fn create(
     new: &NewAccount<'_>,
 ) -> Result<UserRow, UserError> {
     check("username", validate::username(new.username))?;
-    check("password", password::validate(new.password))?;
+    check(
+        "password",
+        password::validate(new.password, Some(new.username)),
+    )?;
     if let Some(email) = new.email {
         check("email", validate::email(email))?;
     }
@@ -153,7 +156,10 @@ pub async fn change(
     }
     let password_hash = match &change.password {
         Some(new) => {
-            check("password", password::validate(new))?;
+            // The username never changes, so it can be read before the
+            // transaction: hashing inside it would hold the lock for a hash.
+            let user = store.users().get(id).await?.ok_or(UserError::NotFound)?;
+            check("password", password::validate(new, Some(&user.username)))?;
             Some(hasher.hash(new).await?)
         }
         None => None,

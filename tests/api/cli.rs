@@ -96,6 +96,16 @@ async fn user_add_refuses_bad_input_with_a_message_and_a_failure_code() {
             "password-ok-1\n".to_owned(),
             "root",
         ),
+        (
+            vec!["user", "add", "ivan", "--password-stdin"],
+            "Password1\n".to_owned(),
+            "common",
+        ),
+        (
+            vec!["user", "add", "ivan-ivanov", "--password-stdin"],
+            "IVAN-IVANOV\n".to_owned(),
+            "username",
+        ),
     ];
     for (args, stdin, expected) in cases {
         let output = tollgate(&app, &args, &stdin);

@@ -65,3 +65,38 @@ async fn a_failed_login_does_not_rehash() {
     assert_eq!(error_of(wrong).await.1, "invalid_grant");
     assert_eq!(stored_hash(&app).await, original);
 }
+
+/// The wall time of one login attempt.
+async fn timed(app: &TestApp, username: &str) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let response = app
+        .token_request(&[("username", username), ("password", "not-the-password")])
+        .await;
+    assert_eq!(error_of(response).await.1, "invalid_grant");
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn after_the_cost_is_lowered_an_unknown_name_costs_what_an_older_hash_costs() {
+    // carol's hash is made at cost 10, then the service runs at cost 4.
+    let app = TestApp::spawn().await;
+    let app = app.restart_with(|config| config.bcrypt_cost = 10).await;
+    app.create_user(USER, PASSWORD, &[]).await;
+    let app = app
+        .restart_with(|config| config.bcrypt_cost = TEST_COST)
+        .await;
+
+    let older = timed(&app, USER).await;
+    // The attempt made the hasher raise its dummy to carol's cost.
+    app.state.auth.hasher.warm_up().await.unwrap();
+    let mut unknown = Vec::new();
+    for _ in 0..3 {
+        unknown.push(timed(&app, "no-such-user").await);
+    }
+    unknown.sort();
+    assert!(
+        unknown[1] * 4 > older,
+        "an unknown name ({:?}) is told apart from a cost-10 user ({older:?})",
+        unknown[1]
+    );
+}

@@ -1,0 +1,300 @@
+//! The HTTP server: poem's endpoint served through hyper, with the limits
+//! poem's own `Server` does not set. A client gets `header_timeout` to send a
+//! request's whole header (and, on HTTP/1.1, to start the next request on a
+//! kept-alive connection), then `body_timeout` to send its body; a connection
+//! with no request in flight for `idle_timeout` is closed; at most
+//! `max_connections` are open at once, and further ones wait in the listen
+//! backlog, unaccepted, until one closes. On shutdown it stops accepting, lets
+//! requests in flight finish within the grace period, then drops what is left.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, combinators::BoxBody};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+};
+use poem::{
+    Endpoint, Response,
+    http::{self, uri::Scheme},
+    web::{LocalAddr, RemoteAddr},
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{Notify, OwnedSemaphorePermit, Semaphore, watch},
+    task::JoinSet,
+};
+
+use crate::config::ServerConfig;
+
+/// Serves `ep` on `listener` until `shutdown` resolves, then gives requests
+/// in flight up to `grace` to finish.
+pub async fn serve<E>(
+    listener: TcpListener,
+    ep: E,
+    limits: &ServerConfig,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> io::Result<()>
+where
+    E: Endpoint<Output = Response> + 'static,
+{
+    let local = LocalAddr(listener.local_addr()?.into());
+    let shared = Arc::new(Shared {
+        ep,
+        local,
+        builder: builder(limits),
+        body_timeout: limits.body_timeout,
+        idle_timeout: limits.idle_timeout,
+    });
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(err) = done {
+                    tracing::error!(error = %err, "a connection task failed");
+                }
+            }
+            (slot, accepted) = accept(&listener, &slots) => match accepted {
+                Ok((socket, peer)) => {
+                    let shared = Arc::clone(&shared);
+                    let stopped = stopped.clone();
+                    connections.spawn(serve_connection(shared, socket, peer, stopped, slot));
+                }
+                Err(err) => {
+                    // Out of file descriptors, most likely: retry shortly
+                    // rather than spin.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "grace period over; closing the connections left"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+/// What every connection shares.
+struct Shared<E> {
+    ep: E,
+    local: LocalAddr,
+    builder: auto::Builder<TokioExecutor>,
+    body_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+fn builder(limits: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    // poem's own settings for HTTP/2.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_pending_accept_reset_streams(20)
+        .max_header_list_size(16384);
+    builder
+}
+
+/// Waits for a free slot, then for a connection. Cancel-safe: dropped
+/// half-way, it gives the slot back and loses no connection.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> (OwnedSemaphorePermit, io::Result<(TcpStream, SocketAddr)>) {
+    let slot = Arc::clone(slots)
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    (slot, listener.accept().await)
+}
+
+async fn serve_connection<E>(
+    shared: Arc<Shared<E>>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    mut stopped: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) where
+    E: Endpoint<Output = Response> + 'static,
+{
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let shared = Arc::clone(&shared);
+        let activity = Arc::clone(&activity);
+        // The TCP peer is the request's `RemoteAddr`, as under poem's Server.
+        let remote = RemoteAddr(peer.into());
+        hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            let shared = Arc::clone(&shared);
+            let remote = remote.clone();
+            let busy = activity.start();
+            async move {
+                let mut req: poem::Request =
+                    (req, shared.local.clone(), remote, Scheme::HTTP).into();
+                let body: BoxBody<Bytes, io::Error> = req.take_body().into();
+                if body.is_end_stream() {
+                    req.set_body(body);
+                } else {
+                    req.set_body(Deadline::new(body, shared.body_timeout).boxed());
+                }
+                let response = shared.ep.get_response(req).await;
+                drop(busy);
+                Ok::<_, Infallible>(http::Response::from(response))
+            }
+        })
+    };
+    let conn = shared
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(socket), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(err) = result {
+                // A header timeout, a reset, a malformed request: the
+                // connection is closed; nothing for the operator to do.
+                tracing::debug!(%peer, error = %err, "connection closed");
+            }
+            return;
+        }
+        () = activity.idle(shared.idle_timeout) => {
+            tracing::debug!(%peer, "closing an idle connection");
+        }
+        _ = stopped.wait_for(|stop| *stop) => {}
+    }
+    // Finish the request in flight, if any, then close.
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// Requests in flight on one connection, and since when it has had none.
+struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: Mutex<Instant>,
+    changed: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+            changed: Notify::new(),
+        }
+    }
+
+    fn start(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+        Busy(Arc::clone(self))
+    }
+
+    /// Resolves once no request has been in flight for `timeout`. Bytes
+    /// arriving do not count: a client dribbling a header is not busy.
+    async fn idle(&self, timeout: Duration) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                changed.await;
+                continue;
+            }
+            let deadline = *self.idle_since.lock().expect("not poisoned") + timeout;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline.into()) => {}
+                () = changed => {}
+            }
+        }
+    }
+}
+
+/// One request in flight; its end restarts the idle clock.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().expect("not poisoned") = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// A request body that must arrive in full by a deadline; past it, reading
+/// fails, the handler answers 400, and hyper closes the connection.
+struct Deadline {
+    inner: BoxBody<Bytes, io::Error>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Deadline {
+    fn new(inner: BoxBody<Bytes, io::Error>, timeout: Duration) -> Self {
+        Self {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl hyper::body::Body for Deadline {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request body did not arrive in time",
+            )))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
