@@ -218,9 +218,6 @@ fn field<'a>(value: &'a Option<String>, name: &str) -> Result<Option<&'a str>, S
         Some(v) if v.len() > MAX_FORM_FIELD_BYTES => Err(format!(
             "the parameter `{name}` is longer than {MAX_FORM_FIELD_BYTES} bytes"
         )),
-        Some(v) if v.contains('\0') => Err(format!(
-            "the parameter `{name}` may not contain the NUL character"
-        )),
         Some("") | None => Ok(None),
         Some(v) => Ok(Some(v)),
     }
@@ -295,6 +292,12 @@ async fn grant(
     }
     let scope = read(&form.scope, "scope")?;
     let client_id = read(&form.client_id, "client_id")?;
+    // Stored with the session: PostgreSQL's text cannot hold NUL.
+    if client_id.is_some_and(|id| id.contains('\0')) {
+        return Err(GrantError::InvalidRequest(
+            "the parameter `client_id` may not contain the NUL character".into(),
+        ));
+    }
     read(&form.client_secret, "client_secret")?;
     match read(&form.grant_type, "grant_type")? {
         None | Some("password") => {
