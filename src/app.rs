@@ -61,7 +61,16 @@ impl AppState {
                 db::settings::get_or_insert(&pool, "jwt_secret", &random_token(48)).await?,
             ),
         };
-        let keys = Keys::new(&secret, &config.issuer, &config.audience);
+        if config.jwt_alg.is_asymmetric() {
+            // Asymmetric keys live in the database, shared by every node;
+            // until that storage exists, tokens stay HS256.
+            tracing::warn!(
+                alg = %config.jwt_alg,
+                "asymmetric signing keys are not stored yet; signing with HS256"
+            );
+        }
+        let issuer = config.issuer_for(config.bind);
+        let keys = Keys::new(&secret, &issuer, &config.audience);
         let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency());
         Ok(Self(Arc::new(State {
             pool,
@@ -95,8 +104,16 @@ pub struct App {
 impl App {
     /// Opens the state, creates the first admin on an empty database, and
     /// binds the listen address (port 0 picks a free port).
-    pub async fn build(config: Config) -> Result<Self, StartError> {
-        let bind = config.bind;
+    pub async fn build(mut config: Config) -> Result<Self, StartError> {
+        let acceptor = TcpListener::bind(config.bind).into_acceptor().await?;
+        // The default issuer names the port actually bound (port 0 included).
+        if let Some(bound) = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+        {
+            config.issuer = Some(config.issuer_for(bound));
+        }
         let state = AppState::open(config).await?;
         bootstrap_admin(&state).await?;
         let warm = state.hasher.clone();
@@ -105,7 +122,6 @@ impl App {
                 tracing::error!(error = %err, "could not prepare the dummy hash");
             }
         });
-        let acceptor = TcpListener::bind(bind).into_acceptor().await?;
         Ok(Self { acceptor, state })
     }
 

@@ -5,6 +5,8 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use clap::Args;
 
+use crate::auth::{kek::MIN_KEK_BYTES, keys::SigningAlg};
+
 /// A value that must never reach a log: its `Debug` prints nothing of it.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -53,18 +55,37 @@ pub struct ConfigArgs {
         long,
         env = "TOLLGATE_JWT_SECRET",
         hide_env_values = true,
+        value_parser = secret,
         global = true
     )]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
-    /// `iss` claim written into access tokens and required of them.
+    /// Access token signing algorithm: RS256, ES256, EdDSA or HS256.
+    /// Default: HS256 when TOLLGATE_JWT_SECRET is set, else RS256.
+    #[arg(long, env = "TOLLGATE_JWT_ALG", value_parser = clap::value_parser!(SigningAlg), global = true)]
+    pub jwt_alg: Option<SigningAlg>,
+
+    /// Encrypts private signing keys at rest; at least 32 bytes. Unset: keys
+    /// are stored unencrypted. Prefer the variable to the flag.
     #[arg(
         long,
-        env = "TOLLGATE_ISSUER",
-        default_value = "tollgate",
+        env = "TOLLGATE_KEY_ENCRYPTION_KEY",
+        hide_env_values = true,
+        value_parser = secret,
         global = true
     )]
-    pub issuer: String,
+    pub key_encryption_key: Option<Secret>,
+
+    /// JWKS `Cache-Control: max-age`; a rotated key signs only after this.
+    #[arg(long, env = "TOLLGATE_JWKS_MAX_AGE", default_value = "5m", value_parser = parse_duration, global = true)]
+    pub jwks_max_age: Duration,
+
+    /// `iss` claim written into access tokens and required of them, and the
+    /// RFC 8414 issuer: an absolute http(s) URL without query or fragment,
+    /// used exactly as written. Default: `http://127.0.0.1:<port>` from the
+    /// listen address (its own address when it is neither 0.0.0.0 nor ::).
+    #[arg(long, env = "TOLLGATE_ISSUER", global = true)]
+    pub issuer: Option<String>,
 
     /// `aud` claim written into access tokens and required of them.
     #[arg(
@@ -118,6 +139,10 @@ pub struct ConfigArgs {
     pub purge_interval: Duration,
 }
 
+fn secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
+}
+
 fn parse_duration(value: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
     if duration.is_zero() {
@@ -132,7 +157,12 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
     pub jwt_secret: Option<Secret>,
-    pub issuer: String,
+    pub jwt_alg: SigningAlg,
+    pub key_encryption_key: Option<Secret>,
+    pub jwks_max_age: Duration,
+    /// The configured issuer; `None` means the default from the bound address
+    /// (see [`Config::issuer_for`]).
+    pub issuer: Option<String>,
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
@@ -157,19 +187,45 @@ impl TryFrom<ConfigArgs> for Config {
 
     fn try_from(args: ConfigArgs) -> Result<Self, String> {
         let jwt_secret = match args.jwt_secret {
-            Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+            Some(secret) if secret.expose().len() < MIN_SECRET_BYTES => {
                 return Err(format!(
                     "TOLLGATE_JWT_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes \
                      (or leave it unset to have one generated and kept in the database)",
-                    secret.len()
+                    secret.expose().len()
                 ));
             }
-            secret => secret.map(Secret::new),
+            secret => secret,
         };
+        let jwt_alg = args.jwt_alg.unwrap_or(if jwt_secret.is_some() {
+            SigningAlg::HS256
+        } else {
+            SigningAlg::RS256
+        });
+        if jwt_secret.is_some() && jwt_alg != SigningAlg::HS256 {
+            return Err(format!(
+                "TOLLGATE_JWT_SECRET is an HS256 key, but TOLLGATE_JWT_ALG is {jwt_alg}: \
+                 unset one of them"
+            ));
+        }
+        let key_encryption_key = match args.key_encryption_key {
+            Some(key) if key.expose().len() < MIN_KEK_BYTES => {
+                return Err(format!(
+                    "TOLLGATE_KEY_ENCRYPTION_KEY is {} bytes; it must be at least {MIN_KEK_BYTES} bytes",
+                    key.expose().len()
+                ));
+            }
+            key => key,
+        };
+        if let Some(issuer) = &args.issuer {
+            check_issuer(issuer)?;
+        }
         Ok(Config {
             bind: args.bind,
             database_url: args.database_url,
             jwt_secret,
+            jwt_alg,
+            key_encryption_key,
+            jwks_max_age: args.jwks_max_age,
             issuer: args.issuer,
             audience: args.audience,
             access_ttl: args.access_ttl,
@@ -186,7 +242,41 @@ impl TryFrom<ConfigArgs> for Config {
     }
 }
 
+/// RFC 8414 §2: an `https` URL (`http` is allowed here for local use) with
+/// no query or fragment.
+fn check_issuer(issuer: &str) -> Result<(), String> {
+    let refused = |why: &str| Err(format!("TOLLGATE_ISSUER `{issuer}` {why}"));
+    let Ok(url) = url::Url::parse(issuer) else {
+        return refused("is not an absolute URL");
+    };
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return refused("is not an http(s) URL with a host");
+    }
+    if issuer.contains(['?', '#']) {
+        return refused("has a query or fragment, which RFC 8414 forbids");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refused("carries credentials");
+    }
+    Ok(())
+}
+
 impl Config {
+    /// The issuer: as configured, else `http://127.0.0.1:<port>` of `bound`
+    /// (the address actually bound, so port 0 gives the real port), with a
+    /// wildcard address (0.0.0.0, ::) read as loopback.
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        if let Some(issuer) = &self.issuer {
+            return issuer.clone();
+        }
+        let port = bound.port();
+        match bound.ip() {
+            ip if ip.is_unspecified() => format!("http://127.0.0.1:{port}"),
+            std::net::IpAddr::V4(ip) => format!("http://{ip}:{port}"),
+            std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
+        }
+    }
+
     /// The defaults, for tests and embedding: an in-directory database file.
     pub fn with_database(database_url: impl Into<String>) -> Self {
         use clap::Parser;
@@ -199,5 +289,84 @@ impl Config {
         let mut args = Defaults::parse_from(["tollgate"]).args;
         args.database_url = database_url.into();
         Config::try_from(args).expect("defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        args: ConfigArgs,
+    }
+
+    fn config(flags: &[&str]) -> Result<Config, String> {
+        let args =
+            Args::try_parse_from(["tollgate"].iter().chain(flags)).map_err(|e| e.to_string())?;
+        Config::try_from(args.args)
+    }
+
+    #[test]
+    fn the_issuer_defaults_to_the_bound_address_with_wildcards_as_loopback() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.issuer_for(config.bind), "http://127.0.0.1:8000");
+        for (bound, issuer) in [
+            ("0.0.0.0:9000", "http://127.0.0.1:9000"),
+            ("[::]:9000", "http://127.0.0.1:9000"),
+            ("10.1.2.3:80", "http://10.1.2.3:80"),
+            ("[::1]:8000", "http://[::1]:8000"),
+        ] {
+            assert_eq!(config.issuer_for(bound.parse().unwrap()), issuer);
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_used_as_written_and_must_be_an_http_url_without_query() {
+        let written = "https://auth.example.com/tenant/";
+        let configured = config(&["--issuer", written]).unwrap();
+        assert_eq!(configured.issuer_for(configured.bind), written);
+        for bad in [
+            "tollgate",
+            "ftp://auth.example.com",
+            "https://auth.example.com/?a=b",
+            "https://auth.example.com/#f",
+            "https://user:pw@auth.example.com",
+            "/relative",
+        ] {
+            assert!(config(&["--issuer", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_algorithm_follows_the_secret_unless_configured() {
+        let secret = "s".repeat(32);
+        assert_eq!(config(&[]).unwrap().jwt_alg, SigningAlg::RS256);
+        let with_secret = config(&["--jwt-secret", &secret]).unwrap();
+        assert_eq!(with_secret.jwt_alg, SigningAlg::HS256);
+        assert_eq!(
+            config(&["--jwt-alg", "EdDSA"]).unwrap().jwt_alg,
+            SigningAlg::EdDSA
+        );
+        assert!(
+            config(&["--jwt-alg", "eddsa"]).is_err(),
+            "alg names are case-sensitive"
+        );
+        assert!(config(&["--jwt-alg", "none"]).is_err());
+        assert!(config(&["--jwt-alg", "ES256", "--jwt-secret", &secret]).is_err());
+    }
+
+    #[test]
+    fn a_short_key_encryption_key_is_refused_and_never_printed() {
+        let short = "k".repeat(31);
+        let err = config(&["--key-encryption-key", &short]).unwrap_err();
+        assert!(err.contains("31 bytes") && !err.contains(&short), "{err}");
+        let long = "k".repeat(32);
+        let configured = config(&["--key-encryption-key", &long]).unwrap();
+        assert!(!format!("{configured:?}").contains(&long));
+        assert_eq!(configured.jwks_max_age, Duration::from_secs(300));
     }
 }
