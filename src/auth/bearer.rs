@@ -3,7 +3,8 @@
 //! An operation declares its scopes once, as `#[oai(scope = "Scope::X")]` on
 //! its `Auth` parameter. poem-openapi writes that into the spec and nothing
 //! more, so at start [`ScopeTable`] reads the same declarations back out of
-//! the API's metadata, and [`check`] enforces them for the matched route.
+//! the API's metadata (through [`DeclaredScopes`], which other services use
+//! too), and [`check`] enforces them for the matched route.
 
 use std::collections::HashMap;
 
@@ -15,6 +16,7 @@ use crate::{
     auth::scopes::{Scope, ScopeSet},
     db,
     error::ApiError,
+    resource::scopes::{DeclaredScopes, matched_pattern},
 };
 
 /// The caller behind a valid access token.
@@ -48,21 +50,17 @@ pub struct ScopeTable(HashMap<(Method, String), ScopeSet>);
 impl ScopeTable {
     /// Reads every operation's `security` requirement from the API metadata.
     pub fn from_api<T: OpenApi>() -> Self {
-        let mut table = HashMap::new();
-        for path in T::meta().into_iter().flat_map(|api| api.paths) {
-            let pattern = route_pattern(&path.path);
-            for op in path.operations {
-                let Some(requirement) = op.security.first() else {
-                    continue;
-                };
-                let needed = requirement
-                    .values()
-                    .flatten()
+        let declared = DeclaredScopes::from_api::<T>();
+        let table = declared
+            .operations()
+            .map(|(method, pattern, names)| {
+                let needed = names
+                    .iter()
                     .map(|name| ScopeSet::parse(name).expect("declared scopes are known"))
                     .fold(ScopeSet::EMPTY, ScopeSet::union);
-                table.insert((op.method.clone(), pattern.clone()), needed);
-            }
-        }
+                ((method.clone(), pattern.to_owned()), needed)
+            })
+            .collect();
         Self(table)
     }
 
@@ -75,26 +73,6 @@ impl ScopeTable {
     pub fn operations(&self) -> impl Iterator<Item = (&Method, &str, ScopeSet)> {
         self.0.iter().map(|((m, p), s)| (m, p.as_str(), *s))
     }
-}
-
-/// `/items/{id}` as written in the spec is `/items/:param0` in poem's router:
-/// poem-openapi registers the N-th path variable of an operation as `paramN`
-/// (`convert_oai_path` in poem-openapi-derive), and that is the pattern the
-/// router stores in [`poem::PathPattern`].
-pub(crate) fn route_pattern(spec_path: &str) -> String {
-    let mut count = 0;
-    spec_path
-        .split('/')
-        .map(|segment| {
-            if segment.starts_with('{') && segment.ends_with('}') {
-                count += 1;
-                format!(":param{}", count - 1)
-            } else {
-                segment.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// RFC 6750 §2.3 puts a token in `?access_token=`; tollgate reads tokens only
@@ -140,10 +118,7 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         return Err(revoked().into());
     }
     let granted = ScopeSet::parse_lenient(&claims.scope);
-    let pattern = req
-        .data::<poem::PathPattern>()
-        .map(|p| p.0.as_ref())
-        .unwrap_or_default();
+    let pattern = matched_pattern(req);
     let Some(needed) = state.scopes.needed(req.method(), pattern) else {
         tracing::error!(%pattern, method = %req.method(), "operation missing from the scope table");
         return Err(ApiError::internal().into());
@@ -158,16 +133,4 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         family_id: claims.fam,
         user,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::route_pattern;
-
-    #[test]
-    fn spec_paths_map_to_the_router_patterns_poem_openapi_registers() {
-        assert_eq!(route_pattern("/items"), "/items");
-        assert_eq!(route_pattern("/items/{id}"), "/items/:param0");
-        assert_eq!(route_pattern("/a/{x}/b/{y}"), "/a/:param0/b/:param1");
-    }
 }

@@ -34,7 +34,7 @@ pub struct AccessClaims {
     pub fam: i64,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("the access token has expired")]
     Expired,
@@ -162,25 +162,55 @@ impl Keys {
     }
 }
 
-/// Parses the header once, picks the key by `kid`, requires the header's
-/// `alg` to be that key's algorithm and `typ` to be `at+jwt`, checks the
-/// signature (in constant time, before any claim is read), then parses the
-/// claims once.
-pub(crate) fn verify_compact<'k, T: DeserializeOwned>(
+/// A compact JWT split into its parts, its header parsed once and `typ`
+/// checked: the key is looked up by [`Parsed::kid`] before the signature is.
+pub(crate) struct Parsed<'t> {
+    header: JoseHeader,
+    message: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Parsed<'t> {
+    pub(crate) fn new(token: &'t str) -> Result<Self, TokenError> {
+        let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
+        let (header, payload) = message.split_once('.').ok_or(TokenError::Invalid)?;
+        let header: JoseHeader = decode_part(header)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+            return Err(TokenError::Invalid);
+        }
+        Ok(Self {
+            header,
+            message,
+            payload,
+            signature,
+        })
+    }
+
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.header.kid.as_deref()
+    }
+
+    /// Requires the header's `alg` to be the key's, checks the signature (in
+    /// constant time, before any claim is read), then parses the claims once.
+    pub(crate) fn verify<T: DeserializeOwned>(self, key: &Verifier) -> Result<T, TokenError> {
+        if self.header.alg != key.alg.as_str()
+            || !key.verify(self.message.as_bytes(), self.signature)
+        {
+            return Err(TokenError::Invalid);
+        }
+        decode_part(self.payload)
+    }
+}
+
+/// [`Parsed`], then the key named by the `kid` (`None` when there is none).
+fn verify_compact<'k, T: DeserializeOwned>(
     token: &str,
     key: impl FnOnce(Option<&str>) -> Option<&'k Verifier>,
 ) -> Result<T, TokenError> {
-    let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
-    let (header, payload) = message.split_once('.').ok_or(TokenError::Invalid)?;
-    let header: JoseHeader = decode_part(header)?;
-    if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
-        return Err(TokenError::Invalid);
-    }
-    let verifier = key(header.kid.as_deref()).ok_or(TokenError::Invalid)?;
-    if header.alg != verifier.alg.as_str() || !verifier.verify(message.as_bytes(), signature) {
-        return Err(TokenError::Invalid);
-    }
-    decode_part(payload)
+    let parsed = Parsed::new(token)?;
+    let verifier = key(parsed.kid()).ok_or(TokenError::Invalid)?;
+    parsed.verify(verifier)
 }
 
 /// `iss`, `aud` and a non-empty `sub` must match; `exp` may be up to
