@@ -187,8 +187,70 @@ impl AuthorizationServerMetadata {
     }
 }
 
+/// The `Cache-Control` of the JWKS: caches may keep it for `max_age`, which
+/// is also how long a new key waits before it signs.
+pub fn jwks_cache_control(max_age: std::time::Duration) -> String {
+    format!("public, max-age={}", max_age.as_secs())
+}
+
 /// Where the JWKS is served.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// Where the RFC 8414 metadata is served.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{auth::keys::KeyRing, config::Secret};
+
+    #[test]
+    fn hs256_publishes_an_empty_key_set() {
+        let ring = KeyRing::hmac(&Secret::new("s".repeat(32)));
+        assert_eq!(
+            serde_json::to_value(ring.jwks()).unwrap(),
+            json!({"keys": []})
+        );
+        let cache = jwks_cache_control(std::time::Duration::from_secs(300));
+        assert_eq!(cache, "public, max-age=300");
+    }
+
+    #[test]
+    fn the_metadata_names_every_endpoint_under_the_issuer() {
+        let metadata = AuthorizationServerMetadata::new(
+            "https://auth.example.com/",
+            SigningAlg::EdDSA,
+            &["read:items", "admin"],
+        );
+        let value = serde_json::to_value(&metadata).unwrap();
+        assert_eq!(
+            value["issuer"], "https://auth.example.com/",
+            "as configured"
+        );
+        assert_eq!(value["token_endpoint"], "https://auth.example.com/token");
+        assert_eq!(
+            value["jwks_uri"],
+            "https://auth.example.com/.well-known/jwks.json"
+        );
+        assert_eq!(
+            value["introspection_endpoint"],
+            "https://auth.example.com/token/introspect"
+        );
+        assert_eq!(
+            value["grant_types_supported"],
+            json!(["password", "refresh_token"])
+        );
+        assert_eq!(value["scopes_supported"], json!(["read:items", "admin"]));
+        assert_eq!(
+            value["access_token_signing_alg_values_supported"],
+            json!(["EdDSA"])
+        );
+        assert!(
+            value
+                .get("token_endpoint_auth_signing_alg_values_supported")
+                .is_none()
+        );
+    }
+}

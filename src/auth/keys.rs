@@ -5,6 +5,19 @@
 //! Private keys are parsed once, when the ring is built; signing goes straight
 //! to aws-lc-rs (constant-time RSA, ECDSA and Ed25519). Each verification key
 //! pins its algorithm: a token whose header names another is refused.
+//!
+//! Storage keeps one row per [`KeyRecord`] and:
+//! - at start, with an asymmetric algorithm and no record that signs now,
+//!   inserts `generate(alg, now, now, kek)` (one node wins; all re-read);
+//! - rebuilds the ring with [`KeyRing::from_records`] from every row at least
+//!   every `TOLLGATE_JWKS_MAX_AGE / 2`, so a key activated on one node signs
+//!   on every node;
+//! - on rotation inserts `generate(alg, now, now + max_age, kek)` and sets
+//!   the current key's `retires_at` to the new `activates_at` (`--now`: both
+//!   `now`);
+//! - deletes rows for which [`KeyRecord::prunable_at`] holds with the access
+//!   token lifetime;
+//! - after a change of key-encryption key, rewrites rows with [`reseal`].
 
 use std::{collections::HashMap, fmt, str::FromStr};
 
@@ -21,7 +34,10 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
 use crate::{
-    auth::{jwks::PublicJwk, kek::Kek},
+    auth::{
+        jwks::{Jwks, PublicJwk},
+        kek::Kek,
+    },
     config::Secret,
 };
 
@@ -404,9 +420,16 @@ impl KeyRing {
         self.signing_alg
     }
 
-    /// The public keys to publish, oldest record first.
+    /// The public keys to publish, in the order of the records.
     pub fn public_keys(&self) -> &[PublicJwk] {
         &self.jwks
+    }
+
+    /// The JWKS document: every published key; `{"keys": []}` under HS256.
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: self.jwks.clone(),
+        }
     }
 }
 

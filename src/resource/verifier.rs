@@ -224,6 +224,7 @@ impl JwksVerifier {
         let keys = jwks
             .keys
             .iter()
+            .filter(|jwk| !jwk.kid.is_empty() && matches!(jwk.use_.as_str(), "sig" | ""))
             .filter_map(|jwk| Some((jwk.kid.clone(), Verifier::from_jwk(jwk)?)))
             .collect();
         let now = Instant::now();
