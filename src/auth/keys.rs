@@ -31,7 +31,7 @@ use aws_lc_rs::{
     },
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, EncodingKey};
 
 use crate::{
     auth::{
@@ -69,15 +69,6 @@ impl SigningAlg {
 
     pub fn is_asymmetric(self) -> bool {
         self != Self::HS256
-    }
-
-    pub(crate) fn jwt(self) -> Algorithm {
-        match self {
-            Self::RS256 => Algorithm::RS256,
-            Self::ES256 => Algorithm::ES256,
-            Self::EdDSA => Algorithm::EdDSA,
-            Self::HS256 => Algorithm::HS256,
-        }
     }
 }
 
@@ -294,46 +285,6 @@ impl Signer {
     }
 }
 
-/// One key that verifies, with the one algorithm it verifies.
-#[derive(Clone)]
-pub(crate) struct Verifier {
-    pub(crate) alg: SigningAlg,
-    pub(crate) key: DecodingKey,
-}
-
-impl Verifier {
-    /// From a published JWK; `None` when it is not one of the four algorithms
-    /// or its parameters do not fit its algorithm.
-    pub(crate) fn from_jwk(jwk: &PublicJwk) -> Option<Self> {
-        let alg: SigningAlg = jwk
-            .alg
-            .parse()
-            .ok()
-            .filter(|a: &SigningAlg| a.is_asymmetric())?;
-        let key = match (alg, jwk.kty.as_str(), jwk.crv.as_deref()) {
-            (SigningAlg::RS256, "RSA", None) => {
-                DecodingKey::from_rsa_components(jwk.n.as_deref()?, jwk.e.as_deref()?).ok()?
-            }
-            (SigningAlg::ES256, "EC", Some("P-256")) => {
-                DecodingKey::from_ec_components(jwk.x.as_deref()?, jwk.y.as_deref()?).ok()?
-            }
-            (SigningAlg::EdDSA, "OKP", Some("Ed25519")) => {
-                DecodingKey::from_ed_components(jwk.x.as_deref()?).ok()?
-            }
-            _ => return None,
-        };
-        Some(Self { alg, key })
-    }
-
-    /// Checks `signature` (base64url) over `message`, in constant time.
-    pub(crate) fn verify(&self, message: &[u8], signature: &str) -> bool {
-        matches!(
-            jsonwebtoken::crypto::verify(signature, message, &self.key, self.alg.jwt()),
-            Ok(true)
-        )
-    }
-}
-
 /// The signing key of the moment and every key that still verifies.
 pub struct KeyRing {
     pub(crate) signer: Signer,
@@ -360,10 +311,7 @@ impl KeyRing {
         let bytes = secret.expose().as_bytes();
         let kid =
             crate::auth::sha256_hex(&format!("tollgate-kid:{}", secret.expose()))[..16].to_owned();
-        let verifier = Verifier {
-            alg: SigningAlg::HS256,
-            key: DecodingKey::from_secret(bytes),
-        };
+        let verifier = Verifier::hmac(bytes);
         Self {
             signer: Signer::Hmac(EncodingKey::from_secret(bytes)),
             signing_kid: kid.clone(),
@@ -471,6 +419,10 @@ fn open_signer(record: &KeyRecord, kek: Option<&Kek>) -> Result<Signer, KeyError
         }
     })
 }
+
+mod verifier;
+
+pub(crate) use verifier::Verifier;
 
 #[cfg(test)]
 mod tests;
