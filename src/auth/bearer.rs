@@ -4,7 +4,7 @@
 //! its `Auth` parameter. poem-openapi writes that into the spec and nothing
 //! more, so at start [`ScopeTable`] reads the same declarations back out of
 //! the API's metadata (through [`DeclaredScopes`], which other services use
-//! too), and [`check`] enforces them for the matched route.
+//! too), and `check` enforces them for the matched route.
 
 use std::collections::HashMap;
 
