@@ -28,6 +28,8 @@ struct Published {
     issuer: Arc<Mutex<String>>,
     keys: Arc<Mutex<Vec<PublicJwk>>>,
     fetches: Arc<AtomicUsize>,
+    /// When set, the JWKS answers 500.
+    broken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[handler]
@@ -43,6 +45,11 @@ fn metadata(Data(published): Data<&Published>) -> Json<AuthorizationServerMetada
 #[handler]
 fn jwks(Data(published): Data<&Published>) -> poem::Response {
     published.fetches.fetch_add(1, Ordering::SeqCst);
+    if published.broken.load(Ordering::SeqCst) {
+        return poem::Response::builder()
+            .status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+            .finish();
+    }
     let body = Jwks {
         keys: published.keys.lock().unwrap().clone(),
     };
@@ -194,6 +201,33 @@ async fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
     }
     assert_eq!(fetches(), 2);
     assert_eq!(verify(&old).await, None, "the old key still verifies");
+}
+
+#[tokio::test]
+async fn a_failed_refetch_keeps_the_keys_already_held() {
+    let key = record(SigningAlg::ES256);
+    let (iss, published) = issuer(std::slice::from_ref(&key)).await;
+    let short = std::time::Duration::from_millis(200);
+    let policy = CachePolicy {
+        min_refetch: short,
+        default_max_age: short,
+        max_max_age: short,
+    };
+    let verifier = JwksVerifier::with_policy(&iss, AUDIENCE, policy);
+    let token = token(&key, &iss, "", |_| {});
+    assert!(verifier.verify(&token).await.is_ok());
+    published.broken.store(true, Ordering::SeqCst);
+    tokio::time::sleep(short * 2).await;
+    assert!(
+        verifier.verify(&token).await.is_ok(),
+        "stale keys still verify"
+    );
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(
+        published.fetches.load(Ordering::SeqCst),
+        2,
+        "one retry per interval"
+    );
 }
 
 #[tokio::test]
