@@ -11,6 +11,7 @@ use tollgate::{
     auth::{
         bearer::ScopeTable,
         jwt::{AccessClaims, Keys},
+        keys::{KeyRing, SigningAlg, generate},
         scopes::ScopeSet,
     },
     config::Secret,
@@ -18,15 +19,28 @@ use tollgate::{
 };
 
 const SECRET: &str = "micro-benchmark-signing-key-of-48-bytes-length!!";
+const ISSUER: &str = "http://127.0.0.1:8000";
 
 fn keys() -> Keys {
-    Keys::new(&Secret::new(SECRET), "tollgate", "tollgate")
+    Keys::new(&Secret::new(SECRET), ISSUER, "tollgate")
+}
+
+/// A ring of one freshly generated key (HS256: the benchmark secret).
+fn keys_for(alg: SigningAlg) -> Keys {
+    let ring = match alg {
+        SigningAlg::HS256 => KeyRing::hmac(&Secret::new(SECRET)),
+        alg => {
+            let record = generate(alg, 0, 0, None).expect("generates");
+            KeyRing::from_records(&[record], 0, None).expect("opens")
+        }
+    };
+    Keys::from_ring(ring, ISSUER, "tollgate")
 }
 
 fn claims() -> AccessClaims {
     let now = db::now();
     AccessClaims {
-        iss: "tollgate".into(),
+        iss: ISSUER.into(),
         aud: "tollgate".into(),
         sub: "42".into(),
         exp: now + 900,
@@ -53,7 +67,7 @@ fn jwt(c: &mut Criterion) {
     // What `Keys::verify` replaced: the same checks through `jsonwebtoken::decode`.
     let key = jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes());
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    validation.set_issuer(&["tollgate"]);
+    validation.set_issuer(&[ISSUER]);
     validation.set_audience(&["tollgate"]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     group.bench_function("verify with jsonwebtoken::decode (reference)", |b| {
@@ -62,6 +76,31 @@ fn jwt(c: &mut Criterion) {
                 .expect("verifies")
         })
     });
+    group.finish();
+}
+
+/// Sign and verify with each algorithm, with the key ring as the server uses it.
+fn algorithms(c: &mut Criterion) {
+    let claims = claims();
+    let mut group = c.benchmark_group("jwt by algorithm");
+    for alg in SigningAlg::ALL {
+        let keys = keys_for(alg);
+        let token = keys.sign(&claims).expect("signs");
+        group.bench_function(format!("sign {alg}"), |b| {
+            b.iter(|| keys.sign(black_box(&claims)).expect("signs"))
+        });
+        group.bench_function(format!("verify {alg}"), |b| {
+            b.iter(|| keys.verify(black_box(&token)).expect("verifies"))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("key generation");
+    group.sample_size(10);
+    for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+        group.bench_function(format!("generate {alg}"), |b| {
+            b.iter(|| generate(black_box(alg), 0, 0, None).expect("generates"))
+        });
+    }
     group.finish();
 }
 
@@ -150,6 +189,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = jwt, scopes, user_lookup
+    targets = jwt, algorithms, scopes, user_lookup
 }
 criterion_main!(micro);

@@ -150,7 +150,9 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
                 .await?
         }
     };
-    let issuer = std::env::var("TOLLGATE_ISSUER").unwrap_or_else(|_| "tollgate".into());
+    // The server's default issuer for its default listen address.
+    let issuer =
+        std::env::var("TOLLGATE_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
     let audience = std::env::var("TOLLGATE_AUDIENCE").unwrap_or_else(|_| "tollgate".into());
     let keys = Keys::new(&Secret::new(secret), &issuer, &audience);
     let users: Vec<(i64, String, i64)> = sqlx::query_as(

@@ -61,7 +61,16 @@ impl AppState {
                     .await?,
             ),
         };
-        let keys = Keys::new(&secret, &config.issuer, &config.audience);
+        if config.jwt_alg.is_asymmetric() {
+            // Asymmetric keys live in the database, shared by every node;
+            // until that storage exists, tokens stay HS256.
+            tracing::warn!(
+                alg = %config.jwt_alg,
+                "asymmetric signing keys are not stored yet; signing with HS256"
+            );
+        }
+        let issuer = config.issuer_for(config.bind);
+        let keys = Keys::new(&secret, &issuer, &config.audience);
         let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency())
             .with_queue_limit(config.hash_queue);
         let auth = Arc::new(AuthContext {
@@ -100,8 +109,10 @@ pub struct App {
 impl App {
     /// Opens the state, creates the first admin on an empty database, and
     /// binds the listen address (port 0 picks a free port).
-    pub async fn build(config: Config) -> Result<Self, StartError> {
-        let bind = config.bind;
+    pub async fn build(mut config: Config) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.bind).await?;
+        // The default issuer names the port actually bound (port 0 included).
+        config.issuer = Some(config.issuer_for(listener.local_addr()?));
         let state = AppState::open(config).await?;
         bootstrap_admin(&state).await?;
         let warm = state.auth.hasher.clone();
@@ -110,7 +121,6 @@ impl App {
                 tracing::error!(error = %err, "could not prepare the dummy hash");
             }
         });
-        let listener = TcpListener::bind(bind).await?;
         Ok(Self { listener, state })
     }
 

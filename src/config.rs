@@ -5,6 +5,8 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use clap::Args;
 
+use crate::auth::{kek::MIN_KEK_BYTES, keys::SigningAlg};
+
 /// A value that must never reach a log: its `Debug` prints nothing of it.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -56,12 +58,39 @@ pub struct ConfigArgs {
 
     /// HS256 signing key, at least 32 bytes. Unset: one is generated once and
     /// kept in the database. Prefer the variable to the flag (flags show in `ps`).
-    #[arg(long, env = "TOLLGATE_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    #[arg(
+        long,
+        env = "TOLLGATE_JWT_SECRET",
+        hide_env_values = true,
+        value_parser = secret,
+    )]
+    pub jwt_secret: Option<Secret>,
 
-    /// `iss` claim written into access tokens and required of them.
-    #[arg(long, env = "TOLLGATE_ISSUER", default_value = "tollgate")]
-    pub issuer: String,
+    /// Access token signing algorithm: RS256, ES256, EdDSA or HS256.
+    /// Default: HS256 when TOLLGATE_JWT_SECRET is set, else RS256.
+    #[arg(long, env = "TOLLGATE_JWT_ALG", value_parser = clap::value_parser!(SigningAlg))]
+    pub jwt_alg: Option<SigningAlg>,
+
+    /// Encrypts private signing keys at rest; at least 32 bytes. Unset: keys
+    /// are stored unencrypted. Prefer the variable to the flag.
+    #[arg(
+        long,
+        env = "TOLLGATE_KEY_ENCRYPTION_KEY",
+        hide_env_values = true,
+        value_parser = secret,
+    )]
+    pub key_encryption_key: Option<Secret>,
+
+    /// JWKS `Cache-Control: max-age`; a rotated key signs only after this.
+    #[arg(long, env = "TOLLGATE_JWKS_MAX_AGE", default_value = "5m", value_parser = parse_duration)]
+    pub jwks_max_age: Duration,
+
+    /// `iss` claim written into access tokens and required of them, and the
+    /// RFC 8414 issuer: an absolute http(s) URL without query or fragment,
+    /// used exactly as written. Default: `http://127.0.0.1:<port>` from the
+    /// listen address (its own address when it is neither 0.0.0.0 nor ::).
+    #[arg(long, env = "TOLLGATE_ISSUER")]
+    pub issuer: Option<String>,
 
     /// `aud` claim written into access tokens and required of them.
     #[arg(long, env = "TOLLGATE_AUDIENCE", default_value = "tollgate")]
@@ -103,22 +132,21 @@ pub struct ConfigArgs {
         long,
         env = "TOLLGATE_HASH_QUEUE",
         default_value_t = crate::auth::password::DEFAULT_QUEUE_LIMIT,
-        global = true
     )]
     pub hash_queue: usize,
 
     /// Longest wait for a request's complete header (and, on HTTP/1.1, for
     /// the next request on a kept-alive connection); then the connection closes.
-    #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
     /// Longest wait for a request's whole body once its header is in; a body
     /// still arriving then fails the request (400) and closes the connection.
-    #[arg(long, env = "TOLLGATE_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TOLLGATE_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub body_timeout: Duration,
 
     /// A connection with no request in flight for this long is closed.
-    #[arg(long, env = "TOLLGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TOLLGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
     /// Open connections at most; further ones wait in the listen backlog
@@ -128,13 +156,16 @@ pub struct ConfigArgs {
         env = "TOLLGATE_MAX_CONNECTIONS",
         default_value_t = 1024,
         value_parser = clap::value_parser!(u32).range(1..),
-        global = true
     )]
     pub max_connections: u32,
 
     /// How often expired refresh tokens and stale counters are deleted.
     #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub purge_interval: Duration,
+}
+
+fn secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
@@ -151,7 +182,12 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
     pub jwt_secret: Option<Secret>,
-    pub issuer: String,
+    pub jwt_alg: SigningAlg,
+    pub key_encryption_key: Option<Secret>,
+    pub jwks_max_age: Duration,
+    /// The configured issuer; `None` means the default from the bound address
+    /// (see [`Config::issuer_for`]).
+    pub issuer: Option<String>,
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
@@ -190,19 +226,45 @@ impl TryFrom<ConfigArgs> for Config {
 
     fn try_from(args: ConfigArgs) -> Result<Self, String> {
         let jwt_secret = match args.jwt_secret {
-            Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+            Some(secret) if secret.expose().len() < MIN_SECRET_BYTES => {
                 return Err(format!(
                     "TOLLGATE_JWT_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes \
                      (or leave it unset to have one generated and kept in the database)",
-                    secret.len()
+                    secret.expose().len()
                 ));
             }
-            secret => secret.map(Secret::new),
+            secret => secret,
         };
+        let jwt_alg = args.jwt_alg.unwrap_or(if jwt_secret.is_some() {
+            SigningAlg::HS256
+        } else {
+            SigningAlg::RS256
+        });
+        if jwt_secret.is_some() && jwt_alg != SigningAlg::HS256 {
+            return Err(format!(
+                "TOLLGATE_JWT_SECRET is an HS256 key, but TOLLGATE_JWT_ALG is {jwt_alg}: \
+                 unset one of them"
+            ));
+        }
+        let key_encryption_key = match args.key_encryption_key {
+            Some(key) if key.expose().len() < MIN_KEK_BYTES => {
+                return Err(format!(
+                    "TOLLGATE_KEY_ENCRYPTION_KEY is {} bytes; it must be at least {MIN_KEK_BYTES} bytes",
+                    key.expose().len()
+                ));
+            }
+            key => key,
+        };
+        if let Some(issuer) = &args.issuer {
+            check_issuer(issuer)?;
+        }
         Ok(Config {
             bind: args.bind,
             database_url: args.db.database_url,
             jwt_secret,
+            jwt_alg,
+            key_encryption_key,
+            jwks_max_age: args.jwks_max_age,
             issuer: args.issuer,
             audience: args.audience,
             access_ttl: args.access_ttl,
@@ -242,7 +304,41 @@ impl ConfigArgs {
     }
 }
 
+/// RFC 8414 §2: an `https` URL (`http` is allowed here for local use) with
+/// no query or fragment.
+fn check_issuer(issuer: &str) -> Result<(), String> {
+    let refused = |why: &str| Err(format!("TOLLGATE_ISSUER `{issuer}` {why}"));
+    let Ok(url) = url::Url::parse(issuer) else {
+        return refused("is not an absolute URL");
+    };
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return refused("is not an http(s) URL with a host");
+    }
+    if issuer.contains(['?', '#']) {
+        return refused("has a query or fragment, which RFC 8414 forbids");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refused("carries credentials");
+    }
+    Ok(())
+}
+
 impl Config {
+    /// The issuer: as configured, else `http://127.0.0.1:<port>` of `bound`
+    /// (the address actually bound, so port 0 gives the real port), with a
+    /// wildcard address (0.0.0.0, ::) read as loopback.
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        if let Some(issuer) = &self.issuer {
+            return issuer.clone();
+        }
+        let port = bound.port();
+        match bound.ip() {
+            ip if ip.is_unspecified() => format!("http://127.0.0.1:{port}"),
+            std::net::IpAddr::V4(ip) => format!("http://{ip}:{port}"),
+            std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
+        }
+    }
+
     /// The defaults, for tests and embedding: an in-directory database file.
     pub fn with_database(database_url: impl Into<String>) -> Self {
         let mut args = ConfigArgs::from_env().expect("the environment's settings are valid");
@@ -270,7 +366,19 @@ impl Config {
                     None => "unset (generated once, kept in the database)".into(),
                 },
             ),
-            ("TOLLGATE_ISSUER", self.issuer.clone()),
+            ("TOLLGATE_ISSUER", self.issuer_for(self.bind)),
+            ("TOLLGATE_JWT_ALG", self.jwt_alg.to_string()),
+            (
+                "TOLLGATE_KEY_ENCRYPTION_KEY",
+                match self.key_encryption_key {
+                    Some(_) => "set (hidden)".into(),
+                    None => "unset (private keys stored unencrypted)".into(),
+                },
+            ),
+            (
+                "TOLLGATE_JWKS_MAX_AGE",
+                humantime::format_duration(self.jwks_max_age).to_string(),
+            ),
             ("TOLLGATE_AUDIENCE", self.audience.clone()),
             ("TOLLGATE_ACCESS_TTL", duration(self.access_ttl)),
             ("TOLLGATE_REFRESH_TTL", duration(self.refresh_ttl)),
@@ -285,5 +393,84 @@ impl Config {
             ("TOLLGATE_THROTTLE_WINDOW", duration(t.window)),
             ("TOLLGATE_PURGE_INTERVAL", duration(self.purge_interval)),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        args: ConfigArgs,
+    }
+
+    fn config(flags: &[&str]) -> Result<Config, String> {
+        let args =
+            Args::try_parse_from(["tollgate"].iter().chain(flags)).map_err(|e| e.to_string())?;
+        Config::try_from(args.args)
+    }
+
+    #[test]
+    fn the_issuer_defaults_to_the_bound_address_with_wildcards_as_loopback() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.issuer_for(config.bind), "http://127.0.0.1:8000");
+        for (bound, issuer) in [
+            ("0.0.0.0:9000", "http://127.0.0.1:9000"),
+            ("[::]:9000", "http://127.0.0.1:9000"),
+            ("10.1.2.3:80", "http://10.1.2.3:80"),
+            ("[::1]:8000", "http://[::1]:8000"),
+        ] {
+            assert_eq!(config.issuer_for(bound.parse().unwrap()), issuer);
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_used_as_written_and_must_be_an_http_url_without_query() {
+        let written = "https://auth.example.com/tenant/";
+        let configured = config(&["--issuer", written]).unwrap();
+        assert_eq!(configured.issuer_for(configured.bind), written);
+        for bad in [
+            "tollgate",
+            "ftp://auth.example.com",
+            "https://auth.example.com/?a=b",
+            "https://auth.example.com/#f",
+            "https://user:pw@auth.example.com",
+            "/relative",
+        ] {
+            assert!(config(&["--issuer", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_algorithm_follows_the_secret_unless_configured() {
+        let secret = "s".repeat(32);
+        assert_eq!(config(&[]).unwrap().jwt_alg, SigningAlg::RS256);
+        let with_secret = config(&["--jwt-secret", &secret]).unwrap();
+        assert_eq!(with_secret.jwt_alg, SigningAlg::HS256);
+        assert_eq!(
+            config(&["--jwt-alg", "EdDSA"]).unwrap().jwt_alg,
+            SigningAlg::EdDSA
+        );
+        assert!(
+            config(&["--jwt-alg", "eddsa"]).is_err(),
+            "alg names are case-sensitive"
+        );
+        assert!(config(&["--jwt-alg", "none"]).is_err());
+        assert!(config(&["--jwt-alg", "ES256", "--jwt-secret", &secret]).is_err());
+    }
+
+    #[test]
+    fn a_short_key_encryption_key_is_refused_and_never_printed() {
+        let short = "k".repeat(31);
+        let err = config(&["--key-encryption-key", &short]).unwrap_err();
+        assert!(err.contains("31 bytes") && !err.contains(&short), "{err}");
+        let long = "k".repeat(32);
+        let configured = config(&["--key-encryption-key", &long]).unwrap();
+        assert!(!format!("{configured:?}").contains(&long));
+        assert_eq!(configured.jwks_max_age, Duration::from_secs(300));
     }
 }

@@ -264,7 +264,7 @@ fn allowed_methods() -> &'static std::collections::HashMap<String, String> {
         let apis = <crate::api::Api as poem_openapi::OpenApi>::meta();
         for path in apis.into_iter().flat_map(|api| api.paths) {
             let entry = methods
-                .entry(crate::auth::bearer::route_pattern(&path.path))
+                .entry(crate::resource::scopes::route_pattern(&path.path))
                 .or_default();
             for op in path.operations {
                 if op.method == poem::http::Method::GET {

@@ -9,5 +9,6 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod headers;
+pub mod resource;
 pub mod server;
 pub mod validate;

@@ -3,8 +3,9 @@
 //! An operation declares its scopes once, as `#[oai(scope = "Scope::X")]` on
 //! its `Auth` parameter. poem-openapi writes that into the spec and nothing
 //! more, so at start [`ScopeTable`] reads the same declarations back out of
-//! the API's metadata, and [`check`] enforces them for the matched route.
-//! The table is generic over the scope enum, so it knows no scope by name.
+//! the API's metadata (through [`DeclaredScopes`], which other services use
+//! too), and `check` enforces them for the matched route. The table is
+//! generic over the scope enum, so it knows no scope by name.
 
 use std::collections::HashMap;
 
@@ -18,6 +19,7 @@ use crate::{
     },
     db,
     error::ApiError,
+    resource::scopes::{DeclaredScopes, matched_pattern},
 };
 
 /// The caller behind a valid access token.
@@ -54,21 +56,17 @@ pub type ScopeTable = ScopeTableOf<Scope>;
 impl<S: ScopeEnum> ScopeTableOf<S> {
     /// Reads every operation's `security` requirement from the API metadata.
     pub fn from_api<T: OpenApi>() -> Self {
-        let mut table = HashMap::new();
-        for path in T::meta().into_iter().flat_map(|api| api.paths) {
-            let pattern = route_pattern(&path.path);
-            for op in path.operations {
-                let Some(requirement) = op.security.first() else {
-                    continue;
-                };
-                let needed = requirement
-                    .values()
-                    .flatten()
+        let declared = DeclaredScopes::from_api::<T>();
+        let table = declared
+            .operations()
+            .map(|(method, pattern, names)| {
+                let needed = names
+                    .iter()
                     .map(|name| ScopeSetOf::parse(name).expect("declared scopes are known"))
                     .fold(ScopeSetOf::EMPTY, ScopeSetOf::union);
-                table.insert((op.method.clone(), pattern.clone()), needed);
-            }
-        }
+                ((method.clone(), pattern.to_owned()), needed)
+            })
+            .collect();
         Self(table)
     }
 
@@ -85,10 +83,7 @@ impl<S: ScopeEnum> ScopeTableOf<S> {
     /// Refuses `granted` unless it holds every scope the operation that
     /// matched `req` declared (403 `insufficient_scope` naming them).
     pub fn authorize(&self, req: &Request, granted: ScopeSetOf<S>) -> Result<(), ApiError> {
-        let pattern = req
-            .data::<poem::PathPattern>()
-            .map(|p| p.0.as_ref())
-            .unwrap_or_default();
+        let pattern = matched_pattern(req);
         let Some(needed) = self.needed(req.method(), pattern) else {
             tracing::error!(%pattern, method = %req.method(), "operation missing from the scope table");
             return Err(ApiError::internal());
@@ -98,26 +93,6 @@ impl<S: ScopeEnum> ScopeTableOf<S> {
         }
         Ok(())
     }
-}
-
-/// `/items/{id}` as written in the spec is `/items/:param0` in poem's router:
-/// poem-openapi registers the N-th path variable of an operation as `paramN`
-/// (`convert_oai_path` in poem-openapi-derive), and that is the pattern the
-/// router stores in [`poem::PathPattern`].
-pub(crate) fn route_pattern(spec_path: &str) -> String {
-    let mut count = 0;
-    spec_path
-        .split('/')
-        .map(|segment| {
-            if segment.starts_with('{') && segment.ends_with('}') {
-                count += 1;
-                format!(":param{}", count - 1)
-            } else {
-                segment.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// RFC 6750 §2.3 puts a token in `?access_token=`; tollgate reads tokens only
@@ -171,16 +146,4 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         family_id: claims.fam,
         user,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::route_pattern;
-
-    #[test]
-    fn spec_paths_map_to_the_router_patterns_poem_openapi_registers() {
-        assert_eq!(route_pattern("/items"), "/items");
-        assert_eq!(route_pattern("/items/{id}"), "/items/:param0");
-        assert_eq!(route_pattern("/a/{x}/b/{y}"), "/a/:param0/b/:param1");
-    }
 }

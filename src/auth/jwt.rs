@@ -1,11 +1,13 @@
-//! Access tokens: RFC 9068 JWTs signed with HS256, checked as RFC 8725 advises
-//! (one pinned algorithm, explicit `typ`, required claims).
+//! Access tokens: RFC 9068 JWTs signed by the key ring, checked as RFC 8725
+//! advises (the algorithm pinned per key, explicit `typ`, required claims).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::config::Secret;
+use crate::{
+    auth::keys::{KeyRing, Verifier},
+    config::Secret,
+};
 
 /// The media type of access tokens (RFC 9068 §2.1). Any other JWT signed with
 /// the same key, a refresh token included, is not an access token.
@@ -32,7 +34,7 @@ pub struct AccessClaims {
     pub fam: i64,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("the access token has expired")]
     Expired,
@@ -50,37 +52,53 @@ impl TokenError {
     }
 }
 
-/// The signing and verifying keys, built once at start.
+/// The claims every verify checks, whatever else a token carries.
+pub(crate) trait RegisteredClaims {
+    fn iss(&self) -> &str;
+    fn aud(&self) -> &str;
+    fn sub(&self) -> &str;
+    fn exp(&self) -> i64;
+}
+
+impl RegisteredClaims for AccessClaims {
+    fn iss(&self) -> &str {
+        &self.iss
+    }
+    fn aud(&self) -> &str {
+        &self.aud
+    }
+    fn sub(&self) -> &str {
+        &self.sub
+    }
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
+/// The key ring and the claims tokens must carry, built once at start.
 pub struct Keys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    header: Header,
-    validation: Validation,
-    kid: String,
+    ring: KeyRing,
+    /// `{"alg","typ","kid"}` of the signing key, base64url, computed once.
+    header: String,
     issuer: String,
     audience: String,
 }
 
 impl Keys {
+    /// HS256 with a shared secret (`kid` derived from it).
     pub fn new(secret: &Secret, issuer: &str, audience: &str) -> Self {
-        let bytes = secret.expose().as_bytes();
-        // The key id names the key without revealing it: a truncated hash.
-        let kid =
-            crate::auth::sha256_hex(&format!("tollgate-kid:{}", secret.expose()))[..16].to_owned();
-        let mut header = Header::new(Algorithm::HS256);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-        header.kid = Some(kid.clone());
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECS;
+        Self::from_ring(KeyRing::hmac(secret), issuer, audience)
+    }
+
+    pub fn from_ring(ring: KeyRing, issuer: &str, audience: &str) -> Self {
+        let header = serde_json::json!({
+            "alg": ring.signing_alg().as_str(),
+            "typ": ACCESS_TOKEN_TYP,
+            "kid": ring.signing_kid(),
+        });
         Self {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
-            header,
-            validation,
-            kid,
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            ring,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         }
@@ -94,57 +112,123 @@ impl Keys {
         &self.audience
     }
 
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
-        jsonwebtoken::encode(&self.header, claims, &self.encoding)
+        let payload = serde_json::to_vec(claims)?;
+        let message = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(payload));
+        let signature = self
+            .ring
+            .signer
+            .sign(message.as_bytes())
+            .ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
+        Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     /// Checks signature, algorithm, `typ`, `kid`, `exp`, `iss`, `aud`, `sub`.
     ///
-    /// The same checks as `jsonwebtoken::decode` with the `validation` above,
-    /// done once each: that function parses the header twice and the claims
-    /// twice (once for its own checks), which is most of a bearer check's CPU
-    /// outside the database. The signature is checked by jsonwebtoken, in
-    /// constant time, before any claim is read.
+    /// The same checks as `jsonwebtoken::decode` would make, done once each:
+    /// that function parses the header twice and the claims twice, which is
+    /// most of a bearer check's CPU outside the database.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
-        let (header, payload) = message.split_once('.').ok_or(TokenError::Invalid)?;
-        let header: JoseHeader = decode_part(header)?;
-        if header.alg != "HS256"
-            || header.typ.as_deref() != Some(ACCESS_TOKEN_TYP)
-            || header.kid.as_deref().is_some_and(|kid| kid != self.kid)
-        {
-            return Err(TokenError::Invalid);
-        }
-        let signed = jsonwebtoken::crypto::verify(
-            signature,
-            message.as_bytes(),
-            &self.decoding,
-            Algorithm::HS256,
-        );
-        if !matches!(signed, Ok(true)) {
-            return Err(TokenError::Invalid);
-        }
-        // `exp`, `iss`, `aud` and `sub` are required by the type: a token
-        // without one of them does not parse.
-        let claims: AccessClaims = decode_part(payload)?;
-        if claims.iss != self.issuer || claims.aud != self.audience || claims.sub.is_empty() {
-            return Err(TokenError::Invalid);
-        }
-        if claims.exp < crate::db::now() - LEEWAY_SECS as i64 {
-            return Err(TokenError::Expired);
-        }
+        let claims: AccessClaims = verify_compact(token, |kid| self.verifier(kid))?;
+        check_claims(&claims, &self.issuer, &self.audience, now())?;
         Ok(claims)
     }
 
-    /// Verifies the signature and `typ` only, ignoring expiry: enough to learn
-    /// which family a presented access token belongs to, for revocation.
+    /// Verifies the signature and `typ` only, ignoring expiry and the other
+    /// claims: enough to learn which family a presented access token belongs
+    /// to, for revocation.
     pub fn family_of(&self, token: &str) -> Option<i64> {
-        let mut validation = self.validation.clone();
-        validation.validate_exp = false;
-        validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation).ok()?;
-        (data.header.typ.as_deref() == Some(ACCESS_TOKEN_TYP)).then_some(data.claims.fam)
+        #[derive(Deserialize)]
+        struct Family {
+            fam: i64,
+        }
+        verify_compact::<Family>(token, |kid| self.verifier(kid))
+            .ok()
+            .map(|claims| claims.fam)
     }
+
+    /// The key named by `kid`; a token without one is accepted only when the
+    /// ring holds a single key (HS256 tokens of earlier versions).
+    fn verifier(&self, kid: Option<&str>) -> Option<&Verifier> {
+        match kid {
+            Some(kid) => self.ring.verifiers.get(kid),
+            None if self.ring.verifiers.len() == 1 => self.ring.verifiers.values().next(),
+            None => None,
+        }
+    }
+}
+
+/// A compact JWT split into its parts, its header parsed once and `typ`
+/// checked: the key is looked up by [`Parsed::kid`] before the signature is.
+pub(crate) struct Parsed<'t> {
+    header: JoseHeader,
+    message: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Parsed<'t> {
+    pub(crate) fn new(token: &'t str) -> Result<Self, TokenError> {
+        let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
+        let (header, payload) = message.split_once('.').ok_or(TokenError::Invalid)?;
+        let header: JoseHeader = decode_part(header)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+            return Err(TokenError::Invalid);
+        }
+        Ok(Self {
+            header,
+            message,
+            payload,
+            signature,
+        })
+    }
+
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.header.kid.as_deref()
+    }
+
+    /// Requires the header's `alg` to be the key's, checks the signature (in
+    /// constant time, before any claim is read), then parses the claims once.
+    pub(crate) fn verify<T: DeserializeOwned>(self, key: &Verifier) -> Result<T, TokenError> {
+        if self.header.alg != key.alg.as_str()
+            || !key.verify(self.message.as_bytes(), self.signature)
+        {
+            return Err(TokenError::Invalid);
+        }
+        decode_part(self.payload)
+    }
+}
+
+/// [`Parsed`], then the key named by the `kid` (`None` when there is none).
+fn verify_compact<'k, T: DeserializeOwned>(
+    token: &str,
+    key: impl FnOnce(Option<&str>) -> Option<&'k Verifier>,
+) -> Result<T, TokenError> {
+    let parsed = Parsed::new(token)?;
+    let verifier = key(parsed.kid()).ok_or(TokenError::Invalid)?;
+    parsed.verify(verifier)
+}
+
+/// `iss`, `aud` and a non-empty `sub` must match; `exp` may be up to
+/// [`LEEWAY_SECS`] in the past. `exp`, `iss`, `aud` and `sub` are required by
+/// the claim types: a token without one of them does not parse.
+pub(crate) fn check_claims(
+    claims: &impl RegisteredClaims,
+    issuer: &str,
+    audience: &str,
+    now: i64,
+) -> Result<(), TokenError> {
+    if claims.iss() != issuer || claims.aud() != audience || claims.sub().is_empty() {
+        return Err(TokenError::Invalid);
+    }
+    if claims.exp() < now - LEEWAY_SECS as i64 {
+        return Err(TokenError::Expired);
+    }
+    Ok(())
 }
 
 /// The JOSE header fields a verify reads; any others are ignored, as
@@ -164,8 +248,17 @@ fn decode_part<T: DeserializeOwned>(part: &str) -> Result<T, TokenError> {
     serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)
 }
 
+/// Unix seconds.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+
     use super::*;
 
     fn keys() -> Keys {
@@ -215,7 +308,7 @@ mod tests {
         assert_eq!(keys.verify(&tampered).err(), Some(TokenError::Invalid));
         assert_eq!(keys.verify("a.b").err(), Some(TokenError::Invalid));
         let body = serde_json::to_value(claims()).unwrap();
-        let kid = keys.kid.clone();
+        let kid = keys.ring().signing_kid().to_owned();
         for header in [
             serde_json::json!({"alg": "none", "typ": "at+jwt"}),
             serde_json::json!({"alg": "HS384", "typ": "at+jwt"}),

@@ -5,7 +5,10 @@
 
 pub mod bearer;
 pub mod grants;
+pub mod jwks;
 pub mod jwt;
+pub mod kek;
+pub mod keys;
 pub mod password;
 pub mod scopes;
 pub mod throttle;

@@ -257,7 +257,7 @@ async fn an_access_token_is_an_rfc_9068_jwt() {
     );
 
     let me = app.get_json("/users/me", &first.access).await;
-    assert_eq!(claims["iss"], "tollgate");
+    assert_eq!(claims["iss"], format!("http://{}", app.addr));
     assert_eq!(claims["aud"], "tollgate");
     assert_eq!(claims["sub"], me["id"].as_i64().unwrap().to_string());
     assert_eq!(

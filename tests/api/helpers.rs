@@ -63,10 +63,15 @@ impl TestApp {
         Self::start(config, db).await
     }
 
-    async fn start(config: Config, db: std::sync::Arc<TestDb>) -> Self {
+    async fn start(mut config: Config, db: std::sync::Arc<TestDb>) -> Self {
         let app = App::build(config.clone()).await.expect("app builds");
         let addr = app.local_addr();
         let state = app.state().clone();
+        // The first instance's default issuer (its port) is kept for restarts
+        // and siblings, as nodes of one deployment share TOLLGATE_ISSUER.
+        config
+            .issuer
+            .get_or_insert_with(|| state.auth.keys.issuer().to_owned());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {
             let _ = stopped.await;

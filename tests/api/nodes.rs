@@ -14,7 +14,11 @@ use crate::{
 #[tokio::test]
 async fn two_server_processes_on_one_database_serve_as_one() {
     let db = TestDb::new().await;
-    let env = [("TOLLGATE_LOG", "info")];
+    // Nodes behind one load balancer share one issuer: the balancer's URL.
+    let env = [
+        ("TOLLGATE_LOG", "info"),
+        ("TOLLGATE_ISSUER", "http://tollgate.example.test"),
+    ];
     let mut first = Served::start_on(&db.url, &env, &[]);
     let password = first.admin_password().await;
     let a = first.addr().await;

@@ -82,7 +82,7 @@ async fn settings_come_from_the_environment_and_serve_flags() {
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("TOLLGATE_ACCESS_TTL", "90s"),
-        ("TOLLGATE_ISSUER", "issuer-x"),
+        ("TOLLGATE_ISSUER", "https://issuer-x.example"),
     ];
     let mut server = Served::start_with(&dir, &env, &["--audience", "audience-x"]);
     let password = server.admin_password().await;
@@ -98,7 +98,10 @@ async fn settings_come_from_the_environment_and_serve_flags() {
     let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
     assert_eq!(
         (&claims["iss"], &claims["aud"]),
-        (&Value::from("issuer-x"), &Value::from("audience-x"))
+        (
+            &Value::from("https://issuer-x.example"),
+            &Value::from("audience-x")
+        )
     );
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),

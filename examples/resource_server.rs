@@ -1,0 +1,90 @@
+//! A service other than tollgate that accepts tollgate's access tokens:
+//! `GET /reports/{id}` needs the `read:items` scope, declared once on the
+//! security parameter and enforced from that declaration.
+//!
+//! `cargo run --example resource_server`, with
+//! - `TOLLGATE_URL`: tollgate's issuer (default `http://127.0.0.1:8000`);
+//! - `TOLLGATE_AUDIENCE`: the `aud` tokens must carry (default `tollgate`);
+//! - `RESOURCE_BIND`: this service's address (default `127.0.0.1:8100`).
+//!
+//! tollgate must sign with RS256, ES256 or EdDSA and serve its metadata and
+//! JWKS; under HS256 its JWKS is empty and every token is refused here.
+
+use poem::{EndpointExt, Request, Route, Server, listener::TcpListener};
+use poem_openapi::{
+    OAuthScopes, Object, OpenApi, OpenApiService, SecurityScheme, auth::Bearer, param::Path,
+    payload::Json,
+};
+use tollgate::resource::{JwksVerifier, Principal, ResourceGuard};
+
+/// The scopes this service checks. tollgate grants only the scopes it knows,
+/// so this one is tollgate's `read:items`.
+#[derive(Debug, Clone, Copy, OAuthScopes)]
+enum ReportScope {
+    /// Read reports.
+    #[oai(rename = "read:items")]
+    Read,
+}
+
+/// A tollgate access token, `Authorization: Bearer <token>`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "Tollgate",
+    ty = "oauth2",
+    flows(password(token_url = "http://127.0.0.1:8000/token", scopes = "ReportScope")),
+    checker = "check"
+)]
+struct Auth(Principal);
+
+async fn check(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    tollgate::resource::check(req, bearer).await
+}
+
+/// A report.
+#[derive(Object)]
+struct Report {
+    id: i64,
+    /// The tollgate user id the report was made for.
+    owner: String,
+    title: String,
+}
+
+struct ReportsApi;
+
+#[OpenApi]
+impl ReportsApi {
+    /// Read a report.
+    #[oai(path = "/reports/:id", method = "get")]
+    async fn report(
+        &self,
+        id: Path<i64>,
+        #[oai(scope = "ReportScope::Read")] auth: Auth,
+    ) -> Json<Report> {
+        Json(Report {
+            id: id.0,
+            owner: auth.0.subject,
+            title: format!("report {}", id.0),
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt().init();
+    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let issuer = env("TOLLGATE_URL", "http://127.0.0.1:8000");
+    let audience = env("TOLLGATE_AUDIENCE", "tollgate");
+    let bind = env("RESOURCE_BIND", "127.0.0.1:8100");
+
+    let verifier = JwksVerifier::new(&issuer, &audience);
+    let guard = ResourceGuard::new::<ReportsApi>(verifier, "reports");
+    let service =
+        OpenApiService::new(ReportsApi, "reports", "1.0").server(format!("http://{bind}"));
+    let docs = service.swagger_ui();
+    let app = Route::new()
+        .nest("/", service)
+        .nest("/docs", docs)
+        .with(guard);
+    tracing::info!(%bind, %issuer, "serving reports");
+    Server::new(TcpListener::bind(bind)).run(app).await
+}

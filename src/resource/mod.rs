@@ -1,0 +1,43 @@
+//! Scope enforcement for other poem-openapi services that accept tollgate's
+//! access tokens: no database, no shared secret.
+//!
+//! A resource server declares its operations' scopes exactly as tollgate
+//! does, with `#[oai(scope = "...")]` on the security parameter, and gets:
+//!
+//! - bearer verification with the keys tollgate publishes ([`JwksVerifier`]):
+//!   the issuer's RFC 8414 metadata names the `jwks_uri`; the JWKS is cached
+//!   for its `Cache-Control: max-age` and refetched, at most once per
+//!   [`CachePolicy::min_refetch`], when a token names an unknown `kid`;
+//! - the checks tollgate makes itself: the key's algorithm pinned, `typ`
+//!   `at+jwt`, `iss`, `aud`, `sub`, `exp` (with a few seconds' leeway);
+//! - the scope check from the same declaration ([`DeclaredScopes`]);
+//! - RFC 6750 answers: `WWW-Authenticate` challenges and JSON
+//!   `{"error", "error_description"}` bodies.
+//!
+//! ```ignore
+//! let verifier = JwksVerifier::new("https://auth.example.com", "tollgate");
+//! let guard = ResourceGuard::new::<MyApi>(verifier, "my-service");
+//! let app = Route::new().nest("/", OpenApiService::new(MyApi, "my", "1")).with(guard);
+//! ```
+//!
+//! and a checker that calls [`check`]; `examples/resource_server.rs` is a
+//! complete service. Tokens are verified without asking tollgate, so a
+//! revoked token stays valid here until it expires (15 minutes by default);
+//! a service that must see revocations at once calls tollgate's
+//! introspection endpoint instead.
+//!
+//! The service must be nested at `/`: the scope table is keyed by the route
+//! patterns poem-openapi registers. HTTPS fetches need the `tls` feature.
+
+mod guard;
+pub mod scopes;
+mod verifier;
+
+pub use guard::{GuardEndpoint, Principal, ResourceGuard, check};
+pub use scopes::DeclaredScopes;
+pub use verifier::{CachePolicy, Claims, JwksVerifier, VerifyError};
+
+pub use crate::auth::jwt::TokenError;
+
+#[cfg(test)]
+mod tests;
