@@ -13,7 +13,11 @@ use tracing::Instrument;
 use crate::{
     api,
     auth::{
-        AuthContext, Authority, Policy, bearer::ScopeTable, jwt::Keys, password::Hasher,
+        AuthContext, Authority, Policy,
+        bearer::ScopeTable,
+        kek::Kek,
+        keystore::{self, KeySource, LiveKeys},
+        password::Hasher,
         random_token, users,
     },
     config::{Config, Secret},
@@ -53,24 +57,7 @@ impl AppState {
     /// Opens and migrates the database and loads (or creates) the signing key.
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let store = Store::open(&config.database_url, pool_size()).await?;
-        let secret = match &config.jwt_secret {
-            Some(secret) => secret.clone(),
-            None => Secret::new(
-                store
-                    .setting_or_insert("jwt_secret", &random_token(48))
-                    .await?,
-            ),
-        };
-        if config.jwt_alg.is_asymmetric() {
-            // Asymmetric keys live in the database, shared by every node;
-            // until that storage exists, tokens stay HS256.
-            tracing::warn!(
-                alg = %config.jwt_alg,
-                "asymmetric signing keys are not stored yet; signing with HS256"
-            );
-        }
-        let issuer = config.issuer_for(config.bind);
-        let keys = Keys::new(&secret, &issuer, &config.audience);
+        let keys = LiveKeys::open(&store, key_source(&store, &config).await?).await?;
         let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency())
             .with_queue_limit(config.hash_queue);
         let auth = Arc::new(AuthContext {
@@ -90,6 +77,39 @@ impl AppState {
     pub fn store(&self) -> &Store {
         &self.auth.store
     }
+}
+
+/// Where the signing keys come from: the HS256 secret (configured, else
+/// generated once and kept in the database), or the stored asymmetric keys
+/// with the key-encryption key.
+async fn key_source(store: &Store, config: &Config) -> Result<KeySource, StartError> {
+    let secret = match (&config.jwt_secret, config.jwt_alg.is_asymmetric()) {
+        (_, true) => None,
+        (Some(secret), false) => Some(secret.clone()),
+        (None, false) => Some(Secret::new(
+            store
+                .setting_or_insert("jwt_secret", &random_token(48))
+                .await?,
+        )),
+    };
+    let kek = config
+        .key_encryption_key
+        .as_ref()
+        .map(Kek::new)
+        .transpose()?;
+    if config.jwt_alg.is_asymmetric() && kek.is_none() {
+        tracing::warn!(
+            "TOLLGATE_KEY_ENCRYPTION_KEY is not set: private signing keys are stored \
+             unencrypted, protected only by access to the database"
+        );
+    }
+    Ok(KeySource {
+        alg: config.jwt_alg,
+        secret,
+        kek,
+        issuer: config.issuer_for(config.bind),
+        audience: config.audience.clone(),
+    })
 }
 
 /// Connections per pool. SQLite in WAL mode serves readers in parallel and
@@ -137,6 +157,7 @@ impl App {
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.state.clone()));
+        let reload = tokio::spawn(reload_keys_periodically(self.state.clone()));
         tracing::info!(
             addr = %self.local_addr(),
             database = %self.state.store().shown_url(),
@@ -152,6 +173,7 @@ impl App {
         )
         .await;
         purge.abort();
+        reload.abort();
         result
     }
 }
@@ -262,10 +284,34 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
     let families = store.tokens().purge(now - grace, now - grace).await?;
     let stale = now - state.config.throttle.window.as_secs() as i64;
     let counters = store.purge_failures(stale, now).await?;
-    if families + counters > 0 {
-        tracing::info!(families, counters, "purged expired sessions and counters");
+    // A retired key verifies until every token it signed has expired.
+    let keys = store.keys().prune(now - grace - LEEWAY_SECS).await?;
+    if families + counters + keys > 0 {
+        tracing::info!(
+            families,
+            counters,
+            keys,
+            "purged expired sessions, counters and keys"
+        );
     }
     Ok(())
+}
+
+/// Seconds of clock skew a token's `exp` is allowed (see `auth::jwt`).
+const LEEWAY_SECS: i64 = 5;
+
+/// Rereads the signing keys every [`keystore::RELOAD_INTERVAL`], so that a
+/// rotation, from any node or the command line, takes effect here.
+async fn reload_keys_periodically(state: AppState) {
+    let mut ticker = tokio::time::interval(keystore::RELOAD_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(err) = state.auth.keys.reload(state.store()).await {
+            tracing::warn!(error = %err, "reloading the signing keys failed; keeping the current ones");
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed by this call,

@@ -9,6 +9,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod kek;
 pub mod keys;
+pub mod keystore;
 pub mod password;
 pub mod scopes;
 pub mod throttle;
@@ -26,7 +27,7 @@ use crate::{config::ThrottleConfig, db::Store};
 /// signing keys, the hasher, the policy settings and the declared scopes.
 pub struct AuthContext {
     pub store: Store,
-    pub keys: jwt::Keys,
+    pub keys: keystore::LiveKeys,
     pub hasher: password::Hasher,
     pub policy: Policy,
     pub scopes: bearer::ScopeTable,

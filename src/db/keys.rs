@@ -61,20 +61,30 @@ impl Keys<'_> {
             .await)?)
     }
 
-    /// Stores `key` unless a key of its algorithm that has not retired is
-    /// there already; returns whether it was stored. Several nodes starting
-    /// at once on a new database store one key between them.
+    /// Stores `key` unless a key of its algorithm that has not retired by
+    /// `key.created_at` is there already, and retires then the keys of other
+    /// algorithms (a change of `TOLLGATE_JWT_ALG`); returns whether it was
+    /// stored. Several nodes starting at once store one key between them.
     pub async fn insert_first(&self, key: &KeyRow) -> DbResult<bool> {
+        const EXISTING: &str = "SELECT COUNT(*) FROM signing_keys
+             WHERE alg = $1 AND (retires_at IS NULL OR retires_at > $2)";
+        const RETIRE_OTHERS: &str = "UPDATE signing_keys SET retires_at = $1
+             WHERE alg <> $2 AND (retires_at IS NULL OR retires_at > $1)";
         let mut tx = self.0.begin_write(&[KEYS_LOCK]).await?;
-        let existing: i64 = on_tx!(tx, |conn| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM signing_keys WHERE alg = $1 AND retires_at IS NULL"
-        )
-        .bind(&key.alg)
-        .fetch_one(conn)
-        .await)?;
+        let existing: i64 = on_tx!(tx, |conn| sqlx::query_scalar(EXISTING)
+            .bind(&key.alg)
+            .bind(key.created_at)
+            .fetch_one(conn)
+            .await)?;
         if existing > 0 {
             return Ok(false);
         }
+        on_tx!(tx, |conn| sqlx::query(RETIRE_OTHERS)
+            .bind(key.created_at)
+            .bind(&key.alg)
+            .execute(conn)
+            .await
+            .map(drop))?;
         on_tx!(tx, |conn| bind_key!(sqlx::query(INSERT_SQL), key)
             .execute(conn)
             .await

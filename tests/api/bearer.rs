@@ -14,7 +14,11 @@ use crate::helpers::{
 const SECRET: &str = "a-test-signing-secret-of-more-than-32-bytes";
 
 async fn app_with_known_secret() -> TestApp {
-    TestApp::spawn_with(|config| config.jwt_secret = Some(Secret::new(SECRET))).await
+    TestApp::spawn_with(|config| {
+        config.jwt_secret = Some(Secret::new(SECRET));
+        config.jwt_alg = tollgate::auth::keys::SigningAlg::HS256;
+    })
+    .await
 }
 
 /// Signs `claims` as tollgate would, with `alg`, `typ` and `key` changed at will.
@@ -250,7 +254,7 @@ async fn an_access_token_is_an_rfc_9068_jwt() {
     let first = app.login(ADMIN, ADMIN_PASSWORD, None).await;
     let (head, claims) = jwt_parts(&first.access);
     assert_eq!(head["typ"], "at+jwt");
-    assert_eq!(head["alg"], "HS256");
+    assert_eq!(head["alg"], "RS256", "the default algorithm");
     assert!(
         head["kid"].as_str().is_some_and(|kid| !kid.is_empty()),
         "{head}"

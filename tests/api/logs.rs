@@ -72,11 +72,13 @@ async fn each_request_logs_one_line_and_no_secret_reaches_the_log() {
     let pool = sqlx::SqlitePool::connect(&database_url(&dir.path().join("tollgate.db")))
         .await
         .unwrap();
-    let jwt_secret: String =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'jwt_secret'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    // RS256 by default: no HS256 secret, but the signing key's bytes.
+    let key: Vec<u8> = sqlx::query_scalar("SELECT private_key FROM signing_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    use base64::Engine;
+    let jwt_secret = base64::engine::general_purpose::STANDARD.encode(&key[..48]);
     let secrets = [
         admin_token,
         admin["refresh_token"].as_str().unwrap(),
