@@ -2,6 +2,8 @@
 //! service whose metadata yields the spec, Swagger UI and the scope table.
 
 pub mod body;
+pub mod discovery;
+pub mod introspect;
 pub mod items;
 pub mod me;
 pub mod models;
@@ -23,15 +25,19 @@ pub enum Tag {
     Items,
     /// Liveness and readiness.
     System,
+    /// Public keys and metadata for the services that verify tokens.
+    Discovery,
 }
 
 /// Every resource's `#[OpenApi]` impl: the one list to extend with a new one.
 pub type Api = (
     token::TokenApi,
+    introspect::IntrospectApi,
     me::MeApi,
     users::UsersApi,
     items::ItemsApi,
     system::SystemApi,
+    discovery::DiscoveryApi,
 );
 
 /// The API with its OpenAPI metadata; the same value serves the routes, the

@@ -260,6 +260,64 @@ pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// What RFC 7662 introspection tells of a live token; `None` for anything
+/// else (revoked, expired, spent, malformed, foreign, unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    pub scope: String,
+    pub client_id: String,
+    pub username: String,
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: Option<String>,
+    /// `Bearer` for an access token, `refresh_token` for a refresh token.
+    pub token_type: &'static str,
+}
+
+/// RFC 7662 §2.2: whether `token` is live now, by the same checks its use
+/// would face (for an access token: signature, claims, user and session;
+/// for a refresh token: not spent, session live, user unchanged), so a
+/// revocation is reflected at the next call.
+pub async fn introspect(ctx: &AuthContext, token: &str) -> Result<Option<Introspection>, DbError> {
+    if let Ok(claims) = ctx.keys.verify(token) {
+        let Ok(user_id) = claims.sub.parse::<i64>() else {
+            return Ok(None);
+        };
+        let live = ctx
+            .store
+            .auth_row(user_id, claims.fam)
+            .await?
+            .filter(|row| {
+                !row.user.disabled && row.user.token_version == claims.ver && !row.family_revoked
+            });
+        return Ok(live.map(|row| Introspection {
+            scope: claims.scope,
+            client_id: claims.client_id,
+            username: row.user.username,
+            sub: claims.sub,
+            exp: claims.exp,
+            iat: claims.iat,
+            jti: Some(claims.jti),
+            token_type: "Bearer",
+        }));
+    }
+    let now = db::now();
+    let state = ctx.store.tokens().refresh_state(&sha256_hex(token)).await?;
+    Ok(state
+        .filter(|state| !state.spent && state.grant.is_live(now))
+        .map(|state| Introspection {
+            scope: state.grant.scope,
+            client_id: state.grant.client_id,
+            username: state.username,
+            sub: state.grant.user_id.to_string(),
+            exp: state.grant.expires_at,
+            iat: state.issued_at,
+            jti: None,
+            token_type: "refresh_token",
+        }))
+}
+
 /// Why `PUT /users/me/password` refused.
 #[derive(Debug)]
 pub enum PasswordChangeError {

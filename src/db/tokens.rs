@@ -57,6 +57,17 @@ pub struct NewFamily<'a> {
     pub expires_at: i64,
 }
 
+/// A refresh token as introspection sees it: its family and user as they
+/// are now, and whether it is spent.
+#[derive(Debug, FromRow)]
+pub struct RefreshState {
+    #[sqlx(flatten)]
+    pub grant: Grant,
+    pub username: String,
+    pub issued_at: i64,
+    pub spent: bool,
+}
+
 /// A session as `tollgate sessions list` shows it: never a token value.
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
@@ -145,6 +156,22 @@ impl Tokens<'_> {
                 .await?;
             tx.commit().await.map(|()| family_id)
         })?)
+    }
+
+    /// The refresh token with this hash, with its family and user.
+    pub async fn refresh_state(&self, token_hash: &str) -> DbResult<Option<RefreshState>> {
+        const SQL: &str = "SELECT f.id AS family_id, f.user_id, f.user_version, f.scope,
+                f.client_id, f.expires_at, f.revoked_at IS NOT NULL AS revoked,
+                u.scopes AS user_scopes, u.disabled AS user_disabled, u.token_version,
+                u.username, r.created_at AS issued_at, r.spent_at IS NOT NULL AS spent
+             FROM refresh_tokens r
+             JOIN token_families f ON f.id = r.family_id
+             JOIN users u ON u.id = f.user_id
+             WHERE r.token_hash = $1";
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     /// The family as the grant sees it, by id.

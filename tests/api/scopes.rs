@@ -21,7 +21,13 @@ struct Operation {
     method: Method,
     path: String,
     scopes: Vec<String>,
-    body: Option<Value>,
+    body: Option<Body>,
+}
+
+enum Body {
+    Json(Value),
+    /// The fields of an `application/x-www-form-urlencoded` body.
+    Form(Value),
 }
 
 /// Every operation of the spec whose security requirement names scopes.
@@ -40,13 +46,15 @@ fn scoped_operations(spec: &Value) -> Vec<Operation> {
             if scopes.is_empty() {
                 continue;
             }
-            let schema = &op["requestBody"]["content"]["application/json; charset=utf-8"]["schema"];
-            let body = (!op["requestBody"].is_null()).then(|| {
-                assert!(
-                    !schema.is_null(),
-                    "{method} {path}: only JSON bodies are walked"
-                );
-                sample(spec, schema)
+            let content = &op["requestBody"]["content"];
+            let json_schema = &content["application/json; charset=utf-8"]["schema"];
+            let form_schema = &content["application/x-www-form-urlencoded"]["schema"];
+            let body = (!op["requestBody"].is_null()).then(|| match (json_schema, form_schema) {
+                (Value::Null, Value::Null) => {
+                    panic!("{method} {path}: only JSON and form bodies are walked")
+                }
+                (Value::Null, form) => Body::Form(sample(spec, form)),
+                (json, _) => Body::Json(sample(spec, json)),
             });
             found.push(Operation {
                 method: method.to_uppercase().parse().unwrap(),
@@ -122,8 +130,10 @@ async fn call(app: &TestApp, op: &Operation, path: &str, token: &str) -> reqwest
         .client
         .request(op.method.clone(), app.url(path))
         .bearer_auth(token);
-    if let Some(body) = &op.body {
-        request = request.json(body);
+    match &op.body {
+        Some(Body::Json(body)) => request = request.json(body),
+        Some(Body::Form(fields)) => request = request.form(fields),
+        None => {}
     }
     request.send().await.unwrap()
 }
