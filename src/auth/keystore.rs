@@ -117,15 +117,15 @@ async fn build(store: &Store, source: &KeySource) -> Result<Keys, KeyStoreError>
     Ok(Keys::from_ring(ring, &source.issuer, &source.audience))
 }
 
-/// On a table with no key of the configured algorithm that signs now or
-/// later, stores a new one that signs at once. Several nodes starting at
+/// On a table with no key of the configured algorithm that signs now,
+/// stores a new one that signs at once. Several nodes starting at
 /// once store one between them.
 async fn ensure_key(store: &Store, source: &KeySource) -> Result<(), KeyStoreError> {
     let now = db::now();
     let records = stored(store).await?;
     let usable = records
         .iter()
-        .any(|r| r.alg == source.alg && r.retires_at.is_none_or(|at| at > now));
+        .any(|r| r.alg == source.alg && r.signs_at(now));
     if usable {
         return Ok(());
     }

@@ -61,13 +61,13 @@ impl Keys<'_> {
             .await)?)
     }
 
-    /// Stores `key` unless a key of its algorithm that has not retired by
-    /// `key.created_at` is there already, and retires then the keys of other
+    /// Stores `key` unless a key of its algorithm signs at `key.created_at`
+    /// already, and retires then the keys of other
     /// algorithms (a change of `TOLLGATE_JWT_ALG`); returns whether it was
     /// stored. Several nodes starting at once store one key between them.
     pub async fn insert_first(&self, key: &KeyRow) -> DbResult<bool> {
         const EXISTING: &str = "SELECT COUNT(*) FROM signing_keys
-             WHERE alg = $1 AND (retires_at IS NULL OR retires_at > $2)";
+             WHERE alg = $1 AND activates_at <= $2 AND (retires_at IS NULL OR retires_at > $2)";
         const RETIRE_OTHERS: &str = "UPDATE signing_keys SET retires_at = $1
              WHERE alg <> $2 AND (retires_at IS NULL OR retires_at > $1)";
         let mut tx = self.0.begin_write(&[KEYS_LOCK]).await?;
