@@ -15,6 +15,7 @@ mod hash_queue;
 mod headers;
 mod housekeeping;
 mod items;
+mod keys;
 mod limits;
 mod lockout;
 mod logs;
