@@ -1,0 +1,261 @@
+//! The log: where its lines go, and the access log, one line per request
+//! with a request id.
+//!
+//! Lines go to standard error. Warnings and errors (the first admin's
+//! password among them) are written at once by the thread that logs them;
+//! everything else goes through a bounded queue to a writer thread, so a
+//! request never waits on a write. When the queue is full, lines are dropped
+//! and counted, and the count is logged at exit. A line written at once can
+//! therefore appear before info lines that were logged a moment earlier.
+
+use std::{
+    fmt,
+    io::{IsTerminal, Write},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use poem::{Endpoint, IntoResponse, Request, Response, http::HeaderValue};
+use tracing::{Event, Level, Subscriber};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::{
+    EnvFilter,
+    fmt::{
+        FmtContext, FormatEvent, FormatFields,
+        format::Writer,
+        writer::{BoxMakeWriter, MakeWriterExt},
+    },
+    registry::LookupSpan,
+};
+
+/// Lines the queue holds before it drops them: about 2 MB of log text.
+const QUEUE_LINES: usize = 16 * 1024;
+
+/// The header a client may set to trace its request, and that every answer carries.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The longest client-chosen request id that is kept.
+const MAX_ID_LEN: usize = 64;
+
+tokio::task_local! {
+    /// The id of the request whose task is logging, read by [`WithRequestId`].
+    static CURRENT: RequestId;
+}
+
+/// Keeps the writer thread alive; [`LogGuard::finish`] flushes it at exit.
+pub struct LogGuard {
+    worker: WorkerGuard,
+    dropped: ErrorCounter,
+}
+
+impl LogGuard {
+    /// Writes out every queued line, then reports the lines dropped, if any.
+    pub fn finish(self) {
+        drop(self.worker);
+        let dropped = self.dropped.dropped_lines();
+        if dropped > 0 {
+            tracing::warn!(dropped, "log lines dropped: the log writer fell behind");
+        }
+    }
+}
+
+/// `TOLLGATE_LOG` (else `RUST_LOG`, else `info`) filters; `TOLLGATE_LOG_FORMAT=json`
+/// writes JSON lines. Colours only when standard error is a terminal and
+/// `NO_COLOR` is unset.
+pub fn init() -> LogGuard {
+    let filter = std::env::var("TOLLGATE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = writer();
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(ansi);
+    if std::env::var("TOLLGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder
+            .json()
+            .map_event_format(|inner| WithRequestId { inner, json: true })
+            .init();
+    } else {
+        builder
+            .map_event_format(|inner| WithRequestId { inner, json: false })
+            .init();
+    }
+    guard
+}
+
+/// Standard error at once for warnings and errors, through the queue otherwise.
+fn writer() -> (BoxMakeWriter, LogGuard) {
+    // Lines are batched and written when the queue runs empty.
+    let (queued, worker) = NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUE_LINES)
+        .lossy(true)
+        .thread_name("tollgate-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let dropped = queued.error_counter();
+    let writer = std::io::stderr.with_max_level(Level::WARN).or_else(queued);
+    (BoxMakeWriter::new(writer), LogGuard { worker, dropped })
+}
+
+/// Adds `request_id` to every event logged while a request is handled: at the
+/// end of a text line, or as a top-level field of a JSON line.
+struct WithRequestId<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithRequestId<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'w> FormatFields<'w> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let Ok(id) = CURRENT.try_with(|id| *id) else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        let mut line = String::with_capacity(256);
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let line = line.trim_end_matches('\n');
+        // A request id is only ever `[A-Za-z0-9._-]`: nothing to escape.
+        match line.strip_suffix('}') {
+            Some(object) if self.json => {
+                writeln!(writer, "{object},\"request_id\":\"{}\"}}", id.as_str())
+            }
+            _ => writeln!(writer, "{line} request_id={}", id.as_str()),
+        }
+    }
+}
+
+/// A request's id: the client's `X-Request-Id` when it is 1 to 64 characters
+/// of `A-Z a-z 0-9 . _ -`, else a new one. Anything else could forge parts of
+/// a log line, so it is replaced, not cleaned.
+#[derive(Clone, Copy)]
+pub struct RequestId {
+    bytes: [u8; MAX_ID_LEN],
+    len: u8,
+}
+
+impl RequestId {
+    /// The client's id, if it is one tollgate accepts.
+    pub fn from_client(value: &[u8]) -> Option<Self> {
+        let valid = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+        if value.is_empty() || value.len() > MAX_ID_LEN || !value.iter().all(valid) {
+            return None;
+        }
+        let mut bytes = [0; MAX_ID_LEN];
+        bytes[..value.len()].copy_from_slice(value);
+        Some(Self {
+            bytes,
+            len: value.len() as u8,
+        })
+    }
+
+    /// A new id, unique within the process and, by its random prefix, all but
+    /// surely across processes and restarts: no system call, no lock.
+    pub fn generate() -> Self {
+        static PREFIX: OnceLock<u32> = OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let prefix = *PREFIX.get_or_init(rand::random);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0; MAX_ID_LEN];
+        let mut cursor = &mut bytes[..];
+        // At most 8 + 16 hex digits: always fits.
+        let _ = write!(cursor, "{prefix:08x}{n:08x}");
+        let len = MAX_ID_LEN - cursor.len();
+        Self {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One log line per request: method, path (never the query), status, latency
+/// and the request id, also returned as `X-Request-Id`. Events logged while
+/// the request is handled carry the same id.
+pub async fn log_request<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    // Cheap: the path's bytes are shared, not copied.
+    let uri = req.uri().clone();
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| RequestId::from_client(v.as_bytes()))
+        .unwrap_or_else(RequestId::generate);
+    let mut response = CURRENT
+        .scope(id, ep.call(req))
+        .await
+        .map_or_else(poem::Error::into_response, IntoResponse::into_response);
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    CURRENT.sync_scope(id, || {
+        tracing::info!(
+            %method,
+            path = %uri.path(),
+            status = response.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "request"
+        )
+    });
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn client_ids_are_kept_only_when_plain() {
+        for good in ["a", "trace-me-1", "A.b_c-9", &"x".repeat(64)] {
+            assert_eq!(
+                RequestId::from_client(good.as_bytes()).map(|id| id.to_string()),
+                Some(good.to_owned())
+            );
+        }
+        for bad in [
+            "",
+            "1}:forged{status=500",
+            "a b",
+            "a=b",
+            "a\"b",
+            "é",
+            &"x".repeat(65),
+        ] {
+            assert!(RequestId::from_client(bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_differ_and_would_be_accepted_back() {
+        let a = RequestId::generate();
+        let b = RequestId::generate();
+        assert_ne!(a.as_str(), b.as_str());
+        assert_eq!(a.as_str().len(), 16);
+        assert!(RequestId::from_client(a.as_str().as_bytes()).is_some());
+    }
+}
