@@ -65,7 +65,7 @@ if command -v taskset >/dev/null; then PIN=(taskset -c 0); else PIN=(); fi
 
 # --- build --------------------------------------------------------------------
 say "building the release binary, the benchmark helper and the ceiling"
-cargo build --release --quiet --bin tollgate --example bench_helper --example jwt_ceiling
+nice -n 10 cargo build --release --quiet --bin tollgate --example bench_helper --example jwt_ceiling
 BIN=target/release/tollgate
 HELPER=target/release/examples/bench_helper
 CEILING_BIN=target/release/examples/jwt_ceiling
