@@ -375,7 +375,8 @@ row() {
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $commit"
     echo "- machine: $CORES cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)); load average $LOAD_BEFORE before, $LOAD_AFTER after"
     echo "- load generator: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), one thread pinned to core 0, $CONNS connections, $DURATION s per measurement ($ROUNDS rounds of $half s for the compared ones)"
-    echo "- server: release build, default settings (log level info, text lines, standard error to a file), ${FRESH:+a fresh SQLite database in a temp dir}${FRESH:-database \`${DB_URL%%://*}://…\`}; the warn node differs only by TOLLGATE_LOG=warn${SECRET_NOTE:+; $SECRET_NOTE}"
+    if [ -n "$FRESH" ]; then where="a fresh SQLite database in a temp dir"; else where="the database given (${DB_URL%%://*}://…)"; fi
+    echo "- server: release build, default settings (log level info, text lines, standard error to a file), $where; the warn node differs only by TOLLGATE_LOG=warn${SECRET_NOTE:+; $SECRET_NOTE}"
     echo "- ceiling: examples/jwt_ceiling.rs, the same token verified by tollgate's \`Keys::verify\`, the same /users/me body from memory; no database, no log"
     echo
     echo "| measurement | requests/s | rounds | p50 ms | p99 ms | errors | server CPU µs/req | ÷ ceiling | ÷ /healthz |"
@@ -401,6 +402,7 @@ row() {
         "${RPS[storm_token]}" "${P50[storm_token]}" "${P99[storm_token]}" "${ERRS[storm_token]}"
     echo
     echo "- per round, /users/me (info) ÷ ceiling: $(round_ratios me_info me_ceiling "$ROUNDS"); ÷ warn: $(round_ratios me_info me_warn "$ROUNDS"); /items ÷ /users/me: $(round_ratios items_info me_info "$ROUNDS")"
+    echo "- by server CPU per request, which other load inflates less than it cuts rates: /users/me (info) costs $(ratio "${CPU_US[me_info]}" "${CPU_US[me_ceiling]}") × the ceiling's, $(ratio "${CPU_US[me_info]}" "${CPU_US[me_warn]}") × its own at warn; /items costs $(ratio "${CPU_US[items_info]}" "${CPU_US[me_info]}") × /users/me"
     echo "- one bcrypt verify at cost $COST: $VERIFY_MS ms of CPU, so the ceiling is $CORES / $VERIFY_MS ms = **$CEILING logins/s**"
     echo "- the info node's log: $LOG_MB MB, $LOG_LINES request lines; lines dropped by its queue: $DROPPED"
     echo "- peak RSS of the server (VmHWM, highest of all its runs): $PEAK_RSS_MB MB"
