@@ -411,8 +411,12 @@ row() {
     echo "| target | measured | |"
     echo "|---|---|---|"
     echo "| /users/me (default config) ≥ 0.80 × JWT-only ceiling | $R_CEIL | $(met "$R_CEIL >= 0.80") |"
+    C_CEIL=$(ratio "${CPU_US[me_ceiling]}" "${CPU_US[me_info]}")
+    C_WARN=$(ratio "${CPU_US[me_warn]}" "${CPU_US[me_info]}")
+    echo "| the same by CPU: ceiling's CPU per request ÷ /users/me's ≥ 0.80 | $C_CEIL | $(met "$C_CEIL >= 0.80") |"
     echo "| /users/me p99 < 5 ms (64 connections) | ${P99[me_info]} ms | $(met "${P99[me_info]} < 5") |"
     echo "| /users/me at info within 10% of warn | $R_WARN | $(met "$R_WARN >= 0.90") |"
+    echo "| the same by CPU: warn's CPU per request ÷ info's ≥ 0.90 | $C_WARN | $(met "$C_WARN >= 0.90") |"
     echo "| /items (10) ≥ 0.6 × /users/me | $R_ITEMS | $(met "$R_ITEMS >= 0.6") |"
     echo "| /users/me ≥ 0.70 × /healthz | $R_HEALTH | $(met "$R_HEALTH >= 0.70") |"
     echo "| logins ≥ 0.90 × bcrypt ceiling | $R_LOGIN | $(met "$R_LOGIN >= 0.90") |"
