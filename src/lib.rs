@@ -8,5 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+mod log_format;
 pub mod request_log;
 pub mod validate;

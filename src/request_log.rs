@@ -65,8 +65,9 @@ impl LogGuard {
 }
 
 /// `TOLLGATE_LOG` (else `RUST_LOG`, else `info`) filters; `TOLLGATE_LOG_FORMAT=json`
-/// writes JSON lines. Colours only when standard error is a terminal and
-/// `NO_COLOR` is unset.
+/// writes JSON lines. On a terminal (and `NO_COLOR` unset) the text is
+/// tracing-subscriber's, in colour; elsewhere [`crate::log_format`]'s plain
+/// lines, the same layout written faster.
 pub fn init() -> LogGuard {
     let filter = std::env::var("TOLLGATE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -84,10 +85,12 @@ pub fn init() -> LogGuard {
             .json()
             .map_event_format(|inner| WithRequestId { inner, json: true })
             .init();
-    } else {
+    } else if ansi {
         builder
             .map_event_format(|inner| WithRequestId { inner, json: false })
             .init();
+    } else {
+        builder.event_format(crate::log_format::PlainText).init();
     }
     guard
 }
@@ -106,7 +109,8 @@ fn writer() -> (BoxMakeWriter, LogGuard) {
 }
 
 /// Adds `request_id` to every event logged while a request is handled: at the
-/// end of a text line, or as a top-level field of a JSON line.
+/// end of a text line, or as a top-level field of a JSON line. (The plain
+/// text format writes it itself.)
 struct WithRequestId<F> {
     inner: F,
     json: bool,
@@ -139,6 +143,11 @@ where
             _ => writeln!(writer, "{line} request_id={}", id.as_str()),
         }
     }
+}
+
+/// The id of the request being handled on this task, if any.
+pub(crate) fn current_id() -> Option<RequestId> {
+    CURRENT.try_with(|id| *id).ok()
 }
 
 /// A request's id: the client's `X-Request-Id` when it is 1 to 64 characters
