@@ -348,6 +348,9 @@ fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- the table ------------------------------------------------------------------
+# Before the table is written: rewriting it is not a local change of the tree.
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- ':!bench/results.md' 2>/dev/null || commit="$commit with local changes"
 R_CEIL=$(ratio "${RPS[me_info]}" "${RPS[me_ceiling]}")
 R_WARN=$(ratio "${RPS[me_info]}" "${RPS[me_warn]}")
 R_HEALTH=$(ratio "${RPS[me_info]}" "${RPS[healthz_info]}")
@@ -370,8 +373,6 @@ row() {
     echo
     echo "Written by \`just bench\` (bench/run.sh); see bench/README.md for the method and the findings."
     echo
-    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-    git diff --quiet HEAD -- 2>/dev/null || commit="$commit with local changes"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $commit"
     echo "- machine: $CORES cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)); load average $LOAD_BEFORE before, $LOAD_AFTER after"
     echo "- load generator: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), one thread pinned to core 0, $CONNS connections, $DURATION s per measurement ($ROUNDS rounds of $half s for the compared ones)"
