@@ -9,5 +9,6 @@ pub mod config;
 pub mod db;
 pub mod error;
 mod log_format;
+mod log_writer;
 pub mod request_log;
 pub mod validate;

@@ -3,10 +3,11 @@
 //!
 //! Lines go to standard error. Warnings and errors (the first admin's
 //! password among them) are written at once by the thread that logs them;
-//! everything else goes through a bounded queue to a writer thread, so a
-//! request never waits on a write. When the queue is full, lines are dropped
-//! and counted, and the count is logged at exit. A line written at once can
-//! therefore appear before info lines that were logged a moment earlier.
+//! everything else goes through a bounded queue to a writer thread
+//! ([`crate::log_writer`]), so a request never waits on a write. When the
+//! queue is full, lines are dropped and counted, and the count is logged at
+//! exit. A line written at once can therefore appear before info lines that
+//! were logged a moment earlier.
 
 use std::{
     fmt,
@@ -20,7 +21,6 @@ use std::{
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::HeaderValue};
 use tracing::{Event, Level, Subscriber};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter,
     fmt::{
@@ -30,9 +30,6 @@ use tracing_subscriber::{
     },
     registry::LookupSpan,
 };
-
-/// Lines the queue holds before it drops them: about 2 MB of log text.
-const QUEUE_LINES: usize = 16 * 1024;
 
 /// The header a client may set to trace its request, and that every answer carries.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -49,15 +46,13 @@ tokio::task_local! {
 
 /// Keeps the writer thread alive; [`LogGuard::finish`] flushes it at exit.
 pub struct LogGuard {
-    worker: WorkerGuard,
-    dropped: ErrorCounter,
+    writer: Option<crate::log_writer::Writer>,
 }
 
 impl LogGuard {
     /// Writes out every queued line, then reports the lines dropped, if any.
     pub fn finish(self) {
-        drop(self.worker);
-        let dropped = self.dropped.dropped_lines();
+        let dropped = self.writer.map_or(0, crate::log_writer::Writer::finish);
         if dropped > 0 {
             tracing::warn!(dropped, "log lines dropped: the log writer fell behind");
         }
@@ -95,17 +90,21 @@ pub fn init() -> LogGuard {
     guard
 }
 
-/// Standard error at once for warnings and errors, through the queue otherwise.
+/// Standard error at once for warnings and errors, through the queue
+/// otherwise (or at once for everything, if no thread could be started).
 fn writer() -> (BoxMakeWriter, LogGuard) {
-    // Lines are batched and written when the queue runs empty.
-    let (queued, worker) = NonBlockingBuilder::default()
-        .buffered_lines_limit(QUEUE_LINES)
-        .lossy(true)
-        .thread_name("tollgate-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
-    let dropped = queued.error_counter();
-    let writer = std::io::stderr.with_max_level(Level::WARN).or_else(queued);
-    (BoxMakeWriter::new(writer), LogGuard { worker, dropped })
+    match crate::log_writer::start() {
+        Ok((queue, writer)) => (
+            BoxMakeWriter::new(std::io::stderr.with_max_level(Level::WARN).or_else(queue)),
+            LogGuard {
+                writer: Some(writer),
+            },
+        ),
+        Err(_) => (
+            BoxMakeWriter::new(std::io::stderr),
+            LogGuard { writer: None },
+        ),
+    }
 }
 
 /// Adds `request_id` to every event logged while a request is handled: at the
