@@ -20,7 +20,7 @@ pg ACTION="start":
 openapi:
     cargo run --quiet -- openapi > openapi/openapi.json
 
-# Load benchmark of the release build; writes bench/results.md (`just bench --users 100000` adds the size test)
+# Load benchmark of the release build at the default settings; writes bench/results.md (`--users 100000` adds the size test, `--database URL` serves that database)
 bench *ARGS:
     ./bench/run.sh {{ARGS}}
 

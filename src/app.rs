@@ -8,7 +8,6 @@ use poem::{
     web::headers::{ContentLength, HeaderMapExt},
 };
 use tokio::net::TcpListener;
-use tracing::Instrument;
 
 use crate::{
     api,
@@ -194,7 +193,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .around(limit_body)
         .around(shape_errors)
         .around(crate::headers::security_headers)
-        .around(log_request)
+        .around(crate::request_log::log_request)
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` before reading
@@ -218,39 +217,6 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         }
     }
     Ok(ep.call(req).await?.into_response())
-}
-
-/// One log line per request: method, path (never the query), status, latency
-/// and a request id, also returned as `X-Request-Id`.
-async fn log_request<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let started = std::time::Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned);
-    let span = tracing::info_span!("request", request_id = %request_id);
-    let mut response = ep
-        .call(req)
-        .instrument(span.clone())
-        .await
-        .map_or_else(poem::Error::into_response, IntoResponse::into_response);
-    if let Ok(value) = request_id.parse() {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    span.in_scope(|| {
-        tracing::info!(
-            %method,
-            %path,
-            status = response.status().as_u16(),
-            latency_us = started.elapsed().as_micros() as u64,
-            "request"
-        )
-    });
-    Ok(response)
 }
 
 /// On a database with no users at all, creates `admin` with every scope and a

@@ -100,3 +100,56 @@ async fn each_request_logs_one_line_and_no_secret_reaches_the_log() {
         "the first password is printed once, on its own line"
     );
 }
+
+#[tokio::test]
+async fn a_request_id_that_could_forge_a_log_line_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Served::start(&dir);
+    let admin_password = server.admin_password().await;
+    let base = format!("http://{}", server.addr().await);
+    let client = reqwest::Client::new();
+    let send = |id: &str| {
+        client
+            .get(format!("{base}/healthz"))
+            .header("x-request-id", id)
+            .send()
+    };
+
+    let long = "x".repeat(65);
+    for forged in ["1}:forged{status=500", "a=b", "quote\"d", long.as_str()] {
+        let answer = send(forged).await.unwrap();
+        let echoed = answer.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(echoed, forged);
+        assert!(
+            echoed.len() == 16 && echoed.bytes().all(|b| b.is_ascii_hexdigit()),
+            "a generated id instead of {forged:?}: {echoed}"
+        );
+    }
+    let plain = "Trace_1.2-x";
+    assert_eq!(send(plain).await.unwrap().headers()["x-request-id"], plain);
+    let form = [("username", "admin"), ("password", admin_password.as_str())];
+    let login = client
+        .post(format!("{base}/token"))
+        .header("x-request-id", "login-trace-7")
+        .form(&form);
+    assert_eq!(login.send().await.unwrap().status(), StatusCode::OK);
+
+    server.terminate();
+    assert!(server.exit_status().await.success());
+    let log = &server.lines;
+    for line in log {
+        assert!(
+            !line.contains("forged") && !line.contains("a=b") && !line.contains("quote"),
+            "a client id reached the log: {line}"
+        );
+    }
+    assert!(log.iter().any(|l| l.contains("request_id=Trace_1.2-x")));
+    let grant = log
+        .iter()
+        .find(|l| l.contains("password grant issued"))
+        .expect("the login is logged");
+    assert!(
+        grant.contains("request_id=login-trace-7"),
+        "events during a request carry its id: {grant}"
+    );
+}
