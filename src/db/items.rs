@@ -60,8 +60,11 @@ impl Items<'_> {
 
     /// One page of the owner's items in id order, starting after `after_id`.
     pub async fn list(&self, owner_id: i64, after_id: i64, limit: i64) -> DbResult<Vec<ItemRow>> {
+        // `LIMIT +$3`, not `LIMIT $3`: SQLite folds a bound LIMIT value into
+        // the query plan, so rebinding it re-prepares the statement on every
+        // request; an expression keeps the cached plan (bench/README.md).
         const SQL: &str = "SELECT id, name, description, created_at, updated_at
-             FROM items WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+             FROM items WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT +$3";
         Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
             .bind(owner_id)
             .bind(after_id)

@@ -146,7 +146,7 @@ impl Users<'_> {
     /// One page of users in id order, starting after `after_id`.
     pub async fn list(&self, after_id: i64, limit: i64) -> DbResult<Vec<UserRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+            "SELECT {COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT +$2"
         ));
         Ok(on_pool!(self.0, |pool| sqlx::query_as(sql)
             .bind(after_id)
