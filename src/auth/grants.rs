@@ -119,7 +119,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
             tracing::warn!(
                 event = "login_refused",
                 username = ?login.username,
-                addr = ?login.addr,
+                addr = %shown(login.addr),
                 retry_after,
                 "login refused by the throttle"
             );
@@ -130,7 +130,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
             tracing::info!(
                 event = "login_failed",
                 username = ?login.username,
-                addr = ?login.addr,
+                addr = %shown(login.addr),
                 reason = "invalid_grant",
                 "login failed"
             );
@@ -381,7 +381,7 @@ pub async fn change_own_password(
             tracing::warn!(
                 event = "password_change_refused",
                 user_id = caller.user_id,
-                addr = ?addr,
+                addr = %shown(addr),
                 retry_after,
                 "password change refused by the throttle"
             );
@@ -397,7 +397,7 @@ pub async fn change_own_password(
             tracing::warn!(
                 event = "password_change_failed",
                 user_id = caller.user_id,
-                addr = ?addr,
+                addr = %shown(addr),
                 session_revoked = session_spent,
                 "wrong current password"
             );
@@ -414,10 +414,15 @@ pub async fn change_own_password(
     tracing::info!(
         event = "password_changed",
         user_id = caller.user_id,
-        addr = ?addr,
+        addr = %shown(addr),
         "password changed; earlier sessions ended"
     );
     Ok(())
+}
+
+/// A client address for the security log; `-` when the peer is not IP.
+fn shown(addr: Option<IpAddr>) -> String {
+    addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string())
 }
 
 /// Who a token is for: user, version and family.
