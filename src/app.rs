@@ -16,9 +16,10 @@ use crate::{
         AuthContext, Authority, Policy, bearer::ScopeTable, jwt::Keys, password::Hasher,
         random_token, users,
     },
-    config::{Config, Secret},
+    config::{self, Config, Secret},
     db::{self, Store},
     error::{ApiError, shape_errors},
+    metrics::{self, Metrics},
 };
 
 /// Request bodies over this many bytes are refused with 413.
@@ -61,7 +62,9 @@ impl AppState {
             ),
         };
         let keys = Keys::new(&secret, &config.issuer, &config.audience);
-        let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency());
+        let hash_slots = Hasher::default_concurrency();
+        let hasher = Hasher::new(config.bcrypt_cost, hash_slots);
+        let metrics = Metrics::new(hasher.clone(), hash_slots);
         let auth = Arc::new(AuthContext {
             store,
             keys,
@@ -72,6 +75,7 @@ impl AppState {
                 throttle: config.throttle.clone(),
             },
             scopes: ScopeTable::from_api::<api::Api>(),
+            metrics,
         });
         Ok(Self(Arc::new(State { auth, config })))
     }
@@ -89,17 +93,25 @@ fn pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2)
 }
 
+/// How long scrapes in flight get to finish once the server stops.
+const METRICS_GRACE: Duration = Duration::from_secs(1);
+
 /// A bound, ready-to-serve instance.
 pub struct App {
     acceptor: TcpAcceptor,
+    /// The metrics listener, when `TOLLGATE_METRICS_BIND` is set.
+    metrics: Option<TcpAcceptor>,
     state: AppState,
 }
 
 impl App {
-    /// Opens the state, creates the first admin on an empty database, and
-    /// binds the listen address (port 0 picks a free port).
+    /// Logs the settings (secrets masked), opens the state, creates the first
+    /// admin on an empty database, and binds the listen address and the
+    /// metrics listener's, if any (port 0 picks a free port).
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let bind = config.bind;
+        tracing::info!("configuration {}", config.describe_line());
+        config::check_metrics_bind(config.bind, config.metrics_bind)?;
+        let (bind, metrics_bind) = (config.bind, config.metrics_bind);
         let state = AppState::open(config).await?;
         bootstrap_admin(&state).await?;
         let warm = state.auth.hasher.clone();
@@ -109,15 +121,24 @@ impl App {
             }
         });
         let acceptor = TcpListener::bind(bind).into_acceptor().await?;
-        Ok(Self { acceptor, state })
+        let metrics = match metrics_bind {
+            Some(addr) => Some(TcpListener::bind(addr).into_acceptor().await?),
+            None => None,
+        };
+        Ok(Self {
+            acceptor,
+            metrics,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .expect("a TCP listener has a socket address")
+        socket_addr(&self.acceptor)
+    }
+
+    /// The metrics listener's address, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(socket_addr)
     }
 
     pub fn state(&self) -> &AppState {
@@ -125,6 +146,7 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    /// The metrics listener stops with the API.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.state.clone()));
         tracing::info!(
@@ -132,16 +154,50 @@ impl App {
             database = %self.state.store().shown_url(),
             "listening"
         );
+        // Dropped (so the metrics server stops) when the API's shutdown
+        // fires, or when the API server ends on an error.
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = self.metrics.map(|acceptor| {
+            tracing::info!(metrics_addr = %socket_addr(&acceptor), "serving metrics at /metrics");
+            let routes = metrics::routes(self.state.auth.metrics.clone());
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            tokio::spawn(
+                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                    routes,
+                    stopped,
+                    Some(METRICS_GRACE),
+                ),
+            )
+        });
+        let shutdown = async move {
+            shutdown.await;
+            drop(stop_metrics);
+        };
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes(self.state), shutdown, Some(SHUTDOWN_GRACE))
             .await;
         purge.abort();
-        result
+        let metrics_result = match metrics {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        };
+        result.and(metrics_result)
     }
+}
+
+fn socket_addr(acceptor: &TcpAcceptor) -> SocketAddr {
+    acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .expect("a TCP listener has a socket address")
 }
 
 /// The whole application: the API, its spec and docs, and the middleware.
 pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
+    let metrics = state.auth.metrics.clone();
     let service = api::service();
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
@@ -156,6 +212,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .around(limit_body)
         .around(shape_errors)
         .around(log_request)
+        .around(move |ep, req| metrics::track(metrics.clone(), ep, req))
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` before reading

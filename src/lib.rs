@@ -8,4 +8,5 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod metrics;
 pub mod validate;

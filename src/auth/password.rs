@@ -129,6 +129,11 @@ impl Hasher {
         .await
         .map_err(|_| HashError::Task)?
     }
+
+    /// Hash jobs that could start now without waiting (for the metrics).
+    pub fn free_slots(&self) -> usize {
+        self.permits.available_permits()
+    }
 }
 
 /// The cost field of a `$2b$12$...` hash.

@@ -23,6 +23,8 @@ pub const TEST_COST: u32 = 4;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The metrics listener, when `config.metrics_bind` was set.
+    pub metrics_addr: Option<SocketAddr>,
     pub client: Client,
     pub state: AppState,
     pub config: Config,
@@ -65,6 +67,7 @@ impl TestApp {
     async fn start(config: Config, db: std::sync::Arc<TestDb>) -> Self {
         let app = App::build(config.clone()).await.expect("app builds");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let state = app.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {
@@ -72,6 +75,7 @@ impl TestApp {
         }));
         Self {
             addr,
+            metrics_addr,
             client: Client::new(),
             state,
             config,

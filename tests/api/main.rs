@@ -15,6 +15,7 @@ mod items;
 mod limits;
 mod lockout;
 mod logs;
+mod metrics;
 mod nodes;
 mod outage;
 mod pages;
