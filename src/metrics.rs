@@ -21,7 +21,7 @@ use poem::{
 };
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    TextEncoder, core::Collector,
 };
 
 use crate::auth::password::Hasher;
@@ -74,45 +74,28 @@ impl Metrics {
     /// gauges; `hash_slots` is the concurrency it was made with.
     pub fn new(hasher: Hasher, hash_slots: usize) -> Self {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| {
+        // Names and labels are constants: a failure here is a bug, found by
+        // any test that starts the app.
+        let add = |metric: Box<dyn Collector>| registry.register(metric).expect("a valid metric");
+        let counters = |name: &str, help: &str, labels: &[&str]| {
             let vec = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
-            registry.register(Box::new(vec.clone())).expect("unique");
+            add(Box::new(vec.clone()));
             vec
         };
-        let requests = counter(
+        let counter = |name: &str, help: &str| {
+            let counter = IntCounter::new(name, help).expect("a valid metric");
+            add(Box::new(counter.clone()));
+            counter
+        };
+        let gauge = |name: &str, help: &str| {
+            let gauge = IntGauge::new(name, help).expect("a valid metric");
+            add(Box::new(gauge.clone()));
+            gauge
+        };
+        let requests = counters(
             "tollgate_http_requests_total",
             "HTTP requests answered, by route pattern, method and status.",
             &["operation", "method", "status"],
-        );
-        let logins = counter(
-            "tollgate_logins_total",
-            "Password grants, by outcome.",
-            &["outcome"],
-        );
-        let refreshes = counter(
-            "tollgate_refreshes_total",
-            "Refresh grants, by outcome.",
-            &["outcome"],
-        );
-        let database_errors = counter(
-            "tollgate_database_errors_total",
-            "Database errors answered to a request: unavailable (503) or other (500).",
-            &["kind"],
-        );
-        let single = |name: &str, help: &str| {
-            let counter = IntCounter::new(name, help).expect("a valid metric");
-            registry
-                .register(Box::new(counter.clone()))
-                .expect("unique");
-            counter
-        };
-        let revocations = single(
-            "tollgate_revocations_total",
-            "Sessions ended through POST /token/revoke (RFC 7009).",
-        );
-        let unavailable = single(
-            "tollgate_unavailable_responses_total",
-            "Responses with status 503.",
         );
         let opts = HistogramOpts::new(
             "tollgate_http_request_duration_seconds",
@@ -120,28 +103,42 @@ impl Metrics {
         )
         .buckets(LATENCY_BUCKETS.to_vec());
         let durations = HistogramVec::new(opts, &["operation", "method"]).expect("a valid metric");
-        registry
-            .register(Box::new(durations.clone()))
-            .expect("unique");
-        let gauge = |name: &str, help: &str| {
-            let gauge = IntGauge::new(name, help).expect("a valid metric");
-            registry.register(Box::new(gauge.clone())).expect("unique");
-            gauge
-        };
+        add(Box::new(durations.clone()));
+        let logins = counters(
+            "tollgate_logins_total",
+            "Password grants, by outcome.",
+            &["outcome"],
+        );
+        let refreshes = counters(
+            "tollgate_refreshes_total",
+            "Refresh grants, by outcome.",
+            &["outcome"],
+        );
+        let revocations = counter(
+            "tollgate_revocations_total",
+            "Sessions ended through POST /token/revoke (RFC 7009).",
+        );
+        let database_errors = counters(
+            "tollgate_database_errors_total",
+            "Database errors answered to a request: unavailable (503) or other (500).",
+            &["kind"],
+        );
+        let unavailable = counter(
+            "tollgate_unavailable_responses_total",
+            "Responses with status 503.",
+        );
         let hash_running = gauge(
             "tollgate_hash_jobs_running",
             "bcrypt hashes and verifies running now.",
         );
-        gauge(
+        let slots = gauge(
             "tollgate_hash_slots",
             "bcrypt jobs that may run at once; more wait.",
-        )
-        .set(hash_slots as i64);
+        );
+        slots.set(hash_slots as i64);
         let info = Opts::new("tollgate_build_info", "Always 1; the version is the label.");
         let build_info = IntGaugeVec::new(info, &["version"]).expect("a valid metric");
-        registry
-            .register(Box::new(build_info.clone()))
-            .expect("unique");
+        add(Box::new(build_info.clone()));
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
