@@ -145,3 +145,39 @@ async fn without_the_setting_there_is_no_metrics_listener() {
     let app = TestApp::spawn().await;
     assert_eq!(app.metrics_addr, None);
 }
+
+#[tokio::test]
+async fn database_errors_and_503_answers_are_counted() {
+    let app = TestApp::spawn_with(|config| {
+        config.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let (before, _) = scrape(&app).await;
+    sqlx::query("ALTER TABLE users RENAME TO users_away")
+        .execute(&app.sql().await)
+        .await
+        .unwrap();
+    let login = app
+        .token_request(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
+        .await;
+    assert_eq!(login.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let ready = app.get("/readyz").send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let (after, text) = scrape(&app).await;
+    let moved = |series: &str| delta(&before, &after, series);
+    assert_eq!(
+        moved(r#"tollgate_database_errors_total{kind="other"}"#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(moved("tollgate_unavailable_responses_total"), 1.0);
+    assert_eq!(
+        moved(r#"tollgate_http_requests_total{method="GET",operation="/readyz",status="503"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(r#"tollgate_http_requests_total{method="POST",operation="/token",status="500"}"#),
+        1.0
+    );
+}
