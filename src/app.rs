@@ -4,7 +4,8 @@
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor},
     web::headers::{ContentLength, HeaderMapExt},
 };
 use tokio::net::TcpListener;
@@ -19,9 +20,10 @@ use crate::{
         password::Hasher,
         random_token, users,
     },
-    config::{Config, Secret},
+    config::{self, Config, Secret},
     db::{self, Store},
     error::{ApiError, shape_errors},
+    metrics::{self, Metrics},
     server,
 };
 
@@ -57,8 +59,10 @@ impl AppState {
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let store = Store::open(&config.database_url, pool_size()).await?;
         let keys = LiveKeys::open(&store, key_source(&store, &config).await?).await?;
-        let hasher = Hasher::new(config.bcrypt_cost, Hasher::default_concurrency())
-            .with_queue_limit(config.hash_queue);
+        let hash_slots = Hasher::default_concurrency();
+        let hasher =
+            Hasher::new(config.bcrypt_cost, hash_slots).with_queue_limit(config.hash_queue);
+        let metrics = Metrics::new(hasher.clone(), hash_slots);
         let auth = Arc::new(AuthContext {
             store,
             keys,
@@ -69,6 +73,7 @@ impl AppState {
                 throttle: config.throttle.clone(),
             },
             scopes: ScopeTable::from_api::<api::Api>(),
+            metrics,
         });
         Ok(Self(Arc::new(State { auth, config })))
     }
@@ -119,19 +124,28 @@ fn pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2)
 }
 
+/// How long scrapes in flight get to finish once the server stops.
+const METRICS_GRACE: Duration = Duration::from_secs(1);
+
 /// A bound, ready-to-serve instance.
 pub struct App {
     listener: TcpListener,
+    /// The metrics listener, when `TOLLGATE_METRICS_BIND` is set.
+    metrics: Option<TcpAcceptor>,
     state: AppState,
 }
 
 impl App {
-    /// Opens the state, creates the first admin on an empty database, and
-    /// binds the listen address (port 0 picks a free port).
+    /// Logs the settings (secrets masked), opens the state, creates the first
+    /// admin on an empty database, and binds the listen address and the
+    /// metrics listener's, if any (port 0 picks a free port).
     pub async fn build(mut config: Config) -> Result<Self, StartError> {
+        tracing::info!("configuration {}", config.describe_line());
+        config::check_metrics_bind(config.bind, config.metrics_bind)?;
         let listener = TcpListener::bind(config.bind).await?;
         // The default issuer names the port actually bound (port 0 included).
         config.issuer = Some(config.issuer_for(listener.local_addr()?));
+        let metrics_bind = config.metrics_bind;
         let state = AppState::open(config).await?;
         bootstrap_admin(&state).await?;
         let warm = state.auth.hasher.clone();
@@ -140,7 +154,19 @@ impl App {
                 tracing::error!(error = %err, "could not prepare the dummy hash");
             }
         });
-        Ok(Self { listener, state })
+        let metrics = match metrics_bind {
+            Some(addr) => Some(
+                poem::listener::TcpListener::bind(addr)
+                    .into_acceptor()
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            listener,
+            metrics,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -149,11 +175,17 @@ impl App {
             .expect("a bound TCP listener has a socket address")
     }
 
+    /// The metrics listener's address, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(socket_addr)
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    /// The metrics listener stops with the API.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.state.clone()));
         let reload = tokio::spawn(reload_keys_periodically(self.state.clone()));
@@ -162,6 +194,27 @@ impl App {
             database = %self.state.store().shown_url(),
             "listening"
         );
+        // Dropped (so the metrics server stops) when the API's shutdown
+        // fires, or when the API server ends on an error.
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = self.metrics.map(|acceptor| {
+            tracing::info!(metrics_addr = %socket_addr(&acceptor), "serving metrics at /metrics");
+            let routes = metrics::routes(self.state.auth.metrics.clone());
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            tokio::spawn(
+                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                    routes,
+                    stopped,
+                    Some(METRICS_GRACE),
+                ),
+            )
+        });
+        let shutdown = async move {
+            shutdown.await;
+            drop(stop_metrics);
+        };
         let limits = self.state.config.server.clone();
         let result = server::serve(
             self.listener,
@@ -173,12 +226,25 @@ impl App {
         .await;
         purge.abort();
         reload.abort();
-        result
+        let metrics_result = match metrics {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        };
+        result.and(metrics_result)
     }
+}
+
+fn socket_addr(acceptor: &TcpAcceptor) -> SocketAddr {
+    acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .expect("a TCP listener has a socket address")
 }
 
 /// The whole application: the API, its spec and docs, and the middleware.
 pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
+    let metrics = state.auth.metrics.clone();
     let service = api::service();
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
@@ -194,6 +260,7 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .around(shape_errors)
         .around(crate::headers::security_headers)
         .around(crate::request_log::log_request)
+        .around(move |ep, req| metrics::track(metrics.clone(), ep, req))
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` before reading

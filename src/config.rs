@@ -162,6 +162,11 @@ pub struct ConfigArgs {
     /// How often expired refresh tokens and stale counters are deleted.
     #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub purge_interval: Duration,
+
+    /// Address of a second listener serving Prometheus metrics at `/metrics`.
+    /// Unset: no metrics listener. Never the API's own address.
+    #[arg(long, env = "TOLLGATE_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 fn secret(value: &str) -> Result<Secret, String> {
@@ -194,6 +199,7 @@ pub struct Config {
     pub bcrypt_cost: u32,
     pub throttle: ThrottleConfig,
     pub purge_interval: Duration,
+    pub metrics_bind: Option<SocketAddr>,
     pub hash_queue: usize,
     pub server: ServerConfig,
 }
@@ -258,6 +264,7 @@ impl TryFrom<ConfigArgs> for Config {
         if let Some(issuer) = &args.issuer {
             check_issuer(issuer)?;
         }
+        check_metrics_bind(args.bind, args.metrics_bind)?;
         Ok(Config {
             bind: args.bind,
             database_url: args.db.database_url,
@@ -285,8 +292,27 @@ impl TryFrom<ConfigArgs> for Config {
                 idle_timeout: args.idle_timeout,
                 max_connections: args.max_connections as usize,
             },
+            metrics_bind: args.metrics_bind,
         })
     }
+}
+
+/// The metrics listener must not share the API's port: what it serves is for
+/// the operator's scraper, and the API's port is the one open to clients.
+/// Port 0 on both is fine (each gets a free port of its own).
+pub fn check_metrics_bind(api: SocketAddr, metrics: Option<SocketAddr>) -> Result<(), String> {
+    let Some(metrics) = metrics else {
+        return Ok(());
+    };
+    let overlapping =
+        api.ip() == metrics.ip() || api.ip().is_unspecified() || metrics.ip().is_unspecified();
+    if metrics.port() != 0 && metrics.port() == api.port() && overlapping {
+        return Err(format!(
+            "TOLLGATE_METRICS_BIND ({metrics}) must not be the API's address \
+             (TOLLGATE_BIND={api}): metrics get a listener of their own"
+        ));
+    }
+    Ok(())
 }
 
 impl ConfigArgs {
@@ -392,7 +418,66 @@ impl Config {
             ("TOLLGATE_THROTTLE_MAX_DELAY", duration(t.max_delay)),
             ("TOLLGATE_THROTTLE_WINDOW", duration(t.window)),
             ("TOLLGATE_PURGE_INTERVAL", duration(self.purge_interval)),
+            (
+                "TOLLGATE_METRICS_BIND",
+                self.metrics_bind
+                    .map_or_else(|| "unset (no metrics listener)".into(), |a| a.to_string()),
+            ),
         ]
+    }
+
+    /// [`describe`](Self::describe) as one line, `NAME=value` pairs with a
+    /// value quoted where it has spaces: what `tollgate serve` logs at start.
+    pub fn describe_line(&self) -> String {
+        self.describe()
+            .into_iter()
+            .map(|(name, value)| match value.contains(' ') {
+                true => format!("{name}={value:?}"),
+                false => format!("{name}={value}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    #[test]
+    fn the_metrics_listener_may_not_take_the_api_port() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let api = addr("127.0.0.1:8000");
+        assert!(check_metrics_bind(api, None).is_ok());
+        assert!(check_metrics_bind(api, Some(addr("127.0.0.1:9100"))).is_ok());
+        assert!(check_metrics_bind(api, Some(addr("127.0.0.2:8000"))).is_ok());
+        for clash in ["127.0.0.1:8000", "0.0.0.0:8000", "[::]:8000"] {
+            let err = check_metrics_bind(api, Some(addr(clash))).unwrap_err();
+            assert!(err.contains("TOLLGATE_METRICS_BIND"), "{err}");
+        }
+        assert!(check_metrics_bind(addr("0.0.0.0:8000"), Some(api)).is_err());
+        let any = addr("127.0.0.1:0");
+        assert!(check_metrics_bind(any, Some(any)).is_ok());
+    }
+
+    #[test]
+    fn the_start_line_masks_secrets() {
+        let mut config = Config::with_database("postgres://u:hunter2pw@db.example/tollgate");
+        config.jwt_secret = Some(Secret::new("s".repeat(40)));
+        let line = config.describe_line();
+        assert!(
+            !line.contains("hunter2pw") && !line.contains(&"s".repeat(40)),
+            "{line}"
+        );
+        assert!(
+            line.contains("TOLLGATE_DATABASE_URL=postgres://u:***@db.example/tollgate"),
+            "{line}"
+        );
+        assert!(
+            line.contains("TOLLGATE_JWT_SECRET=\"set (hidden)\""),
+            "{line}"
+        );
+        assert!(line.contains("TOLLGATE_METRICS_BIND="), "{line}");
     }
 }
 

@@ -191,10 +191,12 @@ impl From<DbError> for ApiError {
             DbError::Conflict => Self::conflict("that conflicts with an existing record"),
             DbError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
+                crate::metrics::database_error(true);
                 Self::unavailable()
             }
             DbError::Other(source) => {
                 tracing::error!(error = %source, "database error");
+                crate::metrics::database_error(false);
                 Self::internal()
             }
         }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod headers;
 mod log_format;
 mod log_writer;
+pub mod metrics;
 pub mod request_log;
 pub mod resource;
 pub mod server;

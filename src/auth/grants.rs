@@ -16,6 +16,7 @@ use crate::{
         users::{self, UserChange, UserError},
     },
     db::{self, DbError, tokens::Rotation},
+    metrics::{self, Login, Refresh},
     validate,
 };
 
@@ -54,10 +55,12 @@ impl From<DbError> for GrantError {
         match err {
             DbError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
+                metrics::database_error(true);
                 GrantError::Unavailable
             }
             other => {
                 tracing::error!(error = %other, "database error");
+                metrics::database_error(false);
                 GrantError::Internal
             }
         }
@@ -92,7 +95,11 @@ pub struct PasswordLogin<'a> {
 
 /// The resource owner password credentials grant.
 pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Issued, GrantError> {
-    let requested = login.scope.map(ScopeSet::parse).transpose()?;
+    let requested = login
+        .scope
+        .map(ScopeSet::parse)
+        .transpose()
+        .inspect_err(|_| ctx.metrics.login(Login::InvalidScope))?;
     let plausible = validate::username(login.username).is_ok();
     let keys = throttle::Keys::new(plausible.then_some(login.username), login.addr);
 
@@ -123,6 +130,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
                 retry_after,
                 "login refused by the throttle"
             );
+            ctx.metrics.login(Login::Throttled);
             return Err(GrantError::TooManyAttempts { retry_after });
         }
         (Verdict::Passed, Some(user)) => user,
@@ -134,6 +142,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
                 reason = "invalid_grant",
                 "login failed"
             );
+            ctx.metrics.login(Login::InvalidGrant);
             return Err(GrantError::InvalidGrant);
         }
     };
@@ -141,6 +150,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
     let held = ScopeSet::parse_lenient(&user.scopes);
     let granted = match requested {
         Some(requested) if !held.contains(requested) => {
+            ctx.metrics.login(Login::InvalidScope);
             return Err(GrantError::InvalidScope(
                 "the requested scope is not held by this user".into(),
             ));
@@ -175,6 +185,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
     };
     let access_token = sign(ctx, &subject, granted, client_id, now)?;
     tracing::info!(user_id = user.id, family_id, "password grant issued");
+    ctx.metrics.login(Login::Success);
     Ok(Issued {
         access_token,
         expires_in: ctx.policy.access_ttl.as_secs(),
@@ -190,7 +201,10 @@ pub async fn refresh(
     scope: Option<&str>,
     client_id: Option<&str>,
 ) -> Result<Issued, GrantError> {
-    let requested = scope.map(ScopeSet::parse).transpose()?;
+    let requested = scope
+        .map(ScopeSet::parse)
+        .transpose()
+        .inspect_err(|_| ctx.metrics.refresh(Refresh::InvalidScope))?;
     let now = db::now();
     let next = random_token(REFRESH_TOKEN_BYTES);
     let rotation = ctx
@@ -212,10 +226,15 @@ pub async fn refresh(
                 family_id = grant.family_id,
                 "a spent refresh token was presented again; its session is revoked"
             );
+            ctx.metrics.refresh(Refresh::ReuseDetected);
             return Err(GrantError::InvalidGrant);
         }
-        Rotation::Invalid => return Err(GrantError::InvalidGrant),
+        Rotation::Invalid => {
+            ctx.metrics.refresh(Refresh::InvalidGrant);
+            return Err(GrantError::InvalidGrant);
+        }
         Rotation::Refused => {
+            ctx.metrics.refresh(Refresh::InvalidScope);
             return Err(GrantError::InvalidScope(
                 "a refresh may narrow the original scope, never widen it".into(),
             ));
@@ -234,6 +253,7 @@ pub async fn refresh(
         family_id = grant.family_id,
         "refresh grant issued"
     );
+    ctx.metrics.refresh(Refresh::Success);
     Ok(Issued {
         access_token,
         expires_in: ctx.policy.access_ttl.as_secs(),
@@ -252,6 +272,7 @@ pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<(), DbError> {
         None => tokens.revoke_by_refresh(&sha256_hex(token), now).await?,
     };
     if revoked {
+        ctx.metrics.revocation();
         tracing::info!(
             event = "session_revoked",
             "a session was revoked (RFC 7009)"

@@ -31,6 +31,8 @@ pub struct AuthContext {
     pub hasher: password::Hasher,
     pub policy: Policy,
     pub scopes: bearer::ScopeTable,
+    /// Where the grants count their outcomes.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Shared by every request (the bearer checker reads it from the request).

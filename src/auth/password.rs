@@ -215,6 +215,11 @@ impl Hasher {
         .await
         .map_err(|_| HashError::Task)?
     }
+
+    /// Hash jobs that could start now without waiting (for the metrics).
+    pub fn free_slots(&self) -> usize {
+        self.permits.available_permits()
+    }
 }
 
 /// A hash of a random filler, verified against when there is no real hash.

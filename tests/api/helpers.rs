@@ -24,6 +24,8 @@ pub const TEST_COST: u32 = 4;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The metrics listener, when `config.metrics_bind` was set.
+    pub metrics_addr: Option<SocketAddr>,
     pub client: Client,
     pub state: AppState,
     pub config: Config,
@@ -66,6 +68,7 @@ impl TestApp {
     async fn start(mut config: Config, db: std::sync::Arc<TestDb>) -> Self {
         let app = App::build(config.clone()).await.expect("app builds");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let state = app.state().clone();
         // The first instance's default issuer (its port) is kept for restarts
         // and siblings, as nodes of one deployment share TOLLGATE_ISSUER.
@@ -78,6 +81,7 @@ impl TestApp {
         }));
         Self {
             addr,
+            metrics_addr,
             client: Client::new(),
             state,
             config,

@@ -19,6 +19,7 @@ mod keys;
 mod limits;
 mod lockout;
 mod logs;
+mod metrics;
 mod nodes;
 mod outage;
 mod pages;

@@ -162,3 +162,83 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     assert!(response.contains("HTTP/1.1 200"), "{response}");
     assert!(server.exit_status().await.success());
 }
+
+#[tokio::test]
+async fn serve_logs_its_configuration_once_with_no_secret_in_it() {
+    let secret = "signing-key-that-must-stay-out-of-logs-0123";
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("TOLLGATE_JWT_SECRET", secret),
+        ("TOLLGATE_METRICS_BIND", "127.0.0.1:0"),
+    ];
+    let mut server = Served::start_with(&dir, &env, &[]);
+    let line = server.log_until("configuration").await;
+    server.log_until("listening").await;
+    assert!(line.contains("INFO"), "{line}");
+    for setting in [
+        "TOLLGATE_BIND=127.0.0.1:0",
+        "TOLLGATE_DATABASE_URL=sqlite://",
+        "TOLLGATE_JWT_SECRET=\"set (hidden)\"",
+        "TOLLGATE_METRICS_BIND=127.0.0.1:0",
+        "TOLLGATE_BCRYPT_COST=4",
+    ] {
+        assert!(line.contains(setting), "{setting} missing: {line}");
+    }
+    assert!(!line.contains(secret), "{line}");
+    let logged = server.lines.iter().filter(|l| l.contains("configuration"));
+    assert_eq!(logged.count(), 1, "{:#?}", server.lines);
+    assert!(!server.lines.iter().any(|l| l.contains(secret)));
+
+    // A database password is masked too, and the line comes before the
+    // database is opened (nothing listens on port 1: the start fails).
+    let url = "postgres://tollgate:db-password-xyz@127.0.0.1:1/tollgate";
+    let failed = tollgate_command(url)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let line = stderr.lines().find(|l| l.contains("configuration"));
+    let line = line.unwrap_or_else(|| panic!("no configuration line: {stderr}"));
+    assert!(
+        line.contains("TOLLGATE_DATABASE_URL=postgres://tollgate:***@127.0.0.1:1/tollgate"),
+        "{line}"
+    );
+    assert!(!stderr.contains("db-password-xyz"), "{stderr}");
+}
+
+#[test]
+fn the_metrics_listener_is_refused_on_the_api_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("tollgate.db"));
+    for (bind, metrics) in [
+        ("127.0.0.1:8123", "127.0.0.1:8123"),
+        ("0.0.0.0:8123", "127.0.0.1:8123"),
+    ] {
+        for command in ["config", "serve"] {
+            let refused = tollgate_command(&url)
+                .arg(command)
+                .env("TOLLGATE_BIND", bind)
+                .env("TOLLGATE_METRICS_BIND", metrics)
+                .output()
+                .unwrap();
+            assert!(!refused.status.success(), "{command} {bind} {metrics}");
+            let stderr = String::from_utf8_lossy(&refused.stderr);
+            assert!(
+                stderr.contains("TOLLGATE_METRICS_BIND") && stderr.contains("API's address"),
+                "{stderr}"
+            );
+        }
+    }
+    let accepted = tollgate_command(&url)
+        .arg("config")
+        .env("TOLLGATE_METRICS_BIND", "127.0.0.1:9100")
+        .output()
+        .unwrap();
+    assert!(accepted.status.success());
+    let stdout = String::from_utf8_lossy(&accepted.stdout);
+    assert!(
+        stdout.contains("TOLLGATE_METRICS_BIND=127.0.0.1:9100"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,373 @@
+//! Prometheus metrics: the registry, the handles the code counts with, the
+//! request middleware and the `GET /metrics` page of the metrics listener.
+//!
+//! Each [`Metrics`] has a registry of its own (no global), carried in the
+//! [`AuthContext`](crate::auth::AuthContext): two servers in one process, as
+//! in the tests, count apart. The `From<DbError>` conversions have no context
+//! to reach it through, so the request middleware also makes the request's
+//! `Metrics` current for the task that serves it ([`database_error`]);
+//! outside a request (the CLI, the purge) nothing is counted there.
+//!
+//! Labels take only bounded values: route patterns from the spec, standard
+//! methods, status codes, fixed outcomes. Never a raw path, a username or
+//! anything a client can vary at will.
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
+    http::{Method, StatusCode},
+    web::Data,
+};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder, core::Collector,
+};
+
+use crate::auth::password::Hasher;
+
+/// Latency buckets in seconds: a bearer-checked read takes well under a
+/// millisecond, a login one bcrypt verify (tens to hundreds of milliseconds).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How a password grant ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Login {
+    Success,
+    InvalidGrant,
+    InvalidScope,
+    Throttled,
+}
+
+/// How a refresh grant ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Refresh {
+    Success,
+    InvalidGrant,
+    InvalidScope,
+    ReuseDetected,
+}
+
+/// Cheap to clone: every handle is shared.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    operations: Operations,
+    hasher: Hasher,
+    hash_slots: i64,
+    requests: IntCounterVec,
+    durations: HistogramVec,
+    logins: IntCounterVec,
+    refreshes: IntCounterVec,
+    revocations: IntCounter,
+    database_errors: IntCounterVec,
+    unavailable: IntCounter,
+    hash_running: IntGauge,
+}
+
+impl Metrics {
+    /// A fresh registry. `hasher` is read at each scrape for the hash-job
+    /// gauges; `hash_slots` is the concurrency it was made with.
+    pub fn new(hasher: Hasher, hash_slots: usize) -> Self {
+        let registry = Registry::new();
+        // Names and labels are constants: a failure here is a bug, found by
+        // any test that starts the app.
+        let add = |metric: Box<dyn Collector>| registry.register(metric).expect("a valid metric");
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            let vec = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
+            add(Box::new(vec.clone()));
+            vec
+        };
+        let counter = |name: &str, help: &str| {
+            let counter = IntCounter::new(name, help).expect("a valid metric");
+            add(Box::new(counter.clone()));
+            counter
+        };
+        let gauge = |name: &str, help: &str| {
+            let gauge = IntGauge::new(name, help).expect("a valid metric");
+            add(Box::new(gauge.clone()));
+            gauge
+        };
+        let requests = counters(
+            "tollgate_http_requests_total",
+            "HTTP requests answered, by route pattern, method and status.",
+            &["operation", "method", "status"],
+        );
+        let opts = HistogramOpts::new(
+            "tollgate_http_request_duration_seconds",
+            "Time from the request's arrival to its response, by route pattern and method.",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec());
+        let durations = HistogramVec::new(opts, &["operation", "method"]).expect("a valid metric");
+        add(Box::new(durations.clone()));
+        let logins = counters(
+            "tollgate_logins_total",
+            "Password grants, by outcome.",
+            &["outcome"],
+        );
+        let refreshes = counters(
+            "tollgate_refreshes_total",
+            "Refresh grants, by outcome.",
+            &["outcome"],
+        );
+        let revocations = counter(
+            "tollgate_revocations_total",
+            "Sessions ended through POST /token/revoke (RFC 7009).",
+        );
+        let database_errors = counters(
+            "tollgate_database_errors_total",
+            "Database errors answered to a request: unavailable (503) or other (500).",
+            &["kind"],
+        );
+        let unavailable = counter(
+            "tollgate_unavailable_responses_total",
+            "Responses with status 503.",
+        );
+        let hash_running = gauge(
+            "tollgate_hash_jobs_running",
+            "bcrypt hashes and verifies running now.",
+        );
+        let slots = gauge(
+            "tollgate_hash_slots",
+            "bcrypt jobs that may run at once; more wait.",
+        );
+        slots.set(hash_slots as i64);
+        let info = Opts::new("tollgate_build_info", "Always 1; the version is the label.");
+        let build_info = IntGaugeVec::new(info, &["version"]).expect("a valid metric");
+        add(Box::new(build_info.clone()));
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Self(Arc::new(Inner {
+            registry,
+            operations: Operations::from_api::<crate::api::Api>(),
+            hasher,
+            hash_slots: hash_slots as i64,
+            requests,
+            durations,
+            logins,
+            refreshes,
+            revocations,
+            database_errors,
+            unavailable,
+            hash_running,
+        }))
+    }
+
+    pub fn login(&self, outcome: Login) {
+        let label = match outcome {
+            Login::Success => "success",
+            Login::InvalidGrant => "invalid_grant",
+            Login::InvalidScope => "invalid_scope",
+            Login::Throttled => "throttled",
+        };
+        self.0.logins.with_label_values(&[label]).inc();
+    }
+
+    pub fn refresh(&self, outcome: Refresh) {
+        let label = match outcome {
+            Refresh::Success => "success",
+            Refresh::InvalidGrant => "invalid_grant",
+            Refresh::InvalidScope => "invalid_scope",
+            Refresh::ReuseDetected => "reuse_detected",
+        };
+        self.0.refreshes.with_label_values(&[label]).inc();
+    }
+
+    pub fn revocation(&self) {
+        self.0.revocations.inc();
+    }
+
+    /// Every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let free = self.0.hasher.free_slots() as i64;
+        self.0.hash_running.set((self.0.hash_slots - free).max(0));
+        TextEncoder::new()
+            .encode_to_string(&self.0.registry.gather())
+            .unwrap_or_default()
+    }
+
+    fn observe(&self, operation: &str, method: &str, status: StatusCode, started: Instant) {
+        let inner = &self.0;
+        inner
+            .requests
+            .with_label_values(&[operation, method, status.as_str()])
+            .inc();
+        inner
+            .durations
+            .with_label_values(&[operation, method])
+            .observe(started.elapsed().as_secs_f64());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            inner.unavailable.inc();
+        }
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Metrics;
+}
+
+/// Counts a database error that a request is answered with: `unavailable`
+/// (the 503 kind) or not. A no-op outside a request.
+pub fn database_error(unavailable: bool) {
+    let kind = if unavailable { "unavailable" } else { "other" };
+    let _ = CURRENT.try_with(|metrics| metrics.0.database_errors.with_label_values(&[kind]).inc());
+}
+
+/// Runs `future` with `metrics` current, as the middleware does for a request.
+pub async fn scope<F: Future>(metrics: Metrics, future: F) -> F::Output {
+    CURRENT.scope(metrics, future).await
+}
+
+/// The request middleware: counts and times every response by operation.
+pub async fn track<E: Endpoint>(
+    metrics: Metrics,
+    ep: Arc<E>,
+    req: Request,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let operation = metrics.0.operations.of(req.uri().path());
+    let method = method_label(req.method());
+    let response = scope(metrics.clone(), ep.call(req))
+        .await
+        .map_or_else(poem::Error::into_response, IntoResponse::into_response);
+    metrics.observe(operation, method, response.status(), started);
+    Ok(response)
+}
+
+/// The metrics listener's routes: `GET /metrics`, nothing else.
+pub fn routes(metrics: Metrics) -> impl Endpoint<Output = Response> {
+    #[poem::handler]
+    fn scrape(metrics: Data<&Metrics>) -> Response {
+        metrics
+            .render()
+            .with_content_type(prometheus::TEXT_FORMAT)
+            .into_response()
+    }
+    Route::new().at("/metrics", poem::get(scrape)).data(metrics)
+}
+
+/// Methods outside the standard set share one label, so a client cannot mint
+/// new series with made-up methods.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", |known| known.as_str())
+}
+
+/// The spec's paths, for naming a request by its route pattern.
+struct Operations(Vec<(String, Vec<String>)>);
+
+/// Served outside the spec's paths, and named as themselves.
+const DOCS: [&str; 3] = ["/docs", "/openapi.json", "/openapi.yaml"];
+
+impl Operations {
+    fn from_api<T: poem_openapi::OpenApi>() -> Self {
+        let mut paths: Vec<(String, Vec<String>)> = T::meta()
+            .into_iter()
+            .flat_map(|api| api.paths)
+            .map(|path| {
+                let segments = path.path.split('/').map(str::to_owned).collect();
+                (path.path, segments)
+            })
+            .collect();
+        // Literal segments before variables, so `/users/me` wins over `/users/{id}`.
+        paths.sort_by_key(|(_, segments)| segments.iter().filter(|s| is_variable(s)).count());
+        paths.dedup_by(|a, b| a.0 == b.0);
+        Self(paths)
+    }
+
+    /// The spec path `path` matches (`/items/{id}` for `/items/7`), a docs
+    /// path, or `unmatched`.
+    fn of(&self, path: &str) -> &str {
+        let under = |docs: &str| {
+            path.strip_prefix(docs)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        if let Some(docs) = DOCS.iter().find(|docs| under(docs)) {
+            return docs;
+        }
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(_, pattern)| {
+                pattern.len() == segments.len()
+                    && pattern
+                        .iter()
+                        .zip(&segments)
+                        .all(|(p, s)| p == s || (is_variable(p) && !s.is_empty()))
+            })
+            .map_or("unmatched", |(name, _)| name.as_str())
+    }
+}
+
+fn is_variable(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_named_by_their_spec_pattern() {
+        let operations = Operations::from_api::<crate::api::Api>();
+        assert_eq!(operations.of("/items/123"), "/items/{id}");
+        assert_eq!(operations.of("/items"), "/items");
+        assert_eq!(operations.of("/users/me"), "/users/me");
+        assert_eq!(operations.of("/users/42"), "/users/{id}");
+        assert_eq!(operations.of("/token"), "/token");
+        assert_eq!(operations.of("/docs"), "/docs");
+        assert_eq!(operations.of("/docs/oauth-receiver.html"), "/docs");
+        assert_eq!(operations.of("/openapi.json"), "/openapi.json");
+        for stray in ["/", "/items/", "/items/1/2", "/nope", "/docsx", "/metrics"] {
+            assert_eq!(operations.of(stray), "unmatched", "{stray}");
+        }
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+    }
+
+    #[tokio::test]
+    async fn database_errors_count_inside_a_request_only() {
+        let metrics = Metrics::new(Hasher::new(4, 2), 2);
+        let unavailable = || crate::db::DbError::Unavailable(sqlx::Error::PoolTimedOut);
+        let other = || crate::db::DbError::Other(sqlx::Error::RowNotFound);
+        let _ = crate::error::ApiError::from(unavailable());
+        scope(metrics.clone(), async {
+            let _ = crate::error::ApiError::from(unavailable());
+            let _ = crate::auth::grants::GrantError::from(other());
+        })
+        .await;
+        let text = metrics.render();
+        assert!(
+            text.contains("tollgate_database_errors_total{kind=\"unavailable\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tollgate_database_errors_total{kind=\"other\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("tollgate_build_info{version=\""), "{text}");
+        assert!(text.contains("tollgate_hash_slots 2"), "{text}");
+    }
+}
