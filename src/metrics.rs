@@ -67,6 +67,7 @@ struct Inner {
     database_errors: IntCounterVec,
     unavailable: IntCounter,
     hash_running: IntGauge,
+    hash_waiting: IntGauge,
 }
 
 impl Metrics {
@@ -131,6 +132,10 @@ impl Metrics {
             "tollgate_hash_jobs_running",
             "bcrypt hashes and verifies running now.",
         );
+        let hash_waiting = gauge(
+            "tollgate_hash_jobs_waiting",
+            "bcrypt hashes and verifies waiting for a core.",
+        );
         let slots = gauge(
             "tollgate_hash_slots",
             "bcrypt jobs that may run at once; more wait.",
@@ -155,6 +160,7 @@ impl Metrics {
             database_errors,
             unavailable,
             hash_running,
+            hash_waiting,
         }))
     }
 
@@ -186,6 +192,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let free = self.0.hasher.free_slots() as i64;
         self.0.hash_running.set((self.0.hash_slots - free).max(0));
+        self.0.hash_waiting.set(self.0.hasher.waiting() as i64);
         TextEncoder::new()
             .encode_to_string(&self.0.registry.gather())
             .unwrap_or_default()

@@ -220,6 +220,11 @@ impl Hasher {
     pub fn free_slots(&self) -> usize {
         self.permits.available_permits()
     }
+
+    /// Hash jobs waiting for a core (for the metrics).
+    pub fn waiting(&self) -> usize {
+        self.queue.waiting.load(Ordering::Acquire)
+    }
 }
 
 /// A hash of a random filler, verified against when there is no real hash.
