@@ -14,7 +14,7 @@ use crate::{
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Seconds of clock skew tolerated on `exp` between processes.
-const LEEWAY_SECS: u64 = 5;
+pub(crate) const LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {

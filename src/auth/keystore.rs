@@ -9,9 +9,12 @@
 //! `--now` reaches every node within that interval.
 
 use std::{
-    sync::{Arc, RwLock},
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
+
+use sha2::{Digest, Sha256};
 
 use crate::{
     auth::{
@@ -47,10 +50,23 @@ pub struct KeySource {
     pub audience: String,
 }
 
+/// Verified access tokens kept, at most; past it the cache starts over.
+const VERIFIED_CAPACITY: usize = 10_000;
+
 /// The keys in use, swapped whole on reload; cheap to read per request.
 pub struct LiveKeys {
     source: KeySource,
     current: RwLock<Arc<Keys>>,
+    /// The key ids and times the current ring was built from: a reload that
+    /// finds the same keeps the ring and its verified tokens.
+    fingerprint: Mutex<String>,
+    /// Asymmetric algorithms only: tokens whose signature and claims were
+    /// checked, by the SHA-256 of the token. An RS256 verify costs more than
+    /// the rest of a bearer check; a hit costs one hash. A hit still has its
+    /// `exp` checked, and the bearer check still reads the user and session
+    /// for every request, so a revocation is seen at the next request. Emptied
+    /// when the keys change, and when full.
+    verified: Mutex<HashMap<[u8; 32], AccessClaims>>,
 }
 
 impl LiveKeys {
@@ -60,10 +76,12 @@ impl LiveKeys {
         if source.alg.is_asymmetric() {
             ensure_key(store, &source).await?;
         }
-        let keys = build(store, &source).await?;
+        let (keys, fingerprint) = build(store, &source).await?;
         Ok(Self {
             source,
             current: RwLock::new(Arc::new(keys)),
+            fingerprint: Mutex::new(fingerprint),
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -77,8 +95,13 @@ impl LiveKeys {
         if !self.source.alg.is_asymmetric() {
             return Ok(());
         }
-        let keys = Arc::new(build(store, &self.source).await?);
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        let (keys, fingerprint) = build(store, &self.source).await?;
+        let mut current = lock(&self.fingerprint);
+        if *current != fingerprint {
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+            *current = fingerprint;
+            lock(&self.verified).clear();
+        }
         Ok(())
     }
 
@@ -99,7 +122,24 @@ impl LiveKeys {
     }
 
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        self.current().verify(token)
+        if !self.source.alg.is_asymmetric() {
+            return self.current().verify(token);
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cached = lock(&self.verified).get(&digest).cloned();
+        if let Some(claims) = cached {
+            if claims.exp < db::now() - crate::auth::jwt::LEEWAY_SECS as i64 {
+                return Err(TokenError::Expired);
+            }
+            return Ok(claims);
+        }
+        let claims = self.current().verify(token)?;
+        let mut verified = lock(&self.verified);
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
     }
 
     pub fn family_of(&self, token: &str) -> Option<i64> {
@@ -107,14 +147,30 @@ impl LiveKeys {
     }
 }
 
-async fn build(store: &Store, source: &KeySource) -> Result<Keys, KeyStoreError> {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The keys, and a fingerprint of what they were built from (the stored
+/// keys, their times, and which one signs now).
+async fn build(store: &Store, source: &KeySource) -> Result<(Keys, String), KeyStoreError> {
     if !source.alg.is_asymmetric() {
         let secret = source.secret.as_ref().ok_or(KeyError::Symmetric)?;
-        return Ok(Keys::new(secret, &source.issuer, &source.audience));
+        let keys = Keys::new(secret, &source.issuer, &source.audience);
+        return Ok((keys, String::new()));
     }
     let records = stored(store).await?;
     let ring = KeyRing::from_records(&records, db::now(), source.kek.as_ref())?;
-    Ok(Keys::from_ring(ring, &source.issuer, &source.audience))
+    let mut fingerprint = format!("signs:{}", ring.signing_kid());
+    for r in &records {
+        fingerprint += &format!(";{}:{}:{:?}", r.kid, r.activates_at, r.retires_at);
+    }
+    Ok((
+        Keys::from_ring(ring, &source.issuer, &source.audience),
+        fingerprint,
+    ))
 }
 
 /// On a table with no key of the configured algorithm that signs now,
