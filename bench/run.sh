@@ -16,7 +16,7 @@
 # lines, standard error sent to a file). A second node at TOLLGATE_LOG=warn
 # and a JWT-only ceiling (examples/jwt_ceiling.rs) run beside it, and every
 # ratio compares measurements of this same run, taken in turns. Nothing here
-# is asserted: the table says which targets were met. Writes bench/results.md;
+# is asserted: the table says which targets were met. Writes bench/results.md (bench/results-postgres.md with a postgres:// --database);
 # raw output goes to bench/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +82,8 @@ else
     FRESH=yes
 fi
 case "$DB_URL" in sqlite:*) SQLITE=yes ;; *) SQLITE= ;; esac
+# Each engine's latest figures in a file of their own.
+case "$DB_URL" in postgres*) RESULTS=bench/results-postgres.md ;; esac
 export TOLLGATE_DATABASE_URL=$DB_URL
 # The settings users run: no log level, format or cost set here.
 unset TOLLGATE_LOG RUST_LOG TOLLGATE_LOG_FORMAT TOLLGATE_BCRYPT_COST TOLLGATE_BIND
@@ -303,6 +305,21 @@ STORM_PID=
 summarize storm_token
 wait_idle info
 
+# --- two nodes on one database ----------------------------------------------------
+# A second node on the same database, both loaded at once (half the
+# connections each), side by side with the one node alone just before.
+say "two nodes on one database: /users/me on each at once"
+start_node second
+measure one_node info "$CONNS" "$DURATION" /users/me BENCH_TOKEN="$TOKEN"
+env BENCH_TOKEN="$TOKEN" "${PIN[@]}" wrk -t1 -c"$((CONNS / 2))" -d"${DURATION}s" --timeout 60s \
+    -s bench/wrk.lua "${NODE_URL[second]}/users/me" >"$OUT/two_second.txt" 2>&1 &
+SECOND_PID=$!
+measure two_first info "$((CONNS / 2))" "$DURATION" /users/me BENCH_TOKEN="$TOKEN"
+wait "$SECOND_PID" || die "wrk failed for the second node (see $OUT/two_second.txt)"
+summarize two_second
+RPS[two_sum]=$(awk -v a="${RPS[two_first]}" -v b="${RPS[two_second]}" 'BEGIN {printf "%.1f", a + b}')
+stop_node second
+
 [ -n "$SQLITE" ] && "$HELPER" mint "$DB_URL" "$SIZE_TOKENS" "$OUT/tokens-small" 2>/dev/null
 LOG_BYTES=$(stat -c %s "${NODE_LOG[info]}")
 LOG_LINES=$(grep -c 'status=' "${NODE_LOG[info]}" || true)
@@ -398,6 +415,15 @@ row() {
         row "GET /users/me, 10 users (a token each; in turns with the next)" users_me_10
         row "GET /users/me, $USERS users (tokens of $SIZE_TOKENS random users)" users_me_big
     fi
+    echo
+    echo "| two nodes on one database (${DB_URL%%://*}) | requests/s | p99 ms | ÷ one node |"
+    echo "|---|---:|---:|---:|"
+    printf '| %s | %s | %s | %s |\n' "GET /users/me, one node alone" "${RPS[one_node]}" "${P99[one_node]}" "1.00"
+    printf '| %s | %s | %s | %s |\n' "GET /users/me, node 1 of 2 (at once)" "${RPS[two_first]}" "${P99[two_first]}" "$(ratio "${RPS[two_first]}" "${RPS[one_node]}")"
+    printf '| %s | %s | %s | %s |\n' "GET /users/me, node 2 of 2 (at once)" "${RPS[two_second]}" "${P99[two_second]}" "$(ratio "${RPS[two_second]}" "${RPS[one_node]}")"
+    printf '| %s | %s | | %s |\n' "GET /users/me, both nodes together" "${RPS[two_sum]}" "$(ratio "${RPS[two_sum]}" "${RPS[one_node]}")"
+    echo
+    echo "Both nodes and the load generator share this machine's cores: the sum shows that the nodes work as one service on one database, not how they scale on machines of their own."
     echo
     echo "| logins | requests/s | p50 ms | p99 ms | errors |"
     echo "|---|---:|---:|---:|---:|"
