@@ -387,9 +387,10 @@ impl Config {
             ),
             (
                 "TOLLGATE_JWT_SECRET",
-                match self.jwt_secret {
-                    Some(_) => "set (hidden)".into(),
-                    None => "unset (generated once, kept in the database)".into(),
+                match (&self.jwt_secret, self.jwt_alg.is_asymmetric()) {
+                    (Some(_), _) => "set (hidden)".into(),
+                    (None, true) => "unset (not used: the signing keys are in the database)".into(),
+                    (None, false) => "unset (generated once, kept in the database)".into(),
                 },
             ),
             ("TOLLGATE_ISSUER", self.issuer_for(self.bind)),
