@@ -209,7 +209,7 @@ wait_idle() {
 }
 # combine NAME ROUND...: NAME gets the mean rate and p50 of the rounds, their
 # worst p99, their summed CPU and requests, and SPREAD, the lowest and highest rate.
-declare -A SPREAD
+declare -A SPREAD ALG_TOKEN
 combine() {
     local name=$1 round
     shift
@@ -281,6 +281,34 @@ for name in "${COMPARED[@]}"; do
 done
 stop_node ceiling
 stop_node warn
+
+# --- signing algorithms ---------------------------------------------------------
+# /users/me with RS256 (the default without a secret) and EdDSA beside HS256,
+# in turns: each node on a fresh SQLite file of its own (two algorithms on one
+# database would take turns retiring each other's keys), a token each.
+say "signing algorithms: /users/me with HS256, RS256 and EdDSA, each on its own database"
+SAVED_SECRET=$TOLLGATE_JWT_SECRET
+for alg in HS256 RS256 EdDSA; do
+    url="sqlite://$TMP/alg-$alg.db"
+    if [ "$alg" = HS256 ]; then export TOLLGATE_JWT_SECRET=$SAVED_SECRET; else unset TOLLGATE_JWT_SECRET; fi
+    printf '%s\n' "$BENCH_PASSWORD" | TOLLGATE_DATABASE_URL=$url TOLLGATE_JWT_ALG=$alg \
+        "$BIN" user add "$BENCH_USER" --scopes "read:items" --password-stdin >>"$OUT/user-add.log" 2>&1 ||
+        die "could not add the bench user for $alg (see $OUT/user-add.log)"
+    start_node "alg_$alg" TOLLGATE_DATABASE_URL="$url" TOLLGATE_JWT_ALG="$alg"
+    ALG_TOKEN[$alg]=$(curl -fsS -d "$LOGIN_BODY" "${NODE_URL[alg_$alg]}/token" | json_field access_token)
+    [ -n "${ALG_TOKEN[$alg]}" ] || die "could not log in on the $alg node"
+    measure "warmup_alg_$alg" "alg_$alg" "$CONNS" 1 /users/me BENCH_TOKEN="${ALG_TOKEN[$alg]}" 2>/dev/null
+done
+export TOLLGATE_JWT_SECRET=$SAVED_SECRET
+for round in $(seq "$ROUNDS"); do
+    for alg in HS256 RS256 EdDSA; do
+        measure "me_alg_${alg}_$round" "alg_$alg" "$CONNS" "$half" /users/me BENCH_TOKEN="${ALG_TOKEN[$alg]}"
+    done
+done
+for alg in HS256 RS256 EdDSA; do
+    combine "me_alg_$alg" $(for r in $(seq "$ROUNDS"); do echo "me_alg_${alg}_$r"; done)
+    stop_node "alg_$alg"
+done
 
 # --- logins, at the defaults ------------------------------------------------------
 BCRYPT=$("$HELPER" bcrypt-cpu "$COST" 3)
@@ -416,6 +444,14 @@ row() {
         row "GET /users/me, $USERS users (tokens of $SIZE_TOKENS random users)" users_me_big
     fi
     echo
+    echo "| signing algorithm (each node on a fresh SQLite file) | requests/s | rounds | p99 ms | server CPU µs/req | ÷ HS256 |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for alg in HS256 RS256 EdDSA; do
+        printf '| GET /users/me, %s | %s | %s | %s | %s | %s |\n' "$alg" "${RPS[me_alg_$alg]}" \
+            "${SPREAD[me_alg_$alg]:-}" "${P99[me_alg_$alg]}" "${CPU_US[me_alg_$alg]}" \
+            "$(ratio "${RPS[me_alg_$alg]}" "${RPS[me_alg_HS256]}")"
+    done
+    echo
     echo "| two nodes on one database (${DB_URL%%://*}) | requests/s | p99 ms | ÷ one node |"
     echo "|---|---:|---:|---:|"
     printf '| %s | %s | %s | %s |\n' "GET /users/me, one node alone" "${RPS[one_node]}" "${P99[one_node]}" "1.00"
@@ -442,6 +478,8 @@ row() {
     echo "| target | measured | |"
     echo "|---|---|---|"
     echo "| /users/me (default config) ≥ 0.80 × JWT-only ceiling | $R_CEIL | $(met "$R_CEIL >= 0.80") |"
+    R_RS=$(ratio "${RPS[me_alg_RS256]}" "${RPS[me_alg_HS256]}")
+    echo "| /users/me RS256 ≥ 0.90 × HS256 | $R_RS | $(met "$R_RS >= 0.90") |"
     C_CEIL=$(ratio "${CPU_US[me_ceiling]}" "${CPU_US[me_info]}")
     C_WARN=$(ratio "${CPU_US[me_warn]}" "${CPU_US[me_info]}")
     echo "| the same by CPU: ceiling's CPU per request ÷ /users/me's ≥ 0.80 | $C_CEIL | $(met "$C_CEIL >= 0.80") |"
