@@ -27,6 +27,7 @@ mod password_policy;
 mod passwords;
 mod refresh;
 mod rehash;
+mod resource_server;
 mod revoke;
 mod scope_enum;
 mod scopes;
