@@ -192,7 +192,9 @@ async fn with_a_key_encryption_key_no_private_key_is_stored_in_the_clear() {
     let kek = "a key-encryption key of 32 bytes or more";
     let mut app =
         TestApp::spawn_with(|config| config.key_encryption_key = Some(Secret::new(kek))).await;
+    // The sealed key signs, and its tokens verify.
     let token = app.admin_token().await;
+    assert_eq!(app.me_status(&token).await, StatusCode::OK);
     let pool = app.sql().await;
     let rows: Vec<(Vec<u8>, Option<String>)> =
         sqlx::query_as("SELECT private_key, encryption_key_id FROM signing_keys")
@@ -224,7 +226,6 @@ async fn with_a_key_encryption_key_no_private_key_is_stored_in_the_clear() {
         assert!(err.contains("TOLLGATE_KEY_ENCRYPTION_KEY"), "{err}");
         assert!(!err.contains(kek), "{err}");
     }
-    let _ = token;
 }
 
 #[tokio::test]
