@@ -4,9 +4,8 @@
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    Endpoint, Response, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor},
-    web::headers::{ContentLength, HeaderMapExt},
 };
 use tokio::net::TcpListener;
 
@@ -22,8 +21,8 @@ use crate::{
     },
     config::{self, Config, Secret},
     db::{self, Store},
-    error::{ApiError, shape_errors},
     metrics::{self, Metrics},
+    middleware::Middleware,
     server,
 };
 
@@ -244,46 +243,16 @@ fn socket_addr(acceptor: &TcpAcceptor) -> SocketAddr {
 
 /// The whole application: the API, its spec and docs, and the middleware.
 pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
-    let metrics = state.auth.metrics.clone();
     let service = api::service();
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
     let docs = service.swagger_ui();
-    Route::new()
+    let routes = Route::new()
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml)
-        .data(state.auth.clone())
-        .data(state)
-        .around(limit_body)
-        .around(shape_errors)
-        .around(crate::headers::security_headers)
-        .around(crate::request_log::log_request)
-        .around(move |ep, req| metrics::track(metrics.clone(), ep, req))
-}
-
-/// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` before reading
-/// anything, or while reading a body sent without one.
-async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
-    match req.headers().typed_get::<ContentLength>() {
-        Some(ContentLength(len)) if len > MAX_BODY_BYTES as u64 => {
-            return Err(ApiError::payload_too_large().into());
-        }
-        Some(_) => {}
-        None => {
-            let body = req
-                .take_body()
-                .into_bytes_limit(MAX_BODY_BYTES)
-                .await
-                .map_err(|err| match err {
-                    poem::error::ReadBodyError::PayloadTooLarge => ApiError::payload_too_large(),
-                    _ => ApiError::invalid_request("the request body could not be read"),
-                })?;
-            req.set_body(body);
-        }
-    }
-    Ok(ep.call(req).await?.into_response())
+        .at("/openapi.yaml", spec_yaml);
+    Middleware::new(routes, state)
 }
 
 /// On a database with no users at all, creates `admin` with every scope and a

@@ -5,7 +5,7 @@
 //! here ever formats a password, hash, token or key.
 
 use poem::{
-    Endpoint, IntoResponse, Request, Response,
+    IntoResponse, Request, Response,
     error::{MethodNotAllowedError, NotFoundError, ReadBodyError, SizedLimitError},
     http::StatusCode,
 };
@@ -215,27 +215,39 @@ impl From<UserError> for ApiError {
     }
 }
 
-/// Wraps the whole application: every error that poem, poem-openapi or a
-/// handler raises leaves in the contract's JSON shape.
-pub async fn shape_errors<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-) -> poem::Result<Response> {
-    let has_bearer = req
-        .headers()
-        .get(poem::http::header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().get(..6))
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"));
-    let query_token = crate::auth::bearer::has_query_token(&req);
-    match ep.call(req).await {
-        Ok(output) => Ok(output.into_response()),
-        Err(err) if err.is_from_response() => Ok(err.into_response()),
-        // A token only in the query string: refused as such, not taken for no token.
-        Err(err) if err.is::<AuthorizationError>() && query_token => {
-            Ok(crate::auth::bearer::query_token_refused().into_response())
+/// What the error shaping needs to know of a request before it is handled.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorShape {
+    has_bearer: bool,
+    query_token: bool,
+}
+
+impl ErrorShape {
+    pub fn of(req: &Request) -> Self {
+        let has_bearer = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().get(..6))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"));
+        Self {
+            has_bearer,
+            query_token: crate::auth::bearer::has_query_token(req),
         }
-        Err(err) if err.is::<MethodNotAllowedError>() => Ok(method_not_allowed(&err)),
-        Err(err) => Ok(classify(err, has_bearer).into_response()),
+    }
+
+    /// The answer to the request: every error that poem, poem-openapi or a
+    /// handler raised, in the contract's JSON shape.
+    pub fn response(self, result: poem::Result<Response>) -> Response {
+        match result {
+            Ok(response) => response,
+            Err(err) if err.is_from_response() => err.into_response(),
+            // A token only in the query string: refused as such, not taken for no token.
+            Err(err) if err.is::<AuthorizationError>() && self.query_token => {
+                crate::auth::bearer::query_token_refused().into_response()
+            }
+            Err(err) if err.is::<MethodNotAllowedError>() => method_not_allowed(&err),
+            Err(err) => classify(err, self.has_bearer).into_response(),
+        }
     }
 }
 

@@ -3,10 +3,8 @@
 //! documents (Swagger UI and the spec), so that no cache keeps an answer
 //! meant for one caller; and on `/docs`, a policy that forbids framing.
 
-use std::sync::Arc;
-
 use poem::{
-    Endpoint, IntoResponse, Request, Response,
+    Response,
     http::{HeaderValue, header},
 };
 
@@ -20,7 +18,7 @@ pub const DOCS_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
 
 /// What a path serves, as far as its headers go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     /// Swagger UI: the same for everyone, and never to be framed.
     Docs,
     /// The spec: the same for everyone.
@@ -30,7 +28,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn of(path: &str) -> Self {
+    pub fn of(path: &str) -> Self {
         match path {
             "/docs" => Self::Docs,
             path if path.starts_with("/docs/") => Self::Docs,
@@ -40,14 +38,10 @@ impl Kind {
     }
 }
 
-/// Adds the headers above. An endpoint that sets its own `Cache-Control`
-/// (the token endpoint's `no-store`, a public document's `max-age`) keeps it.
-pub async fn security_headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let kind = Kind::of(req.uri().path());
-    let mut response = ep
-        .call(req)
-        .await
-        .map_or_else(poem::Error::into_response, IntoResponse::into_response);
+/// Adds the headers above to the response to a request for `path`. An
+/// endpoint that set its own `Cache-Control` (the token endpoint's
+/// `no-store`, a public document's `max-age`) keeps it.
+pub fn apply(kind: Kind, response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -68,7 +62,6 @@ pub async fn security_headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Re
         }
         Kind::Spec => {}
     }
-    Ok(response)
 }
 
 #[cfg(test)]

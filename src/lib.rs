@@ -12,6 +12,7 @@ pub mod headers;
 mod log_format;
 mod log_writer;
 pub mod metrics;
+pub mod middleware;
 pub mod request_log;
 pub mod resource;
 pub mod server;

@@ -23,6 +23,7 @@ use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder, core::Collector,
 };
+use tokio::task::futures::TaskLocalFuture;
 
 use crate::auth::password::Hasher;
 
@@ -225,25 +226,37 @@ pub fn database_error(unavailable: bool) {
     let _ = CURRENT.try_with(|metrics| metrics.0.database_errors.with_label_values(&[kind]).inc());
 }
 
-/// Runs `future` with `metrics` current, as the middleware does for a request.
-pub async fn scope<F: Future>(metrics: Metrics, future: F) -> F::Output {
-    CURRENT.scope(metrics, future).await
+/// The counting of one request, from [`Metrics::start`] to [`Metrics::finish`].
+pub struct Timing<'m> {
+    started: Instant,
+    operation: &'m str,
+    method: &'static str,
 }
 
-/// The request middleware: counts and times every response by operation.
-pub async fn track<E: Endpoint>(
-    metrics: Metrics,
-    ep: Arc<E>,
-    req: Request,
-) -> poem::Result<Response> {
-    let started = Instant::now();
-    let operation = metrics.0.operations.of(req.uri().path());
-    let method = method_label(req.method());
-    let response = scope(metrics.clone(), ep.call(req))
-        .await
-        .map_or_else(poem::Error::into_response, IntoResponse::into_response);
-    metrics.observe(operation, method, response.status(), started);
-    Ok(response)
+impl Metrics {
+    pub fn start(&self, req: &Request) -> Timing<'_> {
+        Timing {
+            started: Instant::now(),
+            operation: self.0.operations.of(req.uri().path()),
+            method: method_label(req.method()),
+        }
+    }
+
+    /// Runs `future`, the handling of a request, with these metrics current.
+    /// (Not an `async fn`: that would keep a second copy of `future`.)
+    pub fn scope<F: Future>(&self, future: F) -> TaskLocalFuture<Metrics, F> {
+        CURRENT.scope(self.clone(), future)
+    }
+
+    /// Counts and times the answer by operation.
+    pub fn finish(&self, timing: Timing<'_>, response: &Response) {
+        self.observe(
+            timing.operation,
+            timing.method,
+            response.status(),
+            timing.started,
+        );
+    }
 }
 
 /// The metrics listener's routes: `GET /metrics`, nothing else.
@@ -310,14 +323,14 @@ impl Operations {
         if let Some(docs) = DOCS.iter().find(|docs| under(docs)) {
             return docs;
         }
-        let segments: Vec<&str> = path.split('/').collect();
+        let count = path.split('/').count();
         self.0
             .iter()
             .find(|(_, pattern)| {
-                pattern.len() == segments.len()
+                pattern.len() == count
                     && pattern
                         .iter()
-                        .zip(&segments)
+                        .zip(path.split('/'))
                         .all(|(p, s)| p == s || (is_variable(p) && !s.is_empty()))
             })
             .map_or("unmatched", |(name, _)| name.as_str())
@@ -360,11 +373,12 @@ mod tests {
         let unavailable = || crate::db::DbError::Unavailable(sqlx::Error::PoolTimedOut);
         let other = || crate::db::DbError::Other(sqlx::Error::RowNotFound);
         let _ = crate::error::ApiError::from(unavailable());
-        scope(metrics.clone(), async {
-            let _ = crate::error::ApiError::from(unavailable());
-            let _ = crate::auth::grants::GrantError::from(other());
-        })
-        .await;
+        metrics
+            .scope(async {
+                let _ = crate::error::ApiError::from(unavailable());
+                let _ = crate::auth::grants::GrantError::from(other());
+            })
+            .await;
         let text = metrics.render();
         assert!(
             text.contains("tollgate_database_errors_total{kind=\"unavailable\"} 1"),

@@ -13,13 +13,17 @@ use std::{
     fmt,
     io::IsTerminal,
     sync::{
-        Arc, OnceLock,
+        OnceLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Instant,
 };
 
-use poem::{Endpoint, IntoResponse, Request, Response, http::HeaderValue};
+use poem::{
+    Request, Response,
+    http::{HeaderValue, Method, Uri},
+};
+use tokio::task::futures::TaskLocalFuture;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::{
     EnvFilter,
@@ -208,36 +212,54 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// One log line per request: method, path (never the query), status, latency
-/// and the request id, also returned as `X-Request-Id`. Events logged while
-/// the request is handled carry the same id.
-pub async fn log_request<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    // Cheap: the path's bytes are shared, not copied.
-    let uri = req.uri().clone();
-    let id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| RequestId::from_client(v.as_bytes()))
-        .unwrap_or_else(RequestId::generate);
-    let mut response = CURRENT
-        .scope(id, ep.call(req))
-        .await
-        .map_or_else(poem::Error::into_response, IntoResponse::into_response);
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+/// The access log of one request: one line per request with method, path
+/// (never the query), status, latency and the request id, which the answer
+/// also carries as `X-Request-Id`. Events logged while the request is
+/// handled (inside [`AccessLog::scope`]) carry the same id.
+pub struct AccessLog {
+    started: Instant,
+    method: Method,
+    uri: Uri,
+    id: RequestId,
+}
+
+impl AccessLog {
+    pub fn start(req: &Request) -> Self {
+        let id = req
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| RequestId::from_client(v.as_bytes()))
+            .unwrap_or_else(RequestId::generate);
+        Self {
+            started: Instant::now(),
+            method: req.method().clone(),
+            // Cheap: the path's bytes are shared, not copied.
+            uri: req.uri().clone(),
+            id,
+        }
     }
-    CURRENT.sync_scope(id, || {
-        tracing::info!(
-            %method,
-            path = %uri.path(),
-            status = response.status().as_u16(),
-            latency_us = started.elapsed().as_micros() as u64,
-            "request"
-        )
-    });
-    Ok(response)
+
+    /// Runs `future`, the handling of the request, with its id current.
+    /// (Not an `async fn`: that would keep a second copy of `future`.)
+    pub fn scope<F: Future>(&self, future: F) -> TaskLocalFuture<RequestId, F> {
+        CURRENT.scope(self.id, future)
+    }
+
+    /// Sets `X-Request-Id` on the answer and writes the line.
+    pub fn finish(self, response: &mut Response) {
+        if let Ok(value) = HeaderValue::from_str(self.id.as_str()) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        CURRENT.sync_scope(self.id, || {
+            tracing::info!(
+                method = %self.method,
+                path = %self.uri.path(),
+                status = response.status().as_u16(),
+                latency_us = self.started.elapsed().as_micros() as u64,
+                "request"
+            )
+        });
+    }
 }
 
 #[cfg(test)]

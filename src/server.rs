@@ -169,7 +169,12 @@ async fn serve_connection<E>(
                 } else {
                     req.set_body(Deadline::new(body, shared.body_timeout).boxed());
                 }
-                let response = shared.ep.get_response(req).await;
+                // `call`, not `get_response`: that `async fn` would hold a second
+                // copy of the endpoint's future (bench/README.md).
+                let response = match shared.ep.call(req).await {
+                    Ok(response) => response,
+                    Err(err) => err.into_response(),
+                };
                 drop(busy);
                 Ok::<_, Infallible>(http::Response::from(response))
             }
