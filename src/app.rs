@@ -4,7 +4,7 @@
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
 use poem::{
-    Endpoint, Response, Route, Server,
+    Endpoint, IntoEndpoint, Response, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor},
 };
 use tokio::net::TcpListener;
@@ -244,15 +244,11 @@ fn socket_addr(acceptor: &TcpAcceptor) -> SocketAddr {
 /// The whole application: the API, its spec and docs, and the middleware.
 pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
     let service = api::service();
-    let spec_json = service.spec_endpoint();
-    let spec_yaml = service.spec_endpoint_yaml();
-    let docs = service.swagger_ui();
-    let routes = Route::new()
-        .nest("/", service)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml);
-    Middleware::new(routes, state)
+    let documents = Route::new()
+        .nest("/docs", service.swagger_ui())
+        .at("/openapi.json", service.spec_endpoint())
+        .at("/openapi.yaml", service.spec_endpoint_yaml());
+    Middleware::new(service.into_endpoint(), documents, state)
 }
 
 /// On a database with no users at all, creates `admin` with every scope and a

@@ -22,25 +22,37 @@ use crate::{
     request_log::AccessLog,
 };
 
-/// The routes, with the application state attached to every request.
-pub struct Middleware<E> {
-    inner: E,
+/// The API and the documents (Swagger UI and the spec), with the
+/// application state attached to every request.
+///
+/// It sends a request to one or the other by path itself, as
+/// [`headers::Kind`] sorts paths, rather than through a poem `Route` with the
+/// API nested at `/`: that costs a second router and a rebuilt URI on every
+/// API request.
+pub struct Middleware<A, D> {
+    api: A,
+    documents: D,
     state: AppState,
     metrics: Metrics,
 }
 
-impl<E> Middleware<E> {
-    pub fn new(inner: E, state: AppState) -> Self {
+impl<A, D> Middleware<A, D> {
+    pub fn new(api: A, documents: D, state: AppState) -> Self {
         let metrics = state.auth.metrics.clone();
         Self {
-            inner,
+            api,
+            documents,
             state,
             metrics,
         }
     }
 }
 
-impl<E: Endpoint<Output = Response>> Endpoint for Middleware<E> {
+impl<A, D> Endpoint for Middleware<A, D>
+where
+    A: Endpoint<Output = Response>,
+    D: Endpoint<Output = Response>,
+{
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
@@ -52,7 +64,10 @@ impl<E: Endpoint<Output = Response>> Endpoint for Middleware<E> {
         req.extensions_mut().insert(self.state.clone());
         let handled = async {
             limit_body(&mut req).await?;
-            self.inner.call(req).await
+            match kind {
+                headers::Kind::Api => self.api.call(req).await,
+                headers::Kind::Docs | headers::Kind::Spec => self.documents.call(req).await,
+            }
         };
         let result = self.metrics.scope(log.scope(handled)).await;
         let mut response = shape.response(result);
