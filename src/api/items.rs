@@ -4,12 +4,12 @@ use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
-    payload::Json,
     types::MaybeUndefined,
 };
 
 use crate::{
     api::body::Body,
+    api::reply::Reply,
     api::{
         Tag,
         models::{Item, ItemPage, NoContent, PageRequest, patch_field, strict},
@@ -56,7 +56,7 @@ pub struct ItemUpdate {
 pub enum ItemCreated {
     /// Created; `Location` names the new item.
     #[oai(status = 201)]
-    Created(Json<Item>, #[oai(header = "Location")] String),
+    Created(Reply<Item>, #[oai(header = "Location")] String),
 }
 
 #[derive(Default)]
@@ -76,7 +76,7 @@ impl ItemsApi {
         /// The `next_cursor` of the previous page.
         #[oai(validator(max_length = 64))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<ItemPage>> {
+    ) -> ApiResult<Reply<ItemPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let rows = state
             .store()
@@ -84,7 +84,7 @@ impl ItemsApi {
             .list(auth.0.user_id, page.after_id, page.fetch())
             .await?;
         let (rows, next_cursor) = page.finish(rows, |row| row.id);
-        Ok(Json(ItemPage {
+        Ok(Reply(ItemPage {
             data: rows.into_iter().map(Item::from).collect(),
             next_cursor,
         }))
@@ -104,7 +104,7 @@ impl ItemsApi {
             .create(auth.0.user_id, &body.name, body.description.as_deref())
             .await?;
         let location = format!("/items/{}", item.id);
-        Ok(ItemCreated::Created(Json(item.into()), location))
+        Ok(ItemCreated::Created(Reply(item.into()), location))
     }
 
     /// Read an item
@@ -114,14 +114,14 @@ impl ItemsApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::ReadItems")] auth: Auth,
         id: Path<i64>,
-    ) -> ApiResult<Json<Item>> {
+    ) -> ApiResult<Reply<Item>> {
         let item = state
             .store()
             .items()
             .get(auth.0.user_id, id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("item"))?;
-        Ok(Json(item.into()))
+        Ok(Reply(item.into()))
     }
 
     /// Change an item
@@ -132,7 +132,7 @@ impl ItemsApi {
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         id: Path<i64>,
         body: Body<ItemUpdate>,
-    ) -> ApiResult<Json<Item>> {
+    ) -> ApiResult<Reply<Item>> {
         let body = body.0;
         let patch = ItemPatch {
             name: body.name,
@@ -144,7 +144,7 @@ impl ItemsApi {
             .update(auth.0.user_id, id.0, &patch)
             .await?
             .ok_or_else(|| ApiError::not_found("item"))?;
-        Ok(Json(item.into()))
+        Ok(Reply(item.into()))
     }
 
     /// Delete an item

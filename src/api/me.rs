@@ -1,10 +1,11 @@
 //! The caller's own account: `/users/me`.
 
 use poem::web::{Data, RemoteAddr};
-use poem_openapi::{Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi};
 
 use crate::{
     api::body::Body,
+    api::reply::Reply,
     api::{
         Tag,
         models::{NoContent, User, strict},
@@ -34,10 +35,10 @@ pub struct MeApi;
 impl MeApi {
     /// Read your account
     #[oai(path = "/users/me", method = "get", operation_id = "get_me")]
-    async fn me(&self, auth: Auth) -> ApiResult<Json<User>> {
+    async fn me(&self, auth: Auth) -> ApiResult<Reply<User>> {
         // The bearer check has just read the row; reading it again would
         // double the database work of this request.
-        Ok(Json(auth.0.user.into()))
+        Ok(Reply(auth.0.user.into()))
     }
 
     /// Change your password

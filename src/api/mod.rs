@@ -7,6 +7,7 @@ pub mod introspect;
 pub mod items;
 pub mod me;
 pub mod models;
+pub mod reply;
 pub mod system;
 pub mod token;
 pub mod users;

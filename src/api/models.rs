@@ -8,6 +8,7 @@ use poem_openapi::{
     registry::{MetaSchemaRef, Registry},
     types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
+use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -21,7 +22,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 200;
 
 /// A user account. Never carries the password or its hash.
-#[derive(Debug, Object)]
+// `Serialize` for `Reply`: the same JSON as `ToJSON` (see the tests).
+#[derive(Debug, Object, Serialize)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -33,6 +35,7 @@ pub struct User {
     pub scopes: Vec<Scope>,
     /// A disabled user cannot log in, and their tokens stop working.
     pub disabled: bool,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -51,13 +54,16 @@ impl From<UserRow> for User {
 }
 
 /// One of the caller's items.
-#[derive(Debug, Object)]
+// `Serialize` for `Reply`: the same JSON as `ToJSON` (see the tests).
+#[derive(Debug, Object, Serialize)]
 pub struct Item {
     pub id: i64,
     pub name: String,
     #[oai(nullable)]
     pub description: Nullable<String>,
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -74,7 +80,8 @@ impl From<ItemRow> for Item {
 }
 
 /// A page of users.
-#[derive(Debug, Object)]
+// `Serialize` for `Reply`: the same JSON as `ToJSON` (see the tests).
+#[derive(Debug, Object, Serialize)]
 pub struct UserPage {
     pub data: Vec<User>,
     /// Pass as `?cursor=` for the next page; `null` on the last one.
@@ -83,7 +90,8 @@ pub struct UserPage {
 }
 
 /// A page of items.
-#[derive(Debug, Object)]
+// `Serialize` for `Reply`: the same JSON as `ToJSON` (see the tests).
+#[derive(Debug, Object, Serialize)]
 pub struct ItemPage {
     pub data: Vec<Item>,
     /// Pass as `?cursor=` for the next page; `null` on the last one.
@@ -96,7 +104,8 @@ pub struct ItemPage {
 /// "present, maybe null" rather than "maybe absent". (poem-openapi marks every
 /// `Option` field optional and has no attribute to require one.) Pair it
 /// with `#[oai(nullable)]` on the field.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(transparent)]
 pub struct Nullable<T>(pub Option<T>);
 
 impl<T: Type> Type for Nullable<T> {
@@ -147,6 +156,14 @@ impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
                 .map_err(ParseError::propagate),
         }
     }
+}
+
+/// A timestamp as poem-openapi's `ToJSON` writes it: RFC 3339.
+fn rfc3339<S: serde::Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+    let text = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(serde::ser::Error::custom)?;
+    serializer.serialize_str(&text)
 }
 
 fn timestamp(secs: i64) -> OffsetDateTime {
@@ -216,6 +233,52 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Reply` writes these with `Serialize`, the spec describes their
+    /// `ToJSON`: the two must give the same JSON, nulls and all.
+    #[test]
+    fn serialize_writes_what_to_json_writes() {
+        fn same<T: ToJSON + Serialize>(value: &T) {
+            assert_eq!(
+                serde_json::to_value(value).unwrap(),
+                value.to_json().unwrap()
+            );
+        }
+        let at = OffsetDateTime::from_unix_timestamp(1_764_633_600).unwrap();
+        let later = OffsetDateTime::from_unix_timestamp(1_764_633_601).unwrap();
+        let user = |email: Option<&str>, full_name: Option<&str>| User {
+            id: 7,
+            username: "ada \"quoted\" \u{e9}".into(),
+            email: Nullable(email.map(Into::into)),
+            full_name: Nullable(full_name.map(Into::into)),
+            scopes: vec![Scope::ReadItems, Scope::WriteItems],
+            disabled: true,
+            created_at: at,
+        };
+        same(&user(Some("ada@example.test"), None));
+        same(&user(None, Some("Ada")));
+        let item = |description: Option<&str>| Item {
+            id: 3,
+            name: "line\nbreak".into(),
+            description: Nullable(description.map(Into::into)),
+            created_at: at,
+            updated_at: later,
+        };
+        same(&item(None));
+        same(&item(Some("d")));
+        same(&ItemPage {
+            data: vec![item(None), item(Some("x"))],
+            next_cursor: Nullable(Some(encode_cursor(3))),
+        });
+        same(&ItemPage {
+            data: vec![],
+            next_cursor: Nullable(None),
+        });
+        same(&UserPage {
+            data: vec![user(None, None)],
+            next_cursor: Nullable(None),
+        });
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {

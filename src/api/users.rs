@@ -4,12 +4,12 @@ use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
-    payload::Json,
     types::MaybeUndefined,
 };
 
 use crate::{
     api::body::Body,
+    api::reply::Reply,
     api::{
         Tag,
         models::{NoContent, PageRequest, User, UserPage, patch_field, scope_set, strict},
@@ -94,7 +94,7 @@ pub struct UserUpdate {
 pub enum UserCreated {
     /// Created; `Location` names the new user.
     #[oai(status = 201)]
-    Created(Json<User>, #[oai(header = "Location")] String),
+    Created(Reply<User>, #[oai(header = "Location")] String),
 }
 
 #[derive(Default)]
@@ -114,7 +114,7 @@ impl UsersApi {
         /// The `next_cursor` of the previous page.
         #[oai(validator(max_length = 64))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<UserPage>> {
+    ) -> ApiResult<Reply<UserPage>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let rows = state
             .store()
@@ -122,7 +122,7 @@ impl UsersApi {
             .list(page.after_id, page.fetch())
             .await?;
         let (rows, next_cursor) = page.finish(rows, |row| row.id);
-        Ok(Json(UserPage {
+        Ok(Reply(UserPage {
             data: rows.into_iter().map(User::from).collect(),
             next_cursor,
         }))
@@ -154,7 +154,7 @@ impl UsersApi {
             "user created"
         );
         let location = format!("/users/{}", user.id);
-        Ok(UserCreated::Created(Json(user.into()), location))
+        Ok(UserCreated::Created(Reply(user.into()), location))
     }
 
     /// Read a user
@@ -164,14 +164,14 @@ impl UsersApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::Admin")] _auth: Auth,
         id: Path<i64>,
-    ) -> ApiResult<Json<User>> {
+    ) -> ApiResult<Reply<User>> {
         let user = state
             .store()
             .users()
             .get(id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
-        Ok(Json(user.into()))
+        Ok(Reply(user.into()))
     }
 
     /// Change a user
@@ -185,7 +185,7 @@ impl UsersApi {
         #[oai(scope = "Scope::Admin")] admin: Auth,
         id: Path<i64>,
         body: Body<UserUpdate>,
-    ) -> ApiResult<Json<User>> {
+    ) -> ApiResult<Reply<User>> {
         let body = body.0;
         let change = UserChange {
             email: patch_field(body.email),
@@ -203,7 +203,7 @@ impl UsersApi {
             fields = ?fields,
             "user changed"
         );
-        Ok(Json(user.into()))
+        Ok(Reply(user.into()))
     }
 
     /// Delete a user

@@ -36,6 +36,13 @@ impl Scope {
     }
 }
 
+/// By name, as its `ToJSON` writes it (for `api::reply::Reply`).
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// A scope enum derived with both `OAuthScopes` and `Enum`. Implement it with
 /// [`scope_enum!`](crate::scope_enum), which adds nothing but a cache.
 pub trait ScopeEnum:

@@ -23,6 +23,13 @@ pub struct ItemPatch {
 
 pub struct Items<'a>(&'a Store);
 
+/// One page of an owner's items; `LIMIT +$3`, not `LIMIT $3`: SQLite folds a
+/// bound LIMIT value into the query plan, so rebinding it re-prepares the
+/// statement on every request; an expression keeps the cached plan
+/// (bench/README.md).
+pub(crate) const LIST_SQL: &str = "SELECT id, name, description, created_at, updated_at
+     FROM items WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT +$3";
+
 impl Store {
     pub fn items(&self) -> Items<'_> {
         Items(self)
@@ -60,12 +67,16 @@ impl Items<'_> {
 
     /// One page of the owner's items in id order, starting after `after_id`.
     pub async fn list(&self, owner_id: i64, after_id: i64, limit: i64) -> DbResult<Vec<ItemRow>> {
-        // `LIMIT +$3`, not `LIMIT $3`: SQLite folds a bound LIMIT value into
-        // the query plan, so rebinding it re-prepares the statement on every
-        // request; an expression keeps the cached plan (bench/README.md).
-        const SQL: &str = "SELECT id, name, description, created_at, updated_at
-             FROM items WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT +$3";
-        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+        // On SQLite, on the request's thread when an inline connection is
+        // free (`readers`): through sqlx, the rows cross threads one by one.
+        if let Some(rows) = self
+            .0
+            .readers()
+            .and_then(|readers| readers.items_page(owner_id, after_id, limit))
+        {
+            return Ok(rows);
+        }
+        Ok(on_pool!(self.0, |pool| sqlx::query_as(LIST_SQL)
             .bind(owner_id)
             .bind(after_id)
             .bind(limit)

@@ -98,7 +98,8 @@ pub struct Store(Arc<Inner>);
 
 struct Inner {
     backend: Backend,
-    /// SQLite only: the bearer check's inline read connections.
+    /// SQLite only: the inline read connections of the bearer check and
+    /// the item list.
     readers: Option<readers::Readers>,
     /// The URL with its password masked, for logs.
     shown_url: String,
@@ -159,6 +160,11 @@ impl Store {
             readers,
             shown_url,
         })))
+    }
+
+    /// SQLite only: the inline read connections of the hot reads.
+    pub(crate) fn readers(&self) -> Option<&readers::Readers> {
+        self.0.readers.as_ref()
     }
 
     pub(crate) fn backend(&self) -> &Backend {

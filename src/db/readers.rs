@@ -1,14 +1,16 @@
-//! The bearer check's query, the one query every authenticated request makes.
+//! The hot reads on SQLite: the bearer check's query, the one query every
+//! authenticated request makes, and the page of `GET /items`.
 //!
 //! sqlx runs each SQLite connection on a worker thread of its own, so every
-//! query is two thread switches, and its pool pings a connection each time it
-//! is given back: two more. For this one primary-key read that is most of a
-//! request's CPU (bench/README.md). So it runs on the request's own thread, on
-//! SQLite connections opened with rusqlite (the same SQLite library that sqlx
-//! links): a few microseconds, like the JWT check before it. Those connections
-//! never wait: their busy timeout is zero, and when one is busy, failing or
-//! all are in use, the query goes through sqlx instead, on connections of its
-//! own (without the ping), which waits up to the usual busy timeout.
+//! query is two thread switches (and one more per row returned), and its pool
+//! pings a connection each time it is given back: two more. For a primary-key
+//! read that is most of a request's CPU (bench/README.md). So these run on the
+//! request's own thread, on SQLite connections opened with rusqlite (the same
+//! SQLite library that sqlx links): a few microseconds, like the JWT check
+//! before them. Those connections never wait: their busy timeout is zero, and
+//! when one is busy, failing or all are in use, the query goes through sqlx
+//! instead (the bearer check on connections of its own, without the ping),
+//! which waits up to the usual busy timeout.
 //!
 //! All connections here are `query_only`. Each query is its own read
 //! transaction, so it sees whatever any process committed before it started:
@@ -22,6 +24,7 @@ use tokio::sync::Semaphore;
 
 use super::{
     BUSY_TIMEOUT, DbError, DbResult,
+    items::{ItemRow, LIST_SQL},
     tokens::{AUTH_ROW_SQL, AuthRow},
     users::UserRow,
 };
@@ -89,10 +92,37 @@ impl Readers {
     /// `None` when no inline connection is free, or the query did not
     /// succeed at once (busy, or an error for the sqlx path to classify).
     fn auth_row_inline(&self, user_id: i64, family_id: i64) -> Option<Option<AuthRow>> {
+        self.inline(|conn| query_inline(conn, user_id, family_id))
+    }
+
+    /// One page of an owner's items (`items::LIST_SQL`), or `None` when the
+    /// caller should read it through sqlx instead, as for `auth_row`.
+    pub fn items_page(&self, owner_id: i64, after_id: i64, limit: i64) -> Option<Vec<ItemRow>> {
+        self.inline(|conn| {
+            let mut statement = conn.prepare_cached(LIST_SQL)?;
+            let rows = statement.query_map((owner_id, after_id, limit), |row| {
+                Ok(ItemRow {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    description: row.get(2)?,
+                    created_at: row.get(3)?,
+                    updated_at: row.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Runs `read` on a free inline connection: `None` when none is free or
+    /// it did not succeed at once.
+    fn inline<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Option<T> {
         let conn = lock(&self.inline).pop()?;
-        let row = query_inline(&conn, user_id, family_id);
+        let result = read(&conn);
         lock(&self.inline).push(conn);
-        row.ok()
+        result.ok()
     }
 }
 
@@ -114,6 +144,7 @@ fn open_inline(path: &Path, size: usize) -> Vec<rusqlite::Connection> {
         conn.busy_timeout(std::time::Duration::ZERO)?;
         conn.pragma_update(None, "query_only", true)?;
         conn.prepare_cached(AUTH_ROW_SQL)?;
+        conn.prepare_cached(LIST_SQL)?;
         Ok(conn)
     };
     match (0..size).map(|_| open()).collect() {
@@ -212,6 +243,32 @@ mod tests {
         assert_eq!(format!("{inline:?}"), format!("{via_sqlx:?}"));
         assert_eq!(inline.user.email.as_deref(), Some("r@example.test"));
         assert!(!inline.family_revoked);
+
+        for n in 0..3 {
+            store
+                .items()
+                .create(user.id, &format!("item {n}"), (n == 1).then_some("d"))
+                .await
+                .unwrap();
+        }
+        let page = |rows: Vec<ItemRow>| format!("{rows:?}");
+        let inline = readers.items_page(user.id, 0, 2).unwrap();
+        let crate::db::Backend::Sqlite(pool) = store.backend() else {
+            unreachable!("a SQLite URL")
+        };
+        let via_sqlx: Vec<ItemRow> = sqlx::query_as(LIST_SQL)
+            .bind(user.id)
+            .bind(0)
+            .bind(2)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        assert_eq!(inline.len(), 2);
+        assert_eq!(inline[1].description.as_deref(), Some("d"));
+        assert_eq!(page(inline), page(via_sqlx));
+        let rest = readers.items_page(user.id, 2, 10).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].name, "item 2");
 
         store.tokens().revoke_family(fam, 1).await.unwrap();
         let row = readers.auth_row(user.id, fam).await.unwrap().unwrap();
