@@ -13,6 +13,7 @@
 //! ends sessions, who counts as an admin, when a login is refused are
 //! decided in `crate::auth`.
 
+mod auth_cache;
 pub mod items;
 pub mod keys;
 mod postgres;

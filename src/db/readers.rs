@@ -13,8 +13,9 @@
 //! which waits up to the usual busy timeout.
 //!
 //! All connections here are `query_only`. Each query is its own read
-//! transaction, so it sees whatever any process committed before it started:
-//! nothing is cached.
+//! transaction, so it sees whatever any process committed before it started.
+//! The bearer check's rows are also kept until anyone commits anything
+//! ([`super::auth_cache`]), which is cheaper to learn than to read them.
 
 use std::{path::Path, str::FromStr, sync::Mutex};
 
@@ -24,6 +25,7 @@ use tokio::sync::Semaphore;
 
 use super::{
     BUSY_TIMEOUT, DbError, DbResult,
+    auth_cache::AuthCache,
     items::{ItemRow, LIST_SQL},
     tokens::{AUTH_ROW_SQL, AuthRow},
     users::UserRow,
@@ -36,6 +38,9 @@ pub struct Readers {
     options: SqliteConnectOptions,
     idle: Mutex<Vec<SqliteConnection>>,
     permits: Semaphore,
+    /// The bearer check's rows until the next commit (`auth_cache`); `None`
+    /// for an in-memory database.
+    cache: Option<AuthCache>,
 }
 
 impl Readers {
@@ -49,19 +54,52 @@ impl Readers {
             .pragma("query_only", "ON");
         let first = options.connect().await?;
         let path = options.get_filename().to_owned();
-        let inline = tokio::task::spawn_blocking(move || open_inline(&path, size))
-            .await
-            .map_err(|_| DbError::Other(sqlx::Error::WorkerCrashed))?;
+        let (inline, cache) = tokio::task::spawn_blocking(move || {
+            let inline = open_inline(&path, size);
+            let cache = if inline.is_empty() {
+                None
+            } else {
+                AuthCache::open(&path)
+            };
+            (inline, cache)
+        })
+        .await
+        .map_err(|_| DbError::Other(sqlx::Error::WorkerCrashed))?;
         Ok(Self {
             inline: Mutex::new(inline),
             options,
             idle: Mutex::new(vec![first]),
             permits: Semaphore::new(size.max(1)),
+            cache,
         })
     }
 
     /// The user and family behind an access token; `None` if either is gone.
     pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
+        let Some((cache, header)) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| Some((cache, cache.header()?)))
+        else {
+            return self.read_auth_row(user_id, family_id).await;
+        };
+        if let Some(row) = cache.get(header, user_id, family_id) {
+            return Ok(Some(row));
+        }
+        let row = self.read_auth_row(user_id, family_id).await?;
+        if let Some(row) = &row {
+            cache.put(header, user_id, family_id, row);
+        }
+        Ok(row)
+    }
+
+    /// How many bearer checks the cache has answered (0 without one).
+    pub fn cache_hits(&self) -> u64 {
+        self.cache.as_ref().map_or(0, AuthCache::hits)
+    }
+
+    /// `auth_row` from the database.
+    async fn read_auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
         if let Some(row) = self.auth_row_inline(user_id, family_id) {
             return Ok(row);
         }
@@ -269,6 +307,30 @@ mod tests {
         let rest = readers.items_page(user.id, 2, 10).unwrap();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].name, "item 2");
+
+        // Cached until the next commit, by any connection of any process.
+        readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        let hits = readers.cache_hits();
+        readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        assert_eq!(readers.cache_hits(), hits + 2, "no commit in between");
+        let path = dir.path().join("r.db");
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute("UPDATE users SET email = 'new@example.test'", ())
+            .unwrap();
+        let row = readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        assert_eq!(row.user.email.as_deref(), Some("new@example.test"));
+        assert_eq!(readers.cache_hits(), hits + 2, "a commit empties the cache");
+        readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        assert_eq!(readers.cache_hits(), hits + 3);
+        store
+            .items()
+            .create(user.id, "unrelated", None)
+            .await
+            .unwrap();
+        readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        assert_eq!(readers.cache_hits(), hits + 3, "any commit at all");
 
         store.tokens().revoke_family(fam, 1).await.unwrap();
         let row = readers.auth_row(user.id, fam).await.unwrap().unwrap();

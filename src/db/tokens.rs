@@ -6,7 +6,7 @@ use super::{Backend, DbResult, Store, Tx, on_pool, on_tx};
 
 /// What a bearer token check needs, read in one query: the user as it is now
 /// (which `/users/me` answers with, without a second read) and its family.
-#[derive(Debug, FromRow)]
+#[derive(Debug, Clone, FromRow)]
 pub struct AuthRow {
     #[sqlx(flatten)]
     pub user: super::users::UserRow,

@@ -47,6 +47,25 @@ async fn two_server_processes_on_one_database_serve_as_one() {
         StatusCode::OK,
         "a token from one node works on the other"
     );
+    // Both nodes have now checked the token (and may keep what they read).
+    assert_eq!(me(a).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(me(a).await.unwrap().status(), StatusCode::OK);
+
+    let profile: Value = me(a).await.unwrap().json().await.unwrap();
+    let id = profile["id"].as_i64().unwrap();
+    let changed = client
+        .patch(format!("http://{b}/users/{id}"))
+        .bearer_auth(token)
+        .json(&json!({"email": "moved@example.test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let profile: Value = me(a).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        profile["email"], "moved@example.test",
+        "a change on one node shows on the other at its next request"
+    );
 
     let logout = client
         .post(format!("http://{b}/users/me/logout-all"))
