@@ -46,9 +46,10 @@ pub struct Caller {
 )]
 pub struct Auth(pub Caller);
 
-/// The scopes each operation declared, keyed by method and route pattern.
+/// The scopes each operation declared, by route pattern and method (in that
+/// order, so that a lookup borrows the pattern instead of copying it).
 #[derive(Debug, Clone)]
-pub struct ScopeTableOf<S: ScopeEnum>(HashMap<(Method, String), ScopeSetOf<S>>);
+pub struct ScopeTableOf<S: ScopeEnum>(HashMap<String, HashMap<Method, ScopeSetOf<S>>>);
 
 /// The scope table of tollgate's own scopes.
 pub type ScopeTable = ScopeTableOf<Scope>;
@@ -57,27 +58,32 @@ impl<S: ScopeEnum> ScopeTableOf<S> {
     /// Reads every operation's `security` requirement from the API metadata.
     pub fn from_api<T: OpenApi>() -> Self {
         let declared = DeclaredScopes::from_api::<T>();
-        let table = declared
-            .operations()
-            .map(|(method, pattern, names)| {
-                let needed = names
-                    .iter()
-                    .map(|name| ScopeSetOf::parse(name).expect("declared scopes are known"))
-                    .fold(ScopeSetOf::EMPTY, ScopeSetOf::union);
-                ((method.clone(), pattern.to_owned()), needed)
-            })
-            .collect();
+        let mut table: HashMap<String, HashMap<Method, ScopeSetOf<S>>> = HashMap::new();
+        for (method, pattern, names) in declared.operations() {
+            let needed = names
+                .iter()
+                .map(|name| ScopeSetOf::parse(name).expect("declared scopes are known"))
+                .fold(ScopeSetOf::EMPTY, ScopeSetOf::union);
+            table
+                .entry(pattern.to_owned())
+                .or_default()
+                .insert(method.clone(), needed);
+        }
         Self(table)
     }
 
     /// The scopes the operation at `method` and poem route `pattern` needs, or
     /// `None` when it declared no security requirement.
     pub fn needed(&self, method: &Method, pattern: &str) -> Option<ScopeSetOf<S>> {
-        self.0.get(&(method.clone(), pattern.to_owned())).copied()
+        self.0.get(pattern)?.get(method).copied()
     }
 
     pub fn operations(&self) -> impl Iterator<Item = (&Method, &str, ScopeSetOf<S>)> {
-        self.0.iter().map(|((m, p), s)| (m, p.as_str(), *s))
+        self.0.iter().flat_map(|(pattern, methods)| {
+            methods
+                .iter()
+                .map(move |(method, needed)| (method, pattern.as_str(), *needed))
+        })
     }
 
     /// Refuses `granted` unless it holds every scope the operation that

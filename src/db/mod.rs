@@ -14,6 +14,7 @@
 //! decided in `crate::auth`.
 
 mod auth_cache;
+mod batch;
 pub mod items;
 pub mod keys;
 mod postgres;
@@ -102,6 +103,8 @@ struct Inner {
     /// SQLite only: the inline read connections of the bearer check and
     /// the item list.
     readers: Option<readers::Readers>,
+    /// PostgreSQL only: the bearer checks' shared queries.
+    batcher: Option<batch::AuthBatcher>,
     /// The URL with its password masked, for logs.
     shown_url: String,
 }
@@ -140,7 +143,7 @@ impl Store {
     /// applies the migrations that have not run yet.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
         let shown_url = mask_password(url);
-        let (backend, readers) = if url.starts_with("sqlite:") {
+        let (backend, readers, batcher) = if url.starts_with("sqlite:") {
             let pool = sqlite::open(url, &shown_url, max_connections).await?;
             let readers = readers::Readers::open(url, reader_count())
                 .await
@@ -148,10 +151,11 @@ impl Store {
                     url: shown_url.clone(),
                     reason: err.to_string(),
                 })?;
-            (Backend::Sqlite(pool), Some(readers))
+            (Backend::Sqlite(pool), Some(readers), None)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = postgres::open(url, &shown_url, max_connections).await?;
-            (Backend::Postgres(pool), None)
+            let batcher = batch::AuthBatcher::start(pool.clone());
+            (Backend::Postgres(pool), None, Some(batcher))
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(OpenError::Scheme(scheme.to_owned()));
@@ -159,6 +163,7 @@ impl Store {
         Ok(Self(Arc::new(Inner {
             backend,
             readers,
+            batcher,
             shown_url,
         })))
     }
@@ -166,6 +171,11 @@ impl Store {
     /// SQLite only: the inline read connections of the hot reads.
     pub(crate) fn readers(&self) -> Option<&readers::Readers> {
         self.0.readers.as_ref()
+    }
+
+    /// PostgreSQL only: the bearer checks' shared queries.
+    pub(crate) fn batcher(&self) -> Option<&batch::AuthBatcher> {
+        self.0.batcher.as_ref()
     }
 
     pub(crate) fn backend(&self) -> &Backend {

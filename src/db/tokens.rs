@@ -110,6 +110,9 @@ impl Store {
     /// on PostgreSQL one round trip of a statement prepared once per
     /// connection.
     pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
+        if let Some(batcher) = self.batcher() {
+            return batcher.auth_row(user_id, family_id).await;
+        }
         match (&self.0.readers, self.backend()) {
             (Some(readers), _) => readers.auth_row(user_id, family_id).await,
             (None, Backend::Postgres(pool)) => Ok(sqlx::query_as(AUTH_ROW_SQL)

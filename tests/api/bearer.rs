@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tollgate::{auth::scopes::ScopeSet, config::Secret};
 
 use crate::helpers::{
-    ADMIN, ADMIN_PASSWORD, TestApp, challenge, error_of, expect_error, jwt_parts,
+    ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, challenge, error_of, expect_error, jwt_parts,
 };
 
 const SECRET: &str = "a-test-signing-secret-of-more-than-32-bytes";
@@ -275,4 +275,48 @@ async fn an_access_token_is_an_rfc_9068_jwt() {
     let second = jwt_parts(&app.login(ADMIN, ADMIN_PASSWORD, None).await.access).1;
     assert!(claims["jti"].as_str().is_some_and(|jti| !jti.is_empty()));
     assert_ne!(claims["jti"], second["jti"]);
+}
+
+/// Many bearer checks at once (which on PostgreSQL share queries): each
+/// gets its own user's answer, and a revoked session among them is refused.
+#[tokio::test]
+async fn concurrent_checks_each_get_their_own_answer() {
+    let app = TestApp::spawn().await;
+    let mut sessions = Vec::new();
+    for name in ["ann", "bob", "cyd"] {
+        app.create_user(name, PASSWORD, &["read:items"]).await;
+        for _ in 0..2 {
+            let login = app.login(name, PASSWORD, None).await;
+            sessions.push((name, login));
+        }
+    }
+    let (_, revoked) = &sessions[3];
+    let response = app
+        .post("/token/revoke")
+        .form(&[("token", revoked.refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let url = app.url("/users/me");
+    let client = reqwest::Client::new();
+    let mut checks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let session = i % sessions.len();
+        let (name, login) = &sessions[session];
+        let request = client.get(&url).bearer_auth(&login.access).send();
+        let name = *name;
+        checks.spawn(async move { (session, name, request.await.unwrap()) });
+    }
+    while let Some(done) = checks.join_next().await {
+        let (session, name, response) = done.unwrap();
+        if session == 3 {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        } else {
+            assert_eq!(response.status(), StatusCode::OK, "{name}");
+            let me: Value = response.json().await.unwrap();
+            assert_eq!(me["username"], name);
+        }
+    }
 }
