@@ -44,7 +44,9 @@ impl<T: Type> Payload for Reply<T> {
 
 impl<T: Serialize + Send> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
+        // Room for a user or a short page, so that the body is not regrown.
+        let mut body = Vec::with_capacity(1024);
+        match serde_json::to_writer(&mut body, &self.0).map(|()| body) {
             Ok(body) => Response::builder().content_type(CONTENT_TYPE).body(body),
             Err(err) => {
                 // Only a map with non-string keys or a failing `Serialize`
