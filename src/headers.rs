@@ -38,7 +38,7 @@ impl Kind {
     }
 }
 
-/// Adds the headers above to the response to a request for `path`. An
+/// Adds the headers above to an answer from a path of this kind. An
 /// endpoint that set its own `Cache-Control` (the token endpoint's
 /// `no-store`, a public document's `max-age`) keeps it.
 pub fn apply(kind: Kind, response: &mut Response) {
