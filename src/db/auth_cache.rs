@@ -130,3 +130,89 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::users::UserRow;
+
+    fn row(email: &str) -> AuthRow {
+        AuthRow {
+            user: UserRow {
+                id: 1,
+                username: "ann".into(),
+                email: Some(email.into()),
+                full_name: None,
+                scopes: "read:items".into(),
+                disabled: false,
+                token_version: 0,
+                created_at: 0,
+            },
+            family_revoked: false,
+        }
+    }
+
+    /// A WAL-index header as SQLite writes it: both copies alike, `isInit` set.
+    fn header_bytes(change: u8) -> [u8; HEADER_LEN] {
+        let mut copy = [0u8; HEADER_LEN / 2];
+        copy[8] = change;
+        copy[12] = 1;
+        let mut bytes = [0; HEADER_LEN];
+        bytes[..HEADER_LEN / 2].copy_from_slice(&copy);
+        bytes[HEADER_LEN / 2..].copy_from_slice(&copy);
+        bytes
+    }
+
+    #[test]
+    fn rows_last_while_the_header_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let shm = dir.path().join("t.db-shm");
+        assert!(AuthCache::open(&db).is_none(), "no -shm, no cache");
+        std::fs::write(&shm, header_bytes(1)).unwrap();
+        let cache = AuthCache::open(&db).unwrap();
+
+        let first = cache.header().unwrap();
+        assert!(cache.get(first, 1, 7).is_none());
+        cache.put(first, 1, 7, &row("a@example.test"));
+        let hit = cache.get(cache.header().unwrap(), 1, 7).unwrap();
+        assert_eq!(hit.user.email.as_deref(), Some("a@example.test"));
+        assert!(cache.get(first, 1, 8).is_none(), "another family");
+        assert_eq!(cache.hits(), 1);
+
+        // A commit: the header changes, and what was kept is gone.
+        std::fs::write(&shm, header_bytes(2)).unwrap();
+        let second = cache.header().unwrap();
+        assert!(cache.get(second, 1, 7).is_none());
+        // A row read under the old header is not kept under the new one.
+        cache.put(first, 1, 7, &row("stale@example.test"));
+        assert!(cache.get(second, 1, 7).is_none());
+
+        // A header being written (copies differ) or never written: no cache.
+        let mut torn = header_bytes(3);
+        torn[HEADER_LEN / 2 + 8] = 2;
+        std::fs::write(&shm, torn).unwrap();
+        assert!(cache.header().is_none());
+        let mut unset = header_bytes(3);
+        unset[12] = 0;
+        unset[HEADER_LEN / 2 + 12] = 0;
+        std::fs::write(&shm, unset).unwrap();
+        assert!(cache.header().is_none());
+        std::fs::write(&shm, [0u8; 10]).unwrap();
+        assert!(cache.header().is_none(), "too short");
+    }
+
+    #[test]
+    fn rows_are_read_again_after_max_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        std::fs::write(dir.path().join("t.db-shm"), header_bytes(1)).unwrap();
+        let cache = AuthCache::open(&db).unwrap();
+        let header = cache.header().unwrap();
+        cache.get(header, 1, 7);
+        cache.put(header, 1, 7, &row("a@example.test"));
+        assert!(cache.get(header, 1, 7).is_some());
+        std::thread::sleep(MAX_AGE);
+        assert!(cache.get(header, 1, 7).is_none());
+    }
+}
