@@ -119,9 +119,11 @@ async fn answer(pool: &PgPool, batch: Vec<Check>) {
             }
         }
         Err(err) => {
+            // The first check gets the error itself, the others its text in
+            // the same class (sqlx's errors cannot be cloned).
+            let text = err.to_string();
             let err = DbError::from(err);
             let unavailable = matches!(err, DbError::Unavailable(_));
-            let text = err.to_string();
             let mut first = Some(err);
             for check in batch {
                 let err = first.take().unwrap_or_else(|| {
