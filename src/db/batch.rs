@@ -1,131 +1,235 @@
-//! PostgreSQL: the bearer checks that arrive together share one query.
+//! PostgreSQL: the hot reads that arrive together share one query.
 //!
-//! On PostgreSQL each bearer check is a round trip, and sqlx's work for one
-//! query (plus the server's, on the same machine or not) is most of a
-//! request's cost (bench/README.md). So checks go to one task, which sends
-//! every check waiting at that moment as one query (`unnest` of the ids)
-//! and hands each its row. A check that arrives alone is sent at once;
-//! under load the checks that came in while a query was out go together in
-//! the next. Nothing is cached: each check is answered by a query that began
-//! after it arrived, so it sees every commit made before, on any node.
+//! On PostgreSQL each query is a round trip, and sqlx's work for one query
+//! (plus the server's, on the same machine or not) is most of a request's
+//! cost (bench/README.md). So the bearer check's row and the item list's
+//! page each go to a task of their own, which sends every read waiting at
+//! that moment as one query (an `unnest` of the keys) and hands each its
+//! rows. A read that arrives alone is sent at once; under load the reads
+//! that came in while a query was out go together in the next. Nothing is
+//! cached: each read is answered by a query that began after it arrived, so
+//! it sees every commit made before, on any node.
 //!
-//! At most [`IN_FLIGHT`] queries are out at a time; each waits for a pool
-//! connection as any query does, so an outage answers every waiting check
-//! with `Unavailable` within the pool's acquire timeout.
+//! One query is out at a time per kind of read (two out at once cost more
+//! CPU per request and answered slower: bench/README.md); it waits for a
+//! pool connection as any query does, so an outage answers every waiting
+//! read with `Unavailable` within the pool's acquire timeout.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::{collections::HashMap, hash::Hash};
 
 use sqlx::{FromRow, PgPool};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use super::{DbError, DbResult, tokens::AuthRow};
+use super::{DbError, DbResult, items::ItemRow, tokens::AuthRow};
 
-/// The most checks one query carries.
+/// The most reads one query carries.
 const MAX_BATCH: usize = 256;
 
-/// Queries out at once.
-const IN_FLIGHT: usize = 2;
+/// One kind of read that can be asked for many keys at once.
+trait Batched: Send + 'static {
+    type Key: Copy + Eq + Hash + Send + 'static;
+    type Value: Clone + Send + 'static;
+
+    /// The values of `keys` (no duplicates); a key left out has none.
+    fn fetch(
+        pool: &PgPool,
+        keys: Vec<Self::Key>,
+    ) -> impl Future<Output = Result<HashMap<Self::Key, Self::Value>, sqlx::Error>> + Send;
+}
 
 /// `tokens::AUTH_ROW_SQL` for many (user, family) pairs at once.
-const BATCH_SQL: &str = "SELECT k.family_id AS key_family_id,
-            u.id, u.username, u.email, u.full_name, u.scopes, u.disabled,
-            u.token_version, u.created_at, f.revoked_at IS NOT NULL AS family_revoked
-     FROM unnest($1::int8[], $2::int8[]) AS k(user_id, family_id)
-     JOIN users u ON u.id = k.user_id
-     JOIN token_families f ON f.id = k.family_id AND f.user_id = u.id";
+struct AuthRows;
 
 #[derive(FromRow)]
-struct KeyedRow {
+struct KeyedAuthRow {
     key_family_id: i64,
     #[sqlx(flatten)]
     row: AuthRow,
 }
 
-struct Check {
-    user_id: i64,
-    family_id: i64,
-    answer: oneshot::Sender<DbResult<Option<AuthRow>>>,
+impl Batched for AuthRows {
+    type Key = (i64, i64);
+    type Value = AuthRow;
+
+    async fn fetch(
+        pool: &PgPool,
+        keys: Vec<(i64, i64)>,
+    ) -> Result<HashMap<(i64, i64), AuthRow>, sqlx::Error> {
+        const SQL: &str = "SELECT k.family_id AS key_family_id,
+                u.id, u.username, u.email, u.full_name, u.scopes, u.disabled,
+                u.token_version, u.created_at, f.revoked_at IS NOT NULL AS family_revoked
+         FROM unnest($1::int8[], $2::int8[]) AS k(user_id, family_id)
+         JOIN users u ON u.id = k.user_id
+         JOIN token_families f ON f.id = k.family_id AND f.user_id = u.id";
+        let (users, families): (Vec<i64>, Vec<i64>) = keys.into_iter().unzip();
+        let rows: Vec<KeyedAuthRow> = sqlx::query_as(SQL)
+            .bind(&users)
+            .bind(&families)
+            .fetch_all(pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ((r.row.user.id, r.key_family_id), r.row))
+            .collect())
+    }
 }
 
-pub struct AuthBatcher {
-    checks: mpsc::Sender<Check>,
+/// `items::LIST_SQL` for many (owner, after id, limit) pages at once.
+struct ItemPages;
+
+#[derive(FromRow)]
+struct KeyedItemRow {
+    key: i64,
+    #[sqlx(flatten)]
+    row: ItemRow,
 }
 
-impl AuthBatcher {
-    /// Starts the task that runs the queries; it ends with the last clone of
+impl Batched for ItemPages {
+    type Key = (i64, i64, i64);
+    type Value = Vec<ItemRow>;
+
+    async fn fetch(
+        pool: &PgPool,
+        keys: Vec<(i64, i64, i64)>,
+    ) -> Result<HashMap<(i64, i64, i64), Vec<ItemRow>>, sqlx::Error> {
+        // Each page is the same indexed range scan as the single query's,
+        // under LATERAL; `k.n` says which page a row belongs to.
+        const SQL: &str = "SELECT k.n AS key, i.id, i.name, i.description, i.created_at, i.updated_at
+         FROM unnest($1::int8[], $2::int8[], $3::int8[]) WITH ORDINALITY AS k(owner_id, after_id, lim, n)
+         CROSS JOIN LATERAL (
+             SELECT id, name, description, created_at, updated_at FROM items
+             WHERE owner_id = k.owner_id AND id > k.after_id ORDER BY id LIMIT k.lim) i
+         ORDER BY k.n, i.id";
+        let mut owners = Vec::with_capacity(keys.len());
+        let mut afters = Vec::with_capacity(keys.len());
+        let mut limits = Vec::with_capacity(keys.len());
+        for &(owner, after, limit) in &keys {
+            owners.push(owner);
+            afters.push(after);
+            limits.push(limit);
+        }
+        let rows: Vec<KeyedItemRow> = sqlx::query_as(SQL)
+            .bind(&owners)
+            .bind(&afters)
+            .bind(&limits)
+            .fetch_all(pool)
+            .await?;
+        let mut pages: HashMap<_, Vec<ItemRow>> = HashMap::with_capacity(keys.len());
+        for r in rows {
+            // `n` counts from 1, in the order of `keys`.
+            let key = usize::try_from(r.key - 1)
+                .ok()
+                .and_then(|i| keys.get(i))
+                .ok_or_else(|| sqlx::Error::Protocol("a page row with no page".into()))?;
+            pages.entry(*key).or_default().push(r.row);
+        }
+        Ok(pages)
+    }
+}
+
+/// The shared queries of one store.
+pub struct Batchers {
+    auth_rows: Batcher<AuthRows>,
+    item_pages: Batcher<ItemPages>,
+}
+
+impl Batchers {
+    /// Starts one task per kind of read; they end with the last clone of
     /// the store.
-    pub fn start(pool: PgPool) -> Self {
-        let (checks, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, queue));
-        Self { checks }
+    pub fn start(pool: &PgPool) -> Self {
+        Self {
+            auth_rows: Batcher::start(pool.clone()),
+            item_pages: Batcher::start(pool.clone()),
+        }
     }
 
     /// The user and family behind an access token; `None` if either is gone.
     pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
+        self.auth_rows.get((user_id, family_id)).await
+    }
+
+    /// `Items::list` for PostgreSQL.
+    pub async fn items_page(
+        &self,
+        owner_id: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> DbResult<Vec<ItemRow>> {
+        Ok(self
+            .item_pages
+            .get((owner_id, after_id, limit))
+            .await?
+            .unwrap_or_default())
+    }
+}
+
+struct Read<B: Batched> {
+    key: B::Key,
+    answer: oneshot::Sender<DbResult<Option<B::Value>>>,
+}
+
+struct Batcher<B: Batched> {
+    reads: mpsc::Sender<Read<B>>,
+}
+
+impl<B: Batched> Batcher<B> {
+    fn start(pool: PgPool) -> Self {
+        let (reads, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run::<B>(pool, queue));
+        Self { reads }
+    }
+
+    async fn get(&self, key: B::Key) -> DbResult<Option<B::Value>> {
         let (answer, answered) = oneshot::channel();
-        let check = Check {
-            user_id,
-            family_id,
-            answer,
-        };
         let gone = || DbError::Unavailable(sqlx::Error::PoolClosed);
-        self.checks.send(check).await.map_err(|_| gone())?;
+        self.reads
+            .send(Read { key, answer })
+            .await
+            .map_err(|_| gone())?;
         answered.await.map_err(|_| gone())?
     }
 }
 
-async fn run(pool: PgPool, mut queue: mpsc::Receiver<Check>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    loop {
-        // Wait for a free slot first: the checks that arrive meanwhile
-        // queue up and go out together.
-        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return;
-        }
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            answer(&pool, batch).await;
-            drop(slot);
-        });
+async fn run<B: Batched>(pool: PgPool, mut queue: mpsc::Receiver<Read<B>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The reads that arrive while a query is out queue up and go together
+    // in the next.
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        answer::<B>(&pool, &mut batch).await;
     }
 }
 
-async fn answer(pool: &PgPool, batch: Vec<Check>) {
-    // The same token checked by several requests is asked for once.
-    let keys: HashSet<(i64, i64)> = batch.iter().map(|c| (c.user_id, c.family_id)).collect();
-    let (users, families): (Vec<i64>, Vec<i64>) = keys.into_iter().unzip();
-    let rows: Result<Vec<KeyedRow>, sqlx::Error> = sqlx::query_as(BATCH_SQL)
-        .bind(&users)
-        .bind(&families)
-        .fetch_all(pool)
-        .await;
-    match rows {
-        Ok(rows) => {
-            let rows: HashMap<(i64, i64), AuthRow> = rows
-                .into_iter()
-                .map(|r| ((r.row.user.id, r.key_family_id), r.row))
-                .collect();
-            for check in batch {
-                let row = rows.get(&(check.user_id, check.family_id)).cloned();
-                // A check whose request has gone is simply not answered.
-                let _ = check.answer.send(Ok(row));
+async fn answer<B: Batched>(pool: &PgPool, batch: &mut Vec<Read<B>>) {
+    // The same key asked for by several requests is asked for once.
+    let mut readers: HashMap<B::Key, usize> = HashMap::with_capacity(batch.len());
+    for read in batch.iter() {
+        *readers.entry(read.key).or_default() += 1;
+    }
+    match B::fetch(pool, readers.keys().copied().collect()).await {
+        Ok(mut values) => {
+            for read in batch.drain(..) {
+                // The last read of a key takes the value, the others a copy.
+                let left = readers.get_mut(&read.key).map_or(0, |n| {
+                    *n -= 1;
+                    *n
+                });
+                let value = if left == 0 {
+                    values.remove(&read.key)
+                } else {
+                    values.get(&read.key).cloned()
+                };
+                // A read whose request has gone is simply not answered.
+                let _ = read.answer.send(Ok(value));
             }
         }
         Err(err) => {
-            // The first check gets the error itself, the others its text in
+            // The first read gets the error itself, the others its text in
             // the same class (sqlx's errors cannot be cloned).
             let text = err.to_string();
             let err = DbError::from(err);
             let unavailable = matches!(err, DbError::Unavailable(_));
             let mut first = Some(err);
-            for check in batch {
+            for read in batch.drain(..) {
                 let err = first.take().unwrap_or_else(|| {
                     let copy = sqlx::Error::Protocol(text.clone());
                     if unavailable {
@@ -134,7 +238,7 @@ async fn answer(pool: &PgPool, batch: Vec<Check>) {
                         DbError::Other(copy)
                     }
                 });
-                let _ = check.answer.send(Err(err));
+                let _ = read.answer.send(Err(err));
             }
         }
     }

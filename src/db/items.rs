@@ -76,6 +76,10 @@ impl Items<'_> {
         {
             return Ok(rows);
         }
+        // On PostgreSQL, shared with the pages asked for at the same moment.
+        if let Some(batchers) = self.0.batchers() {
+            return batchers.items_page(owner_id, after_id, limit).await;
+        }
         Ok(on_pool!(self.0, |pool| sqlx::query_as(LIST_SQL)
             .bind(owner_id)
             .bind(after_id)

@@ -103,8 +103,9 @@ struct Inner {
     /// SQLite only: the inline read connections of the bearer check and
     /// the item list.
     readers: Option<readers::Readers>,
-    /// PostgreSQL only: the bearer checks' shared queries.
-    batcher: Option<batch::AuthBatcher>,
+    /// PostgreSQL only: the shared queries of the bearer check and the
+    /// item list.
+    batchers: Option<batch::Batchers>,
     /// The URL with its password masked, for logs.
     shown_url: String,
 }
@@ -143,7 +144,7 @@ impl Store {
     /// applies the migrations that have not run yet.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
         let shown_url = mask_password(url);
-        let (backend, readers, batcher) = if url.starts_with("sqlite:") {
+        let (backend, readers, batchers) = if url.starts_with("sqlite:") {
             let pool = sqlite::open(url, &shown_url, max_connections).await?;
             let readers = readers::Readers::open(url, reader_count())
                 .await
@@ -154,8 +155,8 @@ impl Store {
             (Backend::Sqlite(pool), Some(readers), None)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = postgres::open(url, &shown_url, max_connections).await?;
-            let batcher = batch::AuthBatcher::start(pool.clone());
-            (Backend::Postgres(pool), None, Some(batcher))
+            let batchers = batch::Batchers::start(&pool);
+            (Backend::Postgres(pool), None, Some(batchers))
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(OpenError::Scheme(scheme.to_owned()));
@@ -163,7 +164,7 @@ impl Store {
         Ok(Self(Arc::new(Inner {
             backend,
             readers,
-            batcher,
+            batchers,
             shown_url,
         })))
     }
@@ -173,9 +174,9 @@ impl Store {
         self.0.readers.as_ref()
     }
 
-    /// PostgreSQL only: the bearer checks' shared queries.
-    pub(crate) fn batcher(&self) -> Option<&batch::AuthBatcher> {
-        self.0.batcher.as_ref()
+    /// PostgreSQL only: the shared queries of the hot reads.
+    pub(crate) fn batchers(&self) -> Option<&batch::Batchers> {
+        self.0.batchers.as_ref()
     }
 
     pub(crate) fn backend(&self) -> &Backend {

@@ -106,12 +106,12 @@ impl Store {
     }
 
     /// The user and family behind an access token; `None` if either is gone.
-    /// One query: on SQLite on the request's own thread (`super::readers`),
-    /// on PostgreSQL one round trip of a statement prepared once per
-    /// connection.
+    /// On SQLite on the request's own thread (`super::readers`), on
+    /// PostgreSQL in one query with the checks that arrive at the same
+    /// moment (`super::batch`).
     pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
-        if let Some(batcher) = self.batcher() {
-            return batcher.auth_row(user_id, family_id).await;
+        if let Some(batchers) = self.batchers() {
+            return batchers.auth_row(user_id, family_id).await;
         }
         match (&self.0.readers, self.backend()) {
             (Some(readers), _) => readers.auth_row(user_id, family_id).await,

@@ -195,3 +195,65 @@ async fn text_with_a_nul_character_is_refused_on_every_engine() {
     )
     .await;
 }
+
+/// Many item lists at once (which on PostgreSQL share queries): each caller
+/// gets their own items, from their own cursor and with their own limit,
+/// and a caller with no items an empty page.
+#[tokio::test]
+async fn concurrent_lists_each_get_their_own_page() {
+    let app = TestApp::spawn().await;
+    let mut callers = Vec::new();
+    for (name, count) in [("ann", 3), ("bob", 5), ("cyd", 0)] {
+        let token = app.user_token(name, &BOTH).await;
+        for i in 1..=count {
+            create_item(&app, &token, json!({"name": format!("{name}-{i}")})).await;
+        }
+        callers.push((name, token));
+    }
+    let (_, cursor) = names(&app, "/items?limit=2", &callers[1].1).await;
+    let after_two = format!("/items?limit=2&cursor={}", cursor.as_str().unwrap());
+    // (caller, path, the names expected)
+    let asks: Vec<(usize, String, Vec<String>)> = vec![
+        (
+            0,
+            "/items".into(),
+            vec!["ann-1".into(), "ann-2".into(), "ann-3".into()],
+        ),
+        (0, "/items?limit=1".into(), vec!["ann-1".into()]),
+        (
+            1,
+            "/items?limit=2".into(),
+            vec!["bob-1".into(), "bob-2".into()],
+        ),
+        (1, after_two, vec!["bob-3".into(), "bob-4".into()]),
+        (
+            1,
+            "/items".into(),
+            (1..=5).map(|i| format!("bob-{i}")).collect(),
+        ),
+        (2, "/items".into(), vec![]),
+    ];
+
+    let client = reqwest::Client::new();
+    let mut lists = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let (caller, path, expected) = asks[i % asks.len()].clone();
+        let request = client
+            .get(app.url(&path))
+            .bearer_auth(&callers[caller].1)
+            .send();
+        lists.spawn(async move { (path, expected, request.await.unwrap()) });
+    }
+    while let Some(done) = lists.join_next().await {
+        let (path, expected, response) = done.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let page: Value = response.json().await.unwrap();
+        let got: Vec<&str> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, expected, "{path}");
+    }
+}
