@@ -11,13 +11,22 @@
 //! it sees every commit made before, on any node.
 //!
 //! One query is out at a time per kind of read (two out at once cost more
-//! CPU per request and answered slower: bench/README.md); it waits for a
-//! pool connection as any query does, so an outage answers every waiting
-//! read with `Unavailable` within the pool's acquire timeout.
+//! CPU per request and answered slower: bench/README.md), on a connection
+//! the task keeps for itself: taken from the pool and detached from it,
+//! since sqlx pings every connection returned to a pool, one more round
+//! trip per query. The connection is dropped after any error and replaced
+//! after [`MAX_LIFETIME`]; a new one is taken from the pool as any query's
+//! is, so an outage answers every waiting read with `Unavailable` within the
+//! pool's acquire timeout. Each kind of read therefore holds one connection
+//! beside the pool's.
 
-use std::{collections::HashMap, hash::Hash};
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    time::{Duration, Instant},
+};
 
-use sqlx::{FromRow, PgPool};
+use sqlx::{Connection, FromRow, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{DbError, DbResult, items::ItemRow, tokens::AuthRow};
@@ -25,14 +34,17 @@ use super::{DbError, DbResult, items::ItemRow, tokens::AuthRow};
 /// The most reads one query carries.
 const MAX_BATCH: usize = 256;
 
+/// How long a task keeps its connection: sqlx's default for pooled ones.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 /// One kind of read that can be asked for many keys at once.
 trait Batched: Send + 'static {
-    type Key: Copy + Eq + Hash + Send + 'static;
+    type Key: Copy + Eq + Hash + Send + Sync + 'static;
     type Value: Clone + Send + 'static;
 
     /// The values of `keys` (no duplicates); a key left out has none.
     fn fetch(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         keys: Vec<Self::Key>,
     ) -> impl Future<Output = Result<HashMap<Self::Key, Self::Value>, sqlx::Error>> + Send;
 }
@@ -52,7 +64,7 @@ impl Batched for AuthRows {
     type Value = AuthRow;
 
     async fn fetch(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         keys: Vec<(i64, i64)>,
     ) -> Result<HashMap<(i64, i64), AuthRow>, sqlx::Error> {
         const SQL: &str = "SELECT k.family_id AS key_family_id,
@@ -65,7 +77,7 @@ impl Batched for AuthRows {
         let rows: Vec<KeyedAuthRow> = sqlx::query_as(SQL)
             .bind(&users)
             .bind(&families)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
         Ok(rows
             .into_iter()
@@ -89,7 +101,7 @@ impl Batched for ItemPages {
     type Value = Vec<ItemRow>;
 
     async fn fetch(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         keys: Vec<(i64, i64, i64)>,
     ) -> Result<HashMap<(i64, i64, i64), Vec<ItemRow>>, sqlx::Error> {
         // Each page is the same indexed range scan as the single query's,
@@ -112,7 +124,7 @@ impl Batched for ItemPages {
             .bind(&owners)
             .bind(&afters)
             .bind(&limits)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
         let mut pages: HashMap<_, Vec<ItemRow>> = HashMap::with_capacity(keys.len());
         for r in rows {
@@ -191,22 +203,58 @@ impl<B: Batched> Batcher<B> {
 }
 
 async fn run<B: Batched>(pool: PgPool, mut queue: mpsc::Receiver<Read<B>>) {
+    let mut conn: Option<(PgConnection, Instant)> = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The reads that arrive while a query is out queue up and go together
     // in the next.
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        answer::<B>(&pool, &mut batch).await;
+        if let Some((old, _)) = conn.take_if(|(_, opened)| opened.elapsed() > MAX_LIFETIME) {
+            let _ = old.close().await;
+        }
+        let ready = match &mut conn {
+            Some((conn, _)) => Ok(conn),
+            None => match pool.acquire().await {
+                Ok(pooled) => Ok(&mut conn.insert((pooled.detach(), Instant::now())).0),
+                Err(err) => Err(err),
+            },
+        };
+        let values = match ready {
+            Ok(ready) => answer_keys::<B>(ready, &batch).await,
+            Err(err) => Err(err),
+        };
+        if values.is_err() {
+            // Whatever went wrong, the next query starts on a new connection.
+            conn = None;
+        }
+        answer::<B>(values, &mut batch);
+    }
+    if let Some((conn, _)) = conn {
+        let _ = conn.close().await;
     }
 }
 
-async fn answer<B: Batched>(pool: &PgPool, batch: &mut Vec<Read<B>>) {
+/// Each key of `batch` asked for once, with how many reads asked for it.
+type Answers<B> = (
+    HashMap<<B as Batched>::Key, <B as Batched>::Value>,
+    HashMap<<B as Batched>::Key, usize>,
+);
+
+async fn answer_keys<B: Batched>(
+    conn: &mut PgConnection,
+    batch: &[Read<B>],
+) -> Result<Answers<B>, sqlx::Error> {
     // The same key asked for by several requests is asked for once.
     let mut readers: HashMap<B::Key, usize> = HashMap::with_capacity(batch.len());
-    for read in batch.iter() {
+    for read in batch {
         *readers.entry(read.key).or_default() += 1;
     }
-    match B::fetch(pool, readers.keys().copied().collect()).await {
-        Ok(mut values) => {
+    let values = B::fetch(conn, readers.keys().copied().collect()).await?;
+    Ok((values, readers))
+}
+
+fn answer<B: Batched>(values: Result<Answers<B>, sqlx::Error>, batch: &mut Vec<Read<B>>) {
+    match values {
+        Ok((mut values, mut readers)) => {
             for read in batch.drain(..) {
                 // The last read of a key takes the value, the others a copy.
                 let left = readers.get_mut(&read.key).map_or(0, |n| {

@@ -118,6 +118,8 @@ async fn requests_answer_503_while_postgres_is_down_and_work_again_when_it_is_ba
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let items = app.get("/items").bearer_auth(&token).send().await.unwrap();
+    assert_eq!(items.status(), StatusCode::OK);
     assert_eq!(
         app.get("/readyz").send().await.unwrap().status(),
         StatusCode::OK
