@@ -17,8 +17,9 @@
 //! trip per query. The connection is dropped after any error and replaced
 //! after [`MAX_LIFETIME`]; a new one is taken from the pool as any query's
 //! is, so an outage answers every waiting read with `Unavailable` within the
-//! pool's acquire timeout. Each kind of read therefore holds one connection
-//! beside the pool's.
+//! pool's acquire timeout, and a connection lost while idle is replaced
+//! without failing the reads (see [`query`]). Each kind of read therefore
+//! holds one connection beside the pool's.
 
 use std::{
     collections::HashMap,
@@ -29,7 +30,7 @@ use std::{
 use sqlx::{Connection, FromRow, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DbError, DbResult, items::ItemRow, tokens::AuthRow};
+use super::{DbError, DbResult, items::ItemRow, postgres, tokens::AuthRow};
 
 /// The most reads one query carries.
 const MAX_BATCH: usize = 256;
@@ -211,26 +212,43 @@ async fn run<B: Batched>(pool: PgPool, mut queue: mpsc::Receiver<Read<B>>) {
         if let Some((old, _)) = conn.take_if(|(_, opened)| opened.elapsed() > MAX_LIFETIME) {
             let _ = old.close().await;
         }
-        let ready = match &mut conn {
-            Some((conn, _)) => Ok(conn),
-            None => match pool.acquire().await {
-                Ok(pooled) => Ok(&mut conn.insert((pooled.detach(), Instant::now())).0),
-                Err(err) => Err(err),
-            },
-        };
-        let values = match ready {
-            Ok(ready) => answer_keys::<B>(ready, &batch).await,
-            Err(err) => Err(err),
-        };
-        if values.is_err() {
-            // Whatever went wrong, the next query starts on a new connection.
-            conn = None;
-        }
+        let values = query::<B>(&pool, &mut conn, &batch).await;
         answer::<B>(values, &mut batch);
     }
     if let Some((conn, _)) = conn {
         let _ = conn.close().await;
     }
+}
+
+/// The batch's query on the task's connection, taking one from the pool if
+/// there is none. After any error the connection is dropped. A kept
+/// connection that the server has closed meanwhile (a restart, an idle
+/// timeout) costs no request: the query, which only reads, runs once more on
+/// a new one.
+async fn query<B: Batched>(
+    pool: &PgPool,
+    conn: &mut Option<(PgConnection, Instant)>,
+    batch: &[Read<B>],
+) -> Result<Answers<B>, sqlx::Error> {
+    if let Some((kept, _)) = conn {
+        match answer_keys::<B>(kept, batch).await {
+            Ok(answers) => return Ok(answers),
+            Err(err) => {
+                *conn = None;
+                let lost = matches!(err, sqlx::Error::Io(_))
+                    || err.as_database_error().is_some_and(postgres::is_transient);
+                if !lost {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    let (fresh, _) = conn.insert((pool.acquire().await?.detach(), Instant::now()));
+    let answers = answer_keys::<B>(fresh, batch).await;
+    if answers.is_err() {
+        *conn = None;
+    }
+    answers
 }
 
 /// Each key of `batch` asked for once, with how many reads asked for it.

@@ -127,6 +127,26 @@ async fn requests_answer_503_while_postgres_is_down_and_work_again_when_it_is_ba
     app.login(ADMIN, ADMIN_PASSWORD, None).await;
 }
 
+/// A restart of PostgreSQL between two requests costs neither of the hot
+/// reads a request: the connection their shared queries kept is replaced.
+#[tokio::test]
+async fn a_postgres_restart_between_requests_fails_no_bearer_check_or_item_list() {
+    if needs_postgres("restart") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let app = TestApp::spawn_on(&cluster.url()).await;
+    let token = app.login(ADMIN, ADMIN_PASSWORD, None).await.access;
+    let items = |app: &TestApp| app.get("/items").bearer_auth(&token).send();
+    assert_eq!(app.me_status(&token).await, StatusCode::OK);
+    assert_eq!(items(&app).await.unwrap().status(), StatusCode::OK);
+
+    cluster.run("stop");
+    cluster.run("start");
+    assert_eq!(app.me_status(&token).await, StatusCode::OK);
+    assert_eq!(items(&app).await.unwrap().status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_database_that_cannot_be_opened_is_one_clear_line_and_a_failure_code() {
     if needs_postgres("startup errors") {
