@@ -116,8 +116,11 @@ impl Fields<'_> {
         if self.result.is_ok() {
             self.result = (|| {
                 self.w.write_char(' ')?;
-                if field.name() != "message" {
-                    self.w.write_str(field.name().trim_start_matches("r#"))?;
+                let name = field.name();
+                if name != "message" {
+                    // `strip_prefix`, not `trim_start_matches`: a `&str`
+                    // pattern builds a searcher on every call.
+                    self.w.write_str(name.strip_prefix("r#").unwrap_or(name))?;
                     self.w.write_char('=')?;
                 }
                 value(&mut self.w)
@@ -152,18 +155,27 @@ impl Visit for Fields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // `%value` and `?value` fields, and messages with arguments, land here.
-        self.field(field, |w| {
-            let mut text = String::with_capacity(64);
-            write!(text, "{value:?}")?;
-            escaped(w, &text)
-        });
+        // `%value` and `?value` fields, and messages with arguments, land
+        // here; written through the escaping as they are formatted.
+        self.field(field, |w| write!(Escaping(w), "{value:?}"));
+    }
+}
+
+/// A writer that escapes what is written to it, as [`escaped`] does.
+struct Escaping<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        escaped(self.0, text)
     }
 }
 
 /// Control characters (a line feed, an escape sequence) as `\u{..}`.
 fn escaped(w: &mut Writer<'_>, text: &str) -> fmt::Result {
-    if !text.chars().any(char::is_control) {
+    // Every control character is below 0x20, 0x7f, or U+0080 to U+009F,
+    // whose UTF-8 starts with 0xc2: text without those bytes has none.
+    let maybe_control = |b: &u8| *b < 0x20 || *b == 0x7f || *b == 0xc2;
+    if !text.as_bytes().iter().any(maybe_control) {
         return w.write_str(text);
     }
     for c in text.chars() {
@@ -249,6 +261,15 @@ mod tests {
         assert!(line.contains("  WARN "), "{line}");
         assert!(
             line.ends_with(": a b\\u{a}c\\u{1b}[31m value=x\\u{a}y\n"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn c1_controls_are_escaped_and_other_text_is_not() {
+        let line = logged(|| tracing::info!(value = %"a\u{85}b \u{a9} \u{7f}", "x"));
+        assert!(
+            line.ends_with(": x value=a\\u{85}b \u{a9} \\u{7f}\n"),
             "{line}"
         );
     }

@@ -316,6 +316,11 @@ impl Operations {
     /// The spec path `path` matches (`/items/{id}` for `/items/7`), a docs
     /// path, or `unmatched`.
     fn of(&self, path: &str) -> &str {
+        // Most requests name a spec path exactly: compared whole first,
+        // before anything is split.
+        if let Some((name, _)) = self.0.iter().find(|(name, _)| name == path) {
+            return name;
+        }
         let under = |docs: &str| {
             path.strip_prefix(docs)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))

@@ -21,7 +21,7 @@ use std::{
 
 use poem::{
     Request, Response,
-    http::{HeaderValue, Method, Uri},
+    http::{HeaderName, HeaderValue, Method, Uri},
 };
 use tokio::task::futures::TaskLocalFuture;
 use tracing::{Event, Level, Subscriber};
@@ -248,7 +248,9 @@ impl AccessLog {
     /// Sets `X-Request-Id` on the answer and writes the line.
     pub fn finish(self, response: &mut Response) {
         if let Ok(value) = HeaderValue::from_str(self.id.as_str()) {
-            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            // A `HeaderName`, not the `&str`, which would be parsed each time.
+            const NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+            response.headers_mut().insert(NAME, value);
         }
         CURRENT.sync_scope(self.id, || {
             tracing::info!(
