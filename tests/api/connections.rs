@@ -190,3 +190,57 @@ async fn a_body_sent_at_a_normal_pace_is_not_cut() {
     let text = String::from_utf8_lossy(&received);
     assert!(text.starts_with("HTTP/1.1 201"), "{text}");
 }
+
+/// The idle clock runs from the end of the last request: requests closer
+/// together than the timeout keep a connection open, and one in flight
+/// longer than the timeout is answered, after which the clock starts again.
+#[tokio::test]
+async fn the_idle_timeout_counts_from_the_end_of_the_last_request() {
+    let app = TestApp::spawn_with(|config| {
+        config.server.idle_timeout = Duration::from_secs(1);
+        config.server.body_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let token = app.admin_token().await;
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let mut answer = [0u8; 2048];
+
+    // Five requests 600 ms apart: 3 s in all, never 1 s idle.
+    for _ in 0..5 {
+        writer
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: tollgate\r\n\r\n")
+            .await
+            .unwrap();
+        let n = reader.read(&mut answer).await.unwrap();
+        assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+
+    // A request whose body takes 2.4 s to arrive: in flight past the timeout.
+    let body = br#"{"name": "an item sent slowly"}"#;
+    let head = format!(
+        "POST /items HTTP/1.1\r\nHost: tollgate\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    for part in body.chunks(body.len() / 4 + 1) {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        writer.write_all(part).await.unwrap();
+    }
+    let n = reader.read(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+
+    // Then silence: closed about 1 s after that answer.
+    let ended = Instant::now();
+    assert!(
+        closed_within(&mut reader, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "the idle connection is still open after 5 s"
+    );
+    let idle = ended.elapsed();
+    assert!(idle >= Duration::from_millis(900), "closed early: {idle:?}");
+}
