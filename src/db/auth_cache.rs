@@ -1,7 +1,7 @@
-//! SQLite: the bearer check's rows, kept until anyone commits anything to
-//! the database.
+//! SQLite: the hot reads' rows (the bearer check's, and `GET /items`'
+//! pages), kept until anyone commits anything to the database.
 //!
-//! Reading the row costs a read transaction, and on SQLite most of that is
+//! Reading a row costs a read transaction, and on SQLite most of that is
 //! the lock on the WAL index (a mutex and a `fcntl` call each way), not the
 //! query (bench/README.md). `PRAGMA data_version` would tell whether another
 //! connection committed, but it is a read transaction too. The change signal
@@ -12,8 +12,8 @@
 //! documentation), and readers learn of a commit only through it. So while
 //! the header reads the same as when a row was cached, nobody has committed
 //! since, and the row is what a query would return. Any commit (a revocation,
-//! a disabled user, a changed email, but also a login or a new item) empties
-//! the cache.
+//! a disabled user, a changed email, a new item, but also a login) empties
+//! the caches.
 //!
 //! The header is written in two copies, second first; when they differ a
 //! commit is under way, and the cache is not used. A row is cached only
@@ -33,7 +33,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::tokens::AuthRow;
+use std::hash::Hash;
+
+use super::{items::ItemRow, tokens::AuthRow};
 
 /// Two copies of the 48-byte `WalIndexHdr`.
 const HEADER_LEN: usize = 96;
@@ -41,25 +43,52 @@ const HEADER_LEN: usize = 96;
 /// Rows older than this are read again, whatever the header says.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// Past this many rows the cache starts over.
+/// At most this many rows are kept (a page counts its rows); past it the
+/// cache starts again from empty.
 const MAX_ROWS: usize = 10_000;
 
 /// What the header said.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header([u8; HEADER_LEN]);
 
-pub struct AuthCache {
+/// Rows of type `V` by key `K`, kept while the header reads the same.
+pub struct Cache<K, V> {
     shm: File,
-    state: Mutex<State>,
+    state: Mutex<State<K, V>>,
     hits: AtomicU64,
 }
 
-struct State {
+/// The bearer check's rows, by user and family.
+pub type AuthCache = Cache<(i64, i64), AuthRow>;
+
+/// `GET /items`' pages, by owner, the id they start after, and limit.
+pub type PageCache = Cache<(i64, i64, i64), Vec<ItemRow>>;
+
+struct State<K, V> {
     header: Header,
-    rows: HashMap<(i64, i64), (AuthRow, Instant)>,
+    rows: HashMap<K, (V, Instant)>,
+    /// Rows held: a page counts each of its rows.
+    held: usize,
 }
 
-impl AuthCache {
+/// How many rows a cached value counts for against [`MAX_ROWS`].
+pub trait Rows {
+    fn rows(&self) -> usize;
+}
+
+impl Rows for AuthRow {
+    fn rows(&self) -> usize {
+        1
+    }
+}
+
+impl Rows for Vec<ItemRow> {
+    fn rows(&self) -> usize {
+        self.len().max(1)
+    }
+}
+
+impl<K: Eq + Hash, V: Clone + Rows> Cache<K, V> {
     /// The cache of the database at `path`, or `None` if it has no WAL index
     /// to watch (not in WAL mode, or not a file).
     pub fn open(path: &Path) -> Option<Self> {
@@ -71,6 +100,7 @@ impl AuthCache {
             state: Mutex::new(State {
                 header: Header([0; HEADER_LEN]),
                 rows: HashMap::new(),
+                held: 0,
             }),
             hits: AtomicU64::new(0),
         };
@@ -88,38 +118,41 @@ impl AuthCache {
         (first == second && first[12] == 1).then_some(Header(bytes))
     }
 
-    /// The row cached under `header` for this user and family, if any.
-    pub fn get(&self, header: Header, user_id: i64, family_id: i64) -> Option<AuthRow> {
+    /// The value cached under `header` for `key`, if any.
+    pub fn get(&self, header: Header, key: &K) -> Option<V> {
         let mut state = lock(&self.state);
         if state.header != header {
             state.header = header;
             state.rows.clear();
+            state.held = 0;
             return None;
         }
-        let (row, cached_at) = state.rows.get(&(user_id, family_id))?;
+        let (value, cached_at) = state.rows.get(key)?;
         if cached_at.elapsed() >= MAX_AGE {
             return None;
         }
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(row.clone())
+        Some(value.clone())
     }
 
-    /// Keeps `row`, read by a query that began after `header` was read,
+    /// Keeps `value`, read by a query that began after `header` was read,
     /// unless the header has changed since.
-    pub fn put(&self, header: Header, user_id: i64, family_id: i64, row: &AuthRow) {
+    pub fn put(&self, header: Header, key: K, value: &V) {
         let mut state = lock(&self.state);
         if state.header != header {
             return;
         }
-        if state.rows.len() >= MAX_ROWS {
+        if state.held + value.rows() > MAX_ROWS {
             state.rows.clear();
+            state.held = 0;
         }
-        state
-            .rows
-            .insert((user_id, family_id), (row.clone(), Instant::now()));
+        state.held += value.rows();
+        if let Some((old, _)) = state.rows.insert(key, (value.clone(), Instant::now())) {
+            state.held -= old.rows();
+        }
     }
 
-    /// How many checks the cache has answered.
+    /// How many reads the cache has answered.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
     }
@@ -173,20 +206,20 @@ mod tests {
         let cache = AuthCache::open(&db).unwrap();
 
         let first = cache.header().unwrap();
-        assert!(cache.get(first, 1, 7).is_none());
-        cache.put(first, 1, 7, &row("a@example.test"));
-        let hit = cache.get(cache.header().unwrap(), 1, 7).unwrap();
+        assert!(cache.get(first, &(1, 7)).is_none());
+        cache.put(first, (1, 7), &row("a@example.test"));
+        let hit = cache.get(cache.header().unwrap(), &(1, 7)).unwrap();
         assert_eq!(hit.user.email.as_deref(), Some("a@example.test"));
-        assert!(cache.get(first, 1, 8).is_none(), "another family");
+        assert!(cache.get(first, &(1, 8)).is_none(), "another family");
         assert_eq!(cache.hits(), 1);
 
         // A commit: the header changes, and what was kept is gone.
         std::fs::write(&shm, header_bytes(2)).unwrap();
         let second = cache.header().unwrap();
-        assert!(cache.get(second, 1, 7).is_none());
+        assert!(cache.get(second, &(1, 7)).is_none());
         // A row read under the old header is not kept under the new one.
-        cache.put(first, 1, 7, &row("stale@example.test"));
-        assert!(cache.get(second, 1, 7).is_none());
+        cache.put(first, (1, 7), &row("stale@example.test"));
+        assert!(cache.get(second, &(1, 7)).is_none());
 
         // A header being written (copies differ) or never written: no cache.
         let mut torn = header_bytes(3);
@@ -203,16 +236,44 @@ mod tests {
     }
 
     #[test]
+    fn a_page_counts_its_rows_against_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        std::fs::write(dir.path().join("t.db-shm"), header_bytes(1)).unwrap();
+        let cache = PageCache::open(&db).unwrap();
+        let header = cache.header().unwrap();
+        cache.get(header, &(1, 0, 10));
+        let item = ItemRow {
+            id: 1,
+            name: "i".into(),
+            description: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let page = vec![item; MAX_ROWS / 2 + 1];
+        cache.put(header, (1, 0, 10), &page);
+        assert!(cache.get(header, &(1, 0, 10)).is_some());
+        // A second such page would pass the bound: the cache starts again.
+        cache.put(header, (2, 0, 10), &page);
+        assert!(cache.get(header, &(1, 0, 10)).is_none());
+        assert_eq!(cache.get(header, &(2, 0, 10)).unwrap().len(), page.len());
+        // The same key again replaces its page without counting it twice.
+        cache.put(header, (2, 0, 10), &page);
+        assert!(cache.get(header, &(2, 0, 10)).is_some());
+        assert_eq!(lock(&cache.state).held, page.len());
+    }
+
+    #[test]
     fn rows_are_read_again_after_max_age() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         std::fs::write(dir.path().join("t.db-shm"), header_bytes(1)).unwrap();
         let cache = AuthCache::open(&db).unwrap();
         let header = cache.header().unwrap();
-        cache.get(header, 1, 7);
-        cache.put(header, 1, 7, &row("a@example.test"));
-        assert!(cache.get(header, 1, 7).is_some());
+        cache.get(header, &(1, 7));
+        cache.put(header, (1, 7), &row("a@example.test"));
+        assert!(cache.get(header, &(1, 7)).is_some());
         std::thread::sleep(MAX_AGE);
-        assert!(cache.get(header, 1, 7).is_none());
+        assert!(cache.get(header, &(1, 7)).is_none());
     }
 }

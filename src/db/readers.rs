@@ -14,8 +14,9 @@
 //!
 //! All connections here are `query_only`. Each query is its own read
 //! transaction, so it sees whatever any process committed before it started.
-//! The bearer check's rows are also kept until anyone commits anything
-//! ([`super::auth_cache`]), which is cheaper to learn than to read them.
+//! The bearer check's rows and the item pages are also kept until anyone
+//! commits anything ([`super::auth_cache`]), which is cheaper to learn than
+//! to read them.
 
 use std::{path::Path, str::FromStr, sync::Mutex};
 
@@ -25,7 +26,7 @@ use tokio::sync::Semaphore;
 
 use super::{
     BUSY_TIMEOUT, DbError, DbResult,
-    auth_cache::AuthCache,
+    auth_cache::{AuthCache, PageCache},
     items::{ItemRow, LIST_SQL},
     tokens::{AUTH_ROW_SQL, AuthRow},
     users::UserRow,
@@ -38,9 +39,10 @@ pub struct Readers {
     options: SqliteConnectOptions,
     idle: Mutex<Vec<SqliteConnection>>,
     permits: Semaphore,
-    /// The bearer check's rows until the next commit (`auth_cache`); `None`
-    /// for an in-memory database.
+    /// The bearer check's rows and the item pages until the next commit
+    /// (`auth_cache`); `None` for an in-memory database.
     cache: Option<AuthCache>,
+    pages: Option<PageCache>,
 }
 
 impl Readers {
@@ -54,14 +56,12 @@ impl Readers {
             .pragma("query_only", "ON");
         let first = options.connect().await?;
         let path = options.get_filename().to_owned();
-        let (inline, cache) = tokio::task::spawn_blocking(move || {
+        let (inline, cache, pages) = tokio::task::spawn_blocking(move || {
             let inline = open_inline(&path, size);
-            let cache = if inline.is_empty() {
-                None
-            } else {
-                AuthCache::open(&path)
-            };
-            (inline, cache)
+            if inline.is_empty() {
+                return (inline, None, None);
+            }
+            (inline, AuthCache::open(&path), PageCache::open(&path))
         })
         .await
         .map_err(|_| DbError::Other(sqlx::Error::WorkerCrashed))?;
@@ -71,6 +71,7 @@ impl Readers {
             idle: Mutex::new(vec![first]),
             permits: Semaphore::new(size.max(1)),
             cache,
+            pages,
         })
     }
 
@@ -83,12 +84,12 @@ impl Readers {
         else {
             return self.read_auth_row(user_id, family_id).await;
         };
-        if let Some(row) = cache.get(header, user_id, family_id) {
+        if let Some(row) = cache.get(header, &(user_id, family_id)) {
             return Ok(Some(row));
         }
         let row = self.read_auth_row(user_id, family_id).await?;
         if let Some(row) = &row {
-            cache.put(header, user_id, family_id, row);
+            cache.put(header, (user_id, family_id), row);
         }
         Ok(row)
     }
@@ -96,6 +97,11 @@ impl Readers {
     /// How many bearer checks the cache has answered (0 without one).
     pub fn cache_hits(&self) -> u64 {
         self.cache.as_ref().map_or(0, AuthCache::hits)
+    }
+
+    /// How many item pages the cache has answered (0 without one).
+    pub fn page_cache_hits(&self) -> u64 {
+        self.pages.as_ref().map_or(0, PageCache::hits)
     }
 
     /// `auth_row` from the database.
@@ -135,7 +141,26 @@ impl Readers {
 
     /// One page of an owner's items (`items::LIST_SQL`), or `None` when the
     /// caller should read it through sqlx instead, as for `auth_row`.
+    /// Kept until the next commit, as the bearer check's rows are.
     pub fn items_page(&self, owner_id: i64, after_id: i64, limit: i64) -> Option<Vec<ItemRow>> {
+        let key = (owner_id, after_id, limit);
+        let cached = self
+            .pages
+            .as_ref()
+            .and_then(|cache| Some((cache, cache.header()?)));
+        if let Some((cache, header)) = cached
+            && let Some(rows) = cache.get(header, &key)
+        {
+            return Some(rows);
+        }
+        let rows = self.items_page_inline(owner_id, after_id, limit)?;
+        if let Some((cache, header)) = cached {
+            cache.put(header, key, &rows);
+        }
+        Some(rows)
+    }
+
+    fn items_page_inline(&self, owner_id: i64, after_id: i64, limit: i64) -> Option<Vec<ItemRow>> {
         self.inline(|conn| {
             let mut statement = conn.prepare_cached(LIST_SQL)?;
             let rows = statement.query_map((owner_id, after_id, limit), |row| {
@@ -331,6 +356,25 @@ mod tests {
             .unwrap();
         readers.auth_row(user.id, fam).await.unwrap().unwrap();
         assert_eq!(readers.cache_hits(), hits + 3, "any commit at all");
+
+        // Pages too: kept until the next commit of anyone.
+        let kept = readers.items_page(user.id, 0, 10).unwrap();
+        let hits = readers.page_cache_hits();
+        assert_eq!(
+            readers.items_page(user.id, 0, 10).unwrap().len(),
+            kept.len()
+        );
+        assert_eq!(readers.page_cache_hits(), hits + 1, "no commit in between");
+        other
+            .execute(
+                "INSERT INTO items (owner_id, name, created_at, updated_at) VALUES (?1, 'elsewhere', 0, 0)",
+                [user.id],
+            )
+            .unwrap();
+        let fresh = readers.items_page(user.id, 0, 10).unwrap();
+        assert_eq!(fresh.len(), kept.len() + 1);
+        assert_eq!(fresh.last().unwrap().name, "elsewhere");
+        assert_eq!(readers.page_cache_hits(), hits + 1, "a commit empties it");
 
         store.tokens().revoke_family(fam, 1).await.unwrap();
         let row = readers.auth_row(user.id, fam).await.unwrap().unwrap();

@@ -67,6 +67,37 @@ async fn two_server_processes_on_one_database_serve_as_one() {
         "a change on one node shows on the other at its next request"
     );
 
+    // Item pages likewise: node a lists twice (and may keep the page), node
+    // b adds an item, and node a's next list has it.
+    let client = &client;
+    let items = |addr| async move {
+        let page: Value = client
+            .get(format!("http://{addr}/items"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["data"].as_array().unwrap().len()
+    };
+    assert_eq!(items(a).await, 0);
+    assert_eq!(items(a).await, 0);
+    let created = client
+        .post(format!("http://{b}/items"))
+        .bearer_auth(token)
+        .json(&json!({"name": "made on b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(
+        items(a).await,
+        1,
+        "an item made on one node lists on the other"
+    );
+
     let logout = client
         .post(format!("http://{b}/users/me/logout-all"))
         .bearer_auth(token)
