@@ -12,14 +12,14 @@
 //!
 //! One query is out at a time per kind of read (two out at once cost more
 //! CPU per request and answered slower: bench/README.md), on a connection
-//! the task keeps for itself: taken from the pool and detached from it,
-//! since sqlx pings every connection returned to a pool, one more round
+//! the task keeps for itself, opened with the pool's settings but outside
+//! it, since sqlx pings every connection returned to a pool, one more round
 //! trip per query. The connection is dropped after any error and replaced
-//! after [`MAX_LIFETIME`]; a new one is taken from the pool as any query's
-//! is, so an outage answers every waiting read with `Unavailable` within the
-//! pool's acquire timeout, and a connection lost while idle is replaced
-//! without failing the reads (see [`query`]). Each kind of read therefore
-//! holds one connection beside the pool's.
+//! after [`MAX_LIFETIME`]; a new one must open within the pool's acquire
+//! timeout, so an outage answers every waiting read with `Unavailable`
+//! within it, and a connection lost while idle is replaced without failing
+//! the reads (see [`query`]). Each kind of read therefore holds one
+//! connection beside the pool's.
 
 use std::{
     collections::HashMap,
@@ -27,16 +27,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sqlx::{Connection, FromRow, PgConnection, PgPool};
+use sqlx::{ConnectOptions, Connection, FromRow, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DbError, DbResult, items::ItemRow, postgres, tokens::AuthRow};
+use super::{BUSY_TIMEOUT, DbError, DbResult, items::ItemRow, postgres, tokens::AuthRow};
 
 /// The most reads one query carries.
 const MAX_BATCH: usize = 256;
 
 /// How long a task keeps its connection: sqlx's default for pooled ones.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// The longest a shared query may take before its reads are answered
+/// `Unavailable` and its connection dropped: a server that stops answering
+/// without closing the connection (a network partition) must not hold every
+/// waiting read, and the next query gets a new connection.
+const QUERY_TIMEOUT: Duration = BUSY_TIMEOUT;
 
 /// One kind of read that can be asked for many keys at once.
 trait Batched: Send + 'static {
@@ -243,12 +249,22 @@ async fn query<B: Batched>(
             }
         }
     }
-    let (fresh, _) = conn.insert((pool.acquire().await?.detach(), Instant::now()));
+    let (fresh, _) = conn.insert((connect(pool).await?, Instant::now()));
     let answers = answer_keys::<B>(fresh, batch).await;
     if answers.is_err() {
         *conn = None;
     }
     answers
+}
+
+/// A new connection with the pool's settings, within the pool's acquire
+/// timeout. Not one of the pool's idle connections: after a restart of the
+/// server those are as stale as the one being replaced.
+async fn connect(pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
+    let options = pool.connect_options();
+    tokio::time::timeout(postgres::ACQUIRE_TIMEOUT, options.connect())
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?
 }
 
 /// Each key of `batch` asked for once, with how many reads asked for it.
@@ -266,7 +282,11 @@ async fn answer_keys<B: Batched>(
     for read in batch {
         *readers.entry(read.key).or_default() += 1;
     }
-    let values = B::fetch(conn, readers.keys().copied().collect()).await?;
+    let keys = readers.keys().copied().collect();
+    let values = tokio::time::timeout(QUERY_TIMEOUT, B::fetch(conn, keys))
+        .await
+        // Not `Io`: a query that timed out is not tried again.
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
     Ok((values, readers))
 }
 

@@ -14,7 +14,7 @@ use super::{BUSY_TIMEOUT, DbResult, OpenError};
 
 /// How long a request waits for a connection (a new one included, while the
 /// server is unreachable) before it answers 503.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connects, checks that the server answers, and applies the migrations.
 /// Several nodes starting at once are safe: sqlx's migrator holds an
@@ -43,9 +43,10 @@ pub(super) async fn open(
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        // No ping per request: a connection the server dropped fails its
-        // query, is closed by the pool, and the next request opens another.
-        .test_before_acquire(false)
+        // A ping before each use: one round trip, but the hot reads do not
+        // use the pool (`batch`), and a connection that a restart of the
+        // server left dead is replaced instead of failing a request.
+        .test_before_acquire(true)
         .connect_with(options)
         .await
         .map_err(|err| OpenError::Connect {

@@ -8,10 +8,18 @@
 
 use std::{
     process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use reqwest::StatusCode;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream, tcp::OwnedReadHalf, tcp::OwnedWriteHalf},
+};
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, header, postgres_url, tollgate_command};
 
@@ -127,10 +135,10 @@ async fn requests_answer_503_while_postgres_is_down_and_work_again_when_it_is_ba
     app.login(ADMIN, ADMIN_PASSWORD, None).await;
 }
 
-/// A restart of PostgreSQL between two requests costs neither of the hot
-/// reads a request: the connection their shared queries kept is replaced.
+/// A restart of PostgreSQL between two requests costs no request: the
+/// connection the hot reads kept is replaced, and the pool's are tested.
 #[tokio::test]
-async fn a_postgres_restart_between_requests_fails_no_bearer_check_or_item_list() {
+async fn a_postgres_restart_between_requests_fails_no_request() {
     if needs_postgres("restart") {
         return;
     }
@@ -145,6 +153,110 @@ async fn a_postgres_restart_between_requests_fails_no_bearer_check_or_item_list(
     cluster.run("start");
     assert_eq!(app.me_status(&token).await, StatusCode::OK);
     assert_eq!(items(&app).await.unwrap().status(), StatusCode::OK);
+    // Nor anything on the pool: its connections are tested before use.
+    assert_eq!(
+        app.get("/readyz").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    app.login(ADMIN, ADMIN_PASSWORD, None).await;
+}
+
+/// A TCP relay to a PostgreSQL port that can stop passing bytes on while
+/// keeping every connection open: a server that stops answering, as behind
+/// a network partition.
+struct Relay {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+}
+
+impl Relay {
+    async fn start(to: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let held = Arc::clone(&frozen);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)).await else {
+                    continue;
+                };
+                let (from_client, to_client) = client.into_split();
+                let (from_server, to_server) = server.into_split();
+                tokio::spawn(Self::pass(from_client, to_server, Arc::clone(&held)));
+                tokio::spawn(Self::pass(from_server, to_client, Arc::clone(&held)));
+            }
+        });
+        Self { port, frozen }
+    }
+
+    async fn pass(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, frozen: Arc<AtomicBool>) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            while frozen.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgres://tollgate:tollgate@127.0.0.1:{}/tollgate",
+            self.port
+        )
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.store(frozen, Ordering::Relaxed);
+    }
+}
+
+/// A PostgreSQL that stops answering without closing its connections costs
+/// a 503 within bounds, not a request that hangs, and is used again once it
+/// answers.
+#[tokio::test]
+async fn a_postgres_that_stops_answering_is_503_within_bounds_not_a_hang() {
+    if needs_postgres("partition") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let relay = Relay::start(cluster.port).await;
+    let app = TestApp::spawn_on(&relay.url()).await;
+    let token = app.login(ADMIN, ADMIN_PASSWORD, None).await.access;
+    assert_eq!(app.me_status(&token).await, StatusCode::OK);
+    let items = app.get("/items").bearer_auth(&token).send().await.unwrap();
+    assert_eq!(items.status(), StatusCode::OK);
+
+    relay.freeze(true);
+    for path in ["/users/me", "/items"] {
+        let started = Instant::now();
+        let request = app.get(path).bearer_auth(&token).send();
+        let response = tokio::time::timeout(Duration::from_secs(20), request)
+            .await
+            .unwrap_or_else(|_| panic!("{path} still waiting after 20 s"))
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(12), "{path} took {waited:?}");
+    }
+
+    relay.freeze(false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.me_status(&token).await != StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "no recovery once it answered again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let items = app.get("/items").bearer_auth(&token).send().await.unwrap();
+    assert_eq!(items.status(), StatusCode::OK);
 }
 
 #[tokio::test]
