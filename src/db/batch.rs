@@ -226,8 +226,8 @@ async fn run<B: Batched>(pool: PgPool, mut queue: mpsc::Receiver<Read<B>>) {
     }
 }
 
-/// The batch's query on the task's connection, taking one from the pool if
-/// there is none. After any error the connection is dropped. A kept
+/// The batch's query on the task's connection, opening one if there is
+/// none. After any error the connection is dropped. A kept
 /// connection that the server has closed meanwhile (a restart, an idle
 /// timeout) costs no request: the query, which only reads, runs once more on
 /// a new one.
