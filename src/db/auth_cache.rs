@@ -24,6 +24,7 @@
 use std::{
     collections::HashMap,
     fs::File,
+    hash::Hash,
     os::unix::fs::FileExt,
     path::Path,
     sync::{
@@ -32,8 +33,6 @@ use std::{
     },
     time::{Duration, Instant},
 };
-
-use std::hash::Hash;
 
 use super::{items::ItemRow, tokens::AuthRow};
 
