@@ -95,11 +95,13 @@ impl Readers {
     }
 
     /// How many bearer checks the cache has answered (0 without one).
+    #[cfg(test)]
     pub fn cache_hits(&self) -> u64 {
         self.cache.as_ref().map_or(0, AuthCache::hits)
     }
 
     /// How many item pages the cache has answered (0 without one).
+    #[cfg(test)]
     pub fn page_cache_hits(&self) -> u64 {
         self.pages.as_ref().map_or(0, PageCache::hits)
     }
