@@ -57,6 +57,9 @@ impl AppState {
     /// Opens and migrates the database and loads (or creates) the signing key.
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let store = Store::open(&config.database_url, pool_size()).await?;
+        // A serving node keeps the hot reads' rows (on PostgreSQL, under its
+        // change feed).
+        store.start_change_feed();
         let keys = LiveKeys::open(&store, key_source(&store, &config).await?).await?;
         let hash_slots = Hasher::default_concurrency();
         let hasher =

@@ -1,7 +1,20 @@
-//! SQLite: the hot reads' rows (the bearer check's, and `GET /items`'
-//! pages), kept until anyone commits anything to the database.
+//! The hot reads' rows (the bearer check's, and `GET /items`' pages), kept
+//! until anyone commits anything to the database.
 //!
-//! Reading a row costs a read transaction, and on SQLite most of that is
+//! A [`Cache`] keeps rows under a change [`Signal`]: a value that is the same
+//! as long as nobody has committed. Each engine has its own:
+//!
+//! - SQLite: [`WalIndex`], the header of the WAL index (below).
+//! - PostgreSQL: the change feed of `super::feed`, a generation that every
+//!   commit's notification moves on, and that exists only while this node
+//!   hears the feed.
+//!
+//! A row is cached only under the signal read before its query began, so it
+//! is at least as new as that signal says. As a bound on anything unforeseen
+//! (and, on PostgreSQL, on a node that hears the feed late), a row is also
+//! read again once [`MAX_AGE`] has passed since its query began.
+//!
+//! On SQLite, reading a row costs a read transaction, and most of that is
 //! the lock on the WAL index (a mutex and a `fcntl` call each way), not the
 //! query (bench/README.md). `PRAGMA data_version` would tell whether another
 //! connection committed, but it is a read transaction too. The change signal
@@ -13,13 +26,8 @@
 //! the header reads the same as when a row was cached, nobody has committed
 //! since, and the row is what a query would return. Any commit (a revocation,
 //! a disabled user, a changed email, a new item, but also a login) empties
-//! the caches.
-//!
-//! The header is written in two copies, second first; when they differ a
-//! commit is under way, and the cache is not used. A row is cached only
-//! under the header read before its query began, so it is at least as new as
-//! that header. As a bound on anything unforeseen, a row is also read again
-//! once it is [`MAX_AGE`] old.
+//! the caches. The header is written in two copies, second first; when they
+//! differ a commit is under way, and the cache is not used.
 
 use std::{
     collections::HashMap,
@@ -36,21 +44,72 @@ use super::{items::ItemRow, tokens::AuthRow};
 /// Two copies of the 48-byte `WalIndexHdr`.
 const HEADER_LEN: usize = 96;
 
-/// Rows older than this are read again, whatever the header says.
+/// Rows whose query began this long ago are read again, whatever the
+/// signal says.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 
 /// At most this many rows are kept (a page counts its rows); past it the
 /// cache starts again from empty.
 const MAX_ROWS: usize = 10_000;
 
-/// What the header said.
+/// Where a cache learns that someone has committed.
+pub trait Signal {
+    /// The same value for as long as nobody has committed.
+    type Value: Copy + Eq;
+
+    /// The value now, or `None` when it cannot be known (then every read
+    /// goes to the database).
+    fn read(&self) -> Option<Self::Value>;
+}
+
+/// What the signal said, and when: taken before a read, it dates the rows
+/// the read returns.
+#[derive(Clone, Copy)]
+pub struct Stamp<T> {
+    value: T,
+    at: Instant,
+}
+
+/// The WAL index of a SQLite database (module documentation).
+pub struct WalIndex {
+    shm: File,
+}
+
+/// What the WAL-index header said.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header([u8; HEADER_LEN]);
 
-/// Rows of type `V` by key `K`, kept while the header reads the same.
-pub struct Cache<K, V> {
-    shm: File,
-    state: Mutex<State<K, V>>,
+impl WalIndex {
+    /// The WAL index of the database at `path`, or `None` if it has none to
+    /// watch (not in WAL mode, or not a file).
+    pub fn open(path: &Path) -> Option<Self> {
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        let index = Self {
+            shm: File::open(shm).ok()?,
+        };
+        index.read()?;
+        Some(index)
+    }
+}
+
+impl Signal for WalIndex {
+    type Value = Header;
+
+    /// `None` while a commit is writing the header (or if it cannot be read).
+    fn read(&self) -> Option<Header> {
+        let mut bytes = [0; HEADER_LEN];
+        self.shm.read_exact_at(&mut bytes, 0).ok()?;
+        let (first, second) = bytes.split_at(HEADER_LEN / 2);
+        // `isInit` (byte 12) is set once SQLite has written the header.
+        (first == second && first[12] == 1).then_some(Header(bytes))
+    }
+}
+
+/// Rows of type `V` by key `K`, kept while the signal `S` reads the same.
+pub struct Cache<K, V, S: Signal> {
+    signal: S,
+    state: Mutex<State<K, V, S::Value>>,
     /// Counted for the tests only: a shared counter on every request's path
     /// would cost more than it tells.
     #[cfg(test)]
@@ -58,13 +117,14 @@ pub struct Cache<K, V> {
 }
 
 /// The bearer check's rows, by user and family.
-pub type AuthCache = Cache<(i64, i64), AuthRow>;
+pub type AuthCache<S> = Cache<(i64, i64), AuthRow, S>;
 
 /// `GET /items`' pages, by owner, the id they start after, and limit.
-pub type PageCache = Cache<(i64, i64, i64), Vec<ItemRow>>;
+pub type PageCache<S> = Cache<(i64, i64, i64), Vec<ItemRow>, S>;
 
-struct State<K, V> {
-    header: Header,
+struct State<K, V, T> {
+    signal: Option<T>,
+    /// Each row with the time its query began.
     rows: HashMap<K, (V, Instant)>,
     /// Rows held: a page counts each of its rows.
     held: usize,
@@ -87,48 +147,47 @@ impl Rows for Vec<ItemRow> {
     }
 }
 
-impl<K: Eq + Hash, V: Clone + Rows> Cache<K, V> {
-    /// The cache of the database at `path`, or `None` if it has no WAL index
-    /// to watch (not in WAL mode, or not a file).
+impl<K: Eq + Hash, V: Clone + Rows> Cache<K, V, WalIndex> {
+    /// The cache of the SQLite database at `path`, or `None` if it has no
+    /// WAL index to watch.
     pub fn open(path: &Path) -> Option<Self> {
-        let mut shm = path.as_os_str().to_owned();
-        shm.push("-shm");
-        let shm = File::open(shm).ok()?;
-        let cache = Self {
-            shm,
+        Some(Self::new(WalIndex::open(path)?))
+    }
+}
+
+impl<K: Eq + Hash, V: Clone + Rows, S: Signal> Cache<K, V, S> {
+    pub fn new(signal: S) -> Self {
+        Self {
+            signal,
             state: Mutex::new(State {
-                header: Header([0; HEADER_LEN]),
+                signal: None,
                 rows: HashMap::new(),
                 held: 0,
             }),
             #[cfg(test)]
             hits: std::sync::atomic::AtomicU64::new(0),
-        };
-        cache.header()?;
-        Some(cache)
+        }
     }
 
-    /// The header now, or `None` while a commit is writing it (or if it
-    /// cannot be read): then the row is read from the database.
-    pub fn header(&self) -> Option<Header> {
-        let mut bytes = [0; HEADER_LEN];
-        self.shm.read_exact_at(&mut bytes, 0).ok()?;
-        let (first, second) = bytes.split_at(HEADER_LEN / 2);
-        // `isInit` (byte 12) is set once SQLite has written the header.
-        (first == second && first[12] == 1).then_some(Header(bytes))
+    /// What the signal says now; `None` when the cache must not be used.
+    pub fn stamp(&self) -> Option<Stamp<S::Value>> {
+        Some(Stamp {
+            value: self.signal.read()?,
+            at: Instant::now(),
+        })
     }
 
-    /// The value cached under `header` for `key`, if any.
-    pub fn get(&self, header: Header, key: &K) -> Option<V> {
+    /// The value cached under `stamp`'s signal for `key`, if any.
+    pub fn get(&self, stamp: Stamp<S::Value>, key: &K) -> Option<V> {
         let mut state = lock(&self.state);
-        if state.header != header {
-            state.header = header;
+        if state.signal != Some(stamp.value) {
+            state.signal = Some(stamp.value);
             state.rows.clear();
             state.held = 0;
             return None;
         }
-        let (value, cached_at) = state.rows.get(key)?;
-        if cached_at.elapsed() >= MAX_AGE {
+        let (value, read_at) = state.rows.get(key)?;
+        if stamp.at.saturating_duration_since(*read_at) >= MAX_AGE {
             return None;
         }
         #[cfg(test)]
@@ -136,11 +195,11 @@ impl<K: Eq + Hash, V: Clone + Rows> Cache<K, V> {
         Some(value.clone())
     }
 
-    /// Keeps `value`, read by a query that began after `header` was read,
-    /// unless the header has changed since.
-    pub fn put(&self, header: Header, key: K, value: &V) {
+    /// Keeps `value`, read by a query that began after `stamp` was taken,
+    /// unless the signal has changed since.
+    pub fn put(&self, stamp: Stamp<S::Value>, key: K, value: &V) {
         let mut state = lock(&self.state);
-        if state.header != header {
+        if state.signal != Some(stamp.value) {
             return;
         }
         if state.held + value.rows() > MAX_ROWS {
@@ -148,7 +207,7 @@ impl<K: Eq + Hash, V: Clone + Rows> Cache<K, V> {
             state.held = 0;
         }
         state.held += value.rows();
-        if let Some((old, _)) = state.rows.insert(key, (value.clone(), Instant::now())) {
+        if let Some((old, _)) = state.rows.insert(key, (value.clone(), stamp.at)) {
             state.held -= old.rows();
         }
     }
@@ -203,21 +262,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let shm = dir.path().join("t.db-shm");
-        assert!(AuthCache::open(&db).is_none(), "no -shm, no cache");
+        assert!(
+            AuthCache::<WalIndex>::open(&db).is_none(),
+            "no -shm, no cache"
+        );
         std::fs::write(&shm, header_bytes(1)).unwrap();
-        let cache = AuthCache::open(&db).unwrap();
+        let cache = AuthCache::<WalIndex>::open(&db).unwrap();
 
-        let first = cache.header().unwrap();
+        let first = cache.stamp().unwrap();
         assert!(cache.get(first, &(1, 7)).is_none());
         cache.put(first, (1, 7), &row("a@example.test"));
-        let hit = cache.get(cache.header().unwrap(), &(1, 7)).unwrap();
+        let hit = cache.get(cache.stamp().unwrap(), &(1, 7)).unwrap();
         assert_eq!(hit.user.email.as_deref(), Some("a@example.test"));
         assert!(cache.get(first, &(1, 8)).is_none(), "another family");
         assert_eq!(cache.hits(), 1);
 
         // A commit: the header changes, and what was kept is gone.
         std::fs::write(&shm, header_bytes(2)).unwrap();
-        let second = cache.header().unwrap();
+        let second = cache.stamp().unwrap();
         assert!(cache.get(second, &(1, 7)).is_none());
         // A row read under the old header is not kept under the new one.
         cache.put(first, (1, 7), &row("stale@example.test"));
@@ -227,14 +289,14 @@ mod tests {
         let mut torn = header_bytes(3);
         torn[HEADER_LEN / 2 + 8] = 2;
         std::fs::write(&shm, torn).unwrap();
-        assert!(cache.header().is_none());
+        assert!(cache.stamp().is_none());
         let mut unset = header_bytes(3);
         unset[12] = 0;
         unset[HEADER_LEN / 2 + 12] = 0;
         std::fs::write(&shm, unset).unwrap();
-        assert!(cache.header().is_none());
+        assert!(cache.stamp().is_none());
         std::fs::write(&shm, [0u8; 10]).unwrap();
-        assert!(cache.header().is_none(), "too short");
+        assert!(cache.stamp().is_none(), "too short");
     }
 
     #[test]
@@ -242,8 +304,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         std::fs::write(dir.path().join("t.db-shm"), header_bytes(1)).unwrap();
-        let cache = PageCache::open(&db).unwrap();
-        let header = cache.header().unwrap();
+        let cache = PageCache::<WalIndex>::open(&db).unwrap();
+        let header = cache.stamp().unwrap();
         cache.get(header, &(1, 0, 10));
         let item = ItemRow {
             id: 1,
@@ -270,12 +332,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         std::fs::write(dir.path().join("t.db-shm"), header_bytes(1)).unwrap();
-        let cache = AuthCache::open(&db).unwrap();
-        let header = cache.header().unwrap();
+        let cache = AuthCache::<WalIndex>::open(&db).unwrap();
+        let header = cache.stamp().unwrap();
         cache.get(header, &(1, 7));
         cache.put(header, (1, 7), &row("a@example.test"));
-        assert!(cache.get(header, &(1, 7)).is_some());
-        std::thread::sleep(MAX_AGE);
-        assert!(cache.get(header, &(1, 7)).is_none());
+        assert!(cache.get(cache.stamp().unwrap(), &(1, 7)).is_some());
+        // The age counts from when the read began (the stamp), not from
+        // when the row was kept.
+        std::thread::sleep(MAX_AGE / 2);
+        cache.put(header, (1, 8), &row("b@example.test"));
+        std::thread::sleep(MAX_AGE / 2);
+        assert!(cache.get(cache.stamp().unwrap(), &(1, 7)).is_none());
+        assert!(cache.get(cache.stamp().unwrap(), &(1, 8)).is_none());
     }
 }

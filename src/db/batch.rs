@@ -6,9 +6,11 @@
 //! page each go to a task of their own, which sends every read waiting at
 //! that moment as one query (an `unnest` of the keys) and hands each its
 //! rows. A read that arrives alone is sent at once; under load the reads
-//! that came in while a query was out go together in the next. Nothing is
-//! cached: each read is answered by a query that began after it arrived, so
-//! it sees every commit made before, on any node.
+//! that came in while a query was out go together in the next. Each read is
+//! answered by a query that began after it arrived, so it sees every commit
+//! made before, on any node. A serving node also keeps the rows it read
+//! while its change feed is live (`super::feed`), and answers from them
+//! until a change is announced.
 //!
 //! One query is out at a time per kind of read (two out at once cost more
 //! CPU per request and answered slower: bench/README.md), on a connection
@@ -30,7 +32,14 @@ use std::{
 use sqlx::{ConnectOptions, Connection, FromRow, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BUSY_TIMEOUT, DbError, DbResult, items::ItemRow, postgres, tokens::AuthRow};
+use super::{
+    BUSY_TIMEOUT, DbError, DbResult,
+    auth_cache::{AuthCache, PageCache},
+    feed::Feed,
+    items::ItemRow,
+    postgres,
+    tokens::AuthRow,
+};
 
 /// The most reads one query carries.
 const MAX_BATCH: usize = 256;
@@ -146,25 +155,51 @@ impl Batched for ItemPages {
     }
 }
 
-/// The shared queries of one store.
+/// The shared queries of one store, and the rows a serving node keeps
+/// while its change feed is live (`super::feed`).
 pub struct Batchers {
     auth_rows: Batcher<AuthRows>,
     item_pages: Batcher<ItemPages>,
+    feed: Feed,
+    rows: AuthCache<Feed>,
+    pages: PageCache<Feed>,
 }
 
 impl Batchers {
     /// Starts one task per kind of read; they end with the last clone of
-    /// the store.
+    /// the store. The caches keep nothing until the feed is started.
     pub fn start(pool: &PgPool) -> Self {
+        let feed = Feed::new();
         Self {
             auth_rows: Batcher::start(pool.clone()),
             item_pages: Batcher::start(pool.clone()),
+            rows: AuthCache::new(feed.clone()),
+            pages: PageCache::new(feed.clone()),
+            feed,
         }
+    }
+
+    /// The change feed of this store's caches.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     /// The user and family behind an access token; `None` if either is gone.
     pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
-        self.auth_rows.get((user_id, family_id)).await
+        let key = (user_id, family_id);
+        let stamp = self.rows.stamp();
+        if let Some(stamp) = stamp
+            && let Some(row) = self.rows.get(stamp, &key)
+        {
+            return Ok(Some(row));
+        }
+        // The shared query begins after this read was queued, so after the
+        // stamp was taken.
+        let row = self.auth_rows.get(key).await?;
+        if let (Some(stamp), Some(row)) = (stamp, &row) {
+            self.rows.put(stamp, key, row);
+        }
+        Ok(row)
     }
 
     /// `Items::list` for PostgreSQL.
@@ -174,11 +209,24 @@ impl Batchers {
         after_id: i64,
         limit: i64,
     ) -> DbResult<Vec<ItemRow>> {
-        Ok(self
-            .item_pages
-            .get((owner_id, after_id, limit))
-            .await?
-            .unwrap_or_default())
+        let key = (owner_id, after_id, limit);
+        let stamp = self.pages.stamp();
+        if let Some(stamp) = stamp
+            && let Some(rows) = self.pages.get(stamp, &key)
+        {
+            return Ok(rows);
+        }
+        let rows = self.item_pages.get(key).await?.unwrap_or_default();
+        if let Some(stamp) = stamp {
+            self.pages.put(stamp, key, &rows);
+        }
+        Ok(rows)
+    }
+
+    /// How many bearer checks the cache has answered.
+    #[cfg(test)]
+    pub fn cache_hits(&self) -> u64 {
+        self.rows.hits()
     }
 }
 

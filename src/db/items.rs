@@ -46,13 +46,15 @@ impl Items<'_> {
         const SQL: &str = "INSERT INTO items (owner_id, name, description, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $4)
              RETURNING id, name, description, created_at, updated_at";
-        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+        let row = on_pool!(self.0, |pool| sqlx::query_as(SQL)
             .bind(owner_id)
             .bind(name)
             .bind(description)
             .bind(now())
             .fetch_one(pool)
-            .await)?)
+            .await)?;
+        self.0.changed().await;
+        Ok(row)
     }
 
     pub async fn get(&self, owner_id: i64, id: i64) -> DbResult<Option<ItemRow>> {
@@ -100,7 +102,7 @@ impl Items<'_> {
                 updated_at = $4
              WHERE id = $5 AND owner_id = $6
              RETURNING id, name, description, created_at, updated_at";
-        Ok(on_pool!(self.0, |pool| sqlx::query_as(SQL)
+        let row = on_pool!(self.0, |pool| sqlx::query_as(SQL)
             .bind(&patch.name)
             .bind(patch.description.is_some())
             .bind(patch.description.clone().flatten())
@@ -108,7 +110,11 @@ impl Items<'_> {
             .bind(id)
             .bind(owner_id)
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        if row.is_some() {
+            self.0.changed().await;
+        }
+        Ok(row)
     }
 
     pub async fn delete(&self, owner_id: i64, id: i64) -> DbResult<bool> {
@@ -119,6 +125,9 @@ impl Items<'_> {
             .execute(pool)
             .await?
             .rows_affected());
+        if done == 1 {
+            self.0.changed().await;
+        }
         Ok(done == 1)
     }
 }

@@ -15,6 +15,7 @@
 
 mod auth_cache;
 mod batch;
+mod feed;
 pub mod items;
 pub mod keys;
 mod postgres;
@@ -179,6 +180,26 @@ impl Store {
         self.0.batchers.as_ref()
     }
 
+    /// Lets this node keep the hot reads' rows (a serving node; not the
+    /// CLI). On SQLite they are kept anyway; on PostgreSQL this starts the
+    /// node's change feed (`feed`), and writers wait for this node from then
+    /// on.
+    pub fn start_change_feed(&self) {
+        if let (Some(batchers), Backend::Postgres(pool)) = (self.batchers(), self.backend()) {
+            batchers.feed().start(pool);
+        }
+    }
+
+    /// Called after each commit that could change a row the hot reads keep
+    /// (a user or family, an item): on PostgreSQL it returns once every
+    /// serving node has emptied its caches (`feed::changed`). On SQLite
+    /// every commit is seen by the WAL index at once.
+    pub(crate) async fn changed(&self) {
+        if let Backend::Postgres(pool) = self.backend() {
+            feed::changed(pool).await;
+        }
+    }
+
     pub(crate) fn backend(&self) -> &Backend {
         &self.0.backend
     }
@@ -204,12 +225,13 @@ impl Store {
     /// never wait on each other), which serializes the transactions that name
     /// the same lock the way SQLite's single writer does, on every node.
     pub async fn begin_write(&self, locks: &[&str]) -> DbResult<Tx> {
-        Ok(Tx(match self.backend() {
+        let inner = match self.backend() {
             Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres(pool) => {
                 TxInner::Postgres(postgres::begin_locked(pool, locks).await?)
             }
-        }))
+        };
+        Ok(Tx(inner, self.clone()))
     }
 
     /// Closes every connection (tests, and the CLI before it exits).
@@ -245,8 +267,9 @@ impl Store {
 
 /// A write transaction from [`Store::begin_write`]; dropped without
 /// [`commit`](Tx::commit), it rolls back. Each table's module adds the
-/// statements it runs inside one.
-pub struct Tx(pub(crate) TxInner);
+/// statements it runs inside one. Its commit counts as a change
+/// ([`Store::changed`]).
+pub struct Tx(pub(crate) TxInner, Store);
 
 pub(crate) enum TxInner {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
@@ -259,6 +282,7 @@ impl Tx {
             TxInner::Sqlite(tx) => tx.commit().await?,
             TxInner::Postgres(tx) => tx.commit().await?,
         }
+        self.1.changed().await;
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 
 use super::{
     BUSY_TIMEOUT, DbError, DbResult,
-    auth_cache::{AuthCache, PageCache},
+    auth_cache::{AuthCache, PageCache, WalIndex},
     items::{ItemRow, LIST_SQL},
     tokens::{AUTH_ROW_SQL, AuthRow},
     users::UserRow,
@@ -41,8 +41,8 @@ pub struct Readers {
     permits: Semaphore,
     /// The bearer check's rows and the item pages until the next commit
     /// (`auth_cache`); `None` for an in-memory database.
-    cache: Option<AuthCache>,
-    pages: Option<PageCache>,
+    cache: Option<AuthCache<WalIndex>>,
+    pages: Option<PageCache<WalIndex>>,
 }
 
 impl Readers {
@@ -77,19 +77,19 @@ impl Readers {
 
     /// The user and family behind an access token; `None` if either is gone.
     pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
-        let Some((cache, header)) = self
+        let Some((cache, stamp)) = self
             .cache
             .as_ref()
-            .and_then(|cache| Some((cache, cache.header()?)))
+            .and_then(|cache| Some((cache, cache.stamp()?)))
         else {
             return self.read_auth_row(user_id, family_id).await;
         };
-        if let Some(row) = cache.get(header, &(user_id, family_id)) {
+        if let Some(row) = cache.get(stamp, &(user_id, family_id)) {
             return Ok(Some(row));
         }
         let row = self.read_auth_row(user_id, family_id).await?;
         if let Some(row) = &row {
-            cache.put(header, (user_id, family_id), row);
+            cache.put(stamp, (user_id, family_id), row);
         }
         Ok(row)
     }
@@ -149,15 +149,15 @@ impl Readers {
         let cached = self
             .pages
             .as_ref()
-            .and_then(|cache| Some((cache, cache.header()?)));
-        if let Some((cache, header)) = cached
-            && let Some(rows) = cache.get(header, &key)
+            .and_then(|cache| Some((cache, cache.stamp()?)));
+        if let Some((cache, stamp)) = cached
+            && let Some(rows) = cache.get(stamp, &key)
         {
             return Some(rows);
         }
         let rows = self.items_page_inline(owner_id, after_id, limit)?;
-        if let Some((cache, header)) = cached {
-            cache.put(header, key, &rows);
+        if let Some((cache, stamp)) = cached {
+            cache.put(stamp, key, &rows);
         }
         Some(rows)
     }

@@ -251,6 +251,9 @@ impl Tokens<'_> {
             .execute(pool)
             .await?
             .rows_affected());
+        if done == 1 {
+            self.0.changed().await;
+        }
         Ok(done == 1)
     }
 
@@ -262,6 +265,9 @@ impl Tokens<'_> {
             .execute(pool)
             .await?
             .rows_affected());
+        if done == 1 {
+            self.0.changed().await;
+        }
         Ok(done == 1)
     }
 
@@ -269,12 +275,16 @@ impl Tokens<'_> {
     pub async fn revoke_user_families(&self, user_id: i64, now: i64) -> DbResult<u64> {
         const SQL: &str =
             "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
-        Ok(on_pool!(self.0, |pool| sqlx::query(SQL)
+        let done = on_pool!(self.0, |pool| sqlx::query(SQL)
             .bind(now)
             .bind(user_id)
             .execute(pool)
             .await?
-            .rows_affected()))
+            .rows_affected());
+        if done > 0 {
+            self.0.changed().await;
+        }
+        Ok(done)
     }
 
     /// The sessions that can still be used (not revoked, not expired, minted

@@ -197,6 +197,9 @@ impl Users<'_> {
             .execute(pool)
             .await?
             .rows_affected());
+        if done == 1 {
+            self.0.changed().await;
+        }
         Ok(done == 1)
     }
 }

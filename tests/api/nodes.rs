@@ -123,6 +123,9 @@ async fn a_revocation_on_one_node_is_refused_on_the_other_at_the_next_request() 
     let (a, b) = two_nodes().await;
     let login = a.login(ADMIN, ADMIN_PASSWORD, None).await;
     assert_eq!(b.me_status(&login.access).await, StatusCode::OK);
+    // The node that must refuse has the session's row in its cache.
+    assert_eq!(a.me_status(&login.access).await, StatusCode::OK);
+    assert_eq!(a.me_status(&login.access).await, StatusCode::OK);
     b.post("/token/revoke")
         .form(&[("token", &login.refresh)])
         .send()
@@ -136,6 +139,7 @@ async fn a_password_or_scope_change_on_one_node_ends_tokens_on_the_other() {
     let (a, b) = two_nodes().await;
     let id = a.create_user("moved", PASSWORD, &["read:items"]).await;
     let before = a.login("moved", PASSWORD, None).await;
+    assert_eq!(a.me_status(&before.access).await, StatusCode::OK);
     let admin = b.admin_token().await;
     let changed = b
         .send_json(
