@@ -121,8 +121,8 @@ async fn key_source(store: &Store, config: &Config) -> Result<KeySource, StartEr
 /// Connections per pool. SQLite in WAL mode serves readers in parallel and
 /// queues writers on the file lock, so two per core keep every core busy;
 /// PostgreSQL gets the same, per node, plus the two connections of the
-/// shared reads (`db::batch`; mind `max_connections` on the server when
-/// running many nodes).
+/// shared reads (`db::batch`) and the one of the change feed (`db::feed`);
+/// mind `max_connections` on the server when running many nodes.
 fn pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2)
 }

@@ -353,7 +353,7 @@ fn note(shared: &Shared, notification: &PgNotification, registered: u64, change:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{Backend, Store, tokens::NewFamily, users::NewUser};
+    use crate::db::{Backend, Store};
     use sqlx::{Connection, Executor, PgConnection};
 
     /// A new database on the test server, dropped at the end.
@@ -421,25 +421,7 @@ mod tests {
         // The writer, like the CLI, does not listen.
         let writer = Store::open(&db.url, 2).await.unwrap();
         let node = Store::open(&db.url, 2).await.unwrap();
-        let user = writer
-            .users()
-            .create(&NewUser {
-                username: "fed",
-                password_hash: "x",
-                email: Some("a@example.test"),
-                full_name: None,
-                scopes: "read:items",
-            })
-            .await
-            .unwrap();
-        let family = NewFamily {
-            user_id: user.id,
-            user_version: user.token_version,
-            scope: "read:items",
-            client_id: "t",
-            expires_at: crate::db::now() + 60,
-        };
-        let fam = writer.tokens().start_family(&family, "h", 0).await.unwrap();
+        let (user, fam) = crate::db::testing::user_with_session(&writer, "a@example.test").await;
         let reads = node.batchers().unwrap();
 
         // Not started: nothing is kept.

@@ -251,7 +251,7 @@ fn query_inline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{Store, tokens::NewFamily, users::NewUser};
+    use crate::db::Store;
 
     /// Both paths read the same row, and see a change committed elsewhere
     /// at once.
@@ -260,25 +260,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
         let store = Store::open(&url, 2).await.unwrap();
-        let user = store
-            .users()
-            .create(&NewUser {
-                username: "reader",
-                password_hash: "x",
-                email: Some("r@example.test"),
-                full_name: None,
-                scopes: "read:items",
-            })
-            .await
-            .unwrap();
-        let family = NewFamily {
-            user_id: user.id,
-            user_version: user.token_version,
-            scope: "read:items",
-            client_id: "t",
-            expires_at: crate::db::now() + 60,
-        };
-        let fam = store.tokens().start_family(&family, "h", 0).await.unwrap();
+        let (user, fam) = crate::db::testing::user_with_session(&store, "r@example.test").await;
         let readers = Readers::open(&url, 1).await.unwrap();
         assert_eq!(lock(&readers.inline).len(), 1);
         {
