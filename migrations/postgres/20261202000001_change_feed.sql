@@ -38,3 +38,17 @@ BEGIN
     RETURN true;
 END
 $$;
+
+-- A node has heard of changes up to `change` and emptied its caches: record
+-- it, and wake the writers waiting for it. false if the node's row is gone.
+CREATE FUNCTION tollgate_node_heard(node BIGINT, change BIGINT)
+RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE cache_nodes SET seen = GREATEST(seen, change) WHERE id = node;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('tollgate_heard', change::text);
+    RETURN true;
+END
+$$;

@@ -50,12 +50,16 @@ use sqlx::{
     PgPool,
     postgres::{PgListener, PgNotification, PgPoolOptions},
 };
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::{auth_cache::MAX_AGE, auth_cache::Signal, postgres};
 
 /// The channel every change is announced on (`tollgate_changed()`).
 const CHANNEL: &str = "tollgate_changes";
+
+/// The channel a node's acknowledgement is announced on
+/// (`tollgate_node_heard()`), for the writers waiting on a serving node.
+const HEARD: &str = "tollgate_heard";
 
 /// How often a node renews its lease.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -83,6 +87,8 @@ struct Shared {
     /// the node is not listening.
     live_until: AtomicU64,
     epoch: Instant,
+    /// Woken when any node acknowledges a change.
+    heard: Notify,
     /// Dropped with the last clone: the listening task ends.
     _stop: watch::Sender<()>,
     stopped: watch::Receiver<()>,
@@ -98,6 +104,7 @@ impl Feed {
             generation: AtomicU64::new(0),
             live_until: AtomicU64::new(0),
             epoch: Instant::now(),
+            heard: Notify::new(),
             _stop: stop,
             stopped,
             started: false.into(),
@@ -152,10 +159,13 @@ fn nanos_since(epoch: Instant) -> u64 {
 }
 
 /// Announces a change committed just now, and waits until every live node
-/// has heard of it, at most `MAX_AGE` (module documentation).
-pub async fn changed(pool: &PgPool) {
+/// has heard of it, at most `MAX_AGE` (module documentation). A serving
+/// node's `feed` hears the acknowledgements and looks again at each; without
+/// one (the CLI) the writer looks again after growing pauses.
+pub async fn changed(pool: &PgPool, feed: Option<&Feed>) {
     let began = Instant::now();
-    if let Err(err) = announce(pool, began).await {
+    let feed = feed.filter(|feed| feed.read().is_some());
+    if let Err(err) = announce(pool, feed, began).await {
         tracing::warn!(
             error = %err,
             "could not announce a change to the other nodes; waiting until their caches expire"
@@ -164,12 +174,19 @@ pub async fn changed(pool: &PgPool) {
     }
 }
 
-async fn announce(pool: &PgPool, began: Instant) -> Result<(), sqlx::Error> {
+async fn announce(pool: &PgPool, feed: Option<&Feed>, began: Instant) -> Result<(), sqlx::Error> {
     let change: i64 = sqlx::query_scalar("SELECT tollgate_changed()")
         .fetch_one(pool)
         .await?;
     let mut pause = Duration::from_millis(1);
     loop {
+        // Waiting for acknowledgements from before the count, so that none
+        // is missed between the two.
+        let heard = feed.map(|feed| {
+            let mut heard = Box::pin(feed.0.heard.notified());
+            heard.as_mut().enable();
+            heard
+        });
         let behind: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM cache_nodes n
              WHERE n.seen < $1 AND n.lease_until > now()
@@ -190,8 +207,15 @@ async fn announce(pool: &PgPool, began: Instant) -> Result<(), sqlx::Error> {
             tokio::time::sleep(left).await;
             return Ok(());
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
+        match heard {
+            Some(heard) => {
+                let _ = tokio::time::timeout(left.min(Duration::from_millis(20)), heard).await;
+            }
+            None => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
     }
 }
 
@@ -234,7 +258,7 @@ async fn session(shared: &Weak<Shared>, pool: &PgPool, channel: &str) -> Result<
     let mut listener = PgListener::connect_with(pool).await?;
     // A lost connection ends the session; its replacement registers anew.
     listener.eager_reconnect(false);
-    listener.listen_all([CHANNEL, channel]).await?;
+    listener.listen_all([CHANNEL, HEARD, channel]).await?;
     // The rows of nodes long gone.
     sqlx::query("DELETE FROM cache_nodes WHERE lease_until < now() - interval '1 hour'")
         .execute(&mut listener)
@@ -320,18 +344,28 @@ async fn hear(
         }
         drop(shared);
         if let Some(change) = change {
-            sqlx::query("UPDATE cache_nodes SET seen = GREATEST(seen, $2) WHERE id = $1")
+            let kept: bool = sqlx::query_scalar("SELECT tollgate_node_heard($1, $2)")
                 .bind(node)
                 .bind(change)
-                .execute(&mut *listener)
+                .fetch_one(&mut *listener)
                 .await?;
+            if !kept {
+                return Err(sqlx::Error::Protocol(
+                    "the node's row in cache_nodes is gone".into(),
+                ));
+            }
         }
     }
 }
 
 /// Acts on one notification: a change empties the caches (and is to be
-/// acknowledged); the node's own heartbeat extends its lease.
+/// acknowledged); an acknowledgement wakes the writers waiting here; the
+/// node's own heartbeat extends its lease.
 fn note(shared: &Shared, notification: &PgNotification, registered: u64, change: &mut Option<i64>) {
+    if notification.channel() == HEARD {
+        shared.heard.notify_waiters();
+        return;
+    }
     if notification.channel() == CHANNEL {
         shared.generation.fetch_add(1, SeqCst);
         if let Ok(number) = notification.payload().parse::<i64>() {
@@ -512,14 +546,14 @@ mod tests {
         .await
         .unwrap();
         let began = Instant::now();
-        changed(pool).await;
+        changed(pool, None).await;
         assert!(began.elapsed() >= MAX_AGE, "waited for the silent node");
 
         // Its connection closes: no more waiting for it.
         silent.close().await.unwrap();
         until_gone(pool).await;
         let began = Instant::now();
-        changed(pool).await;
+        changed(pool, None).await;
         assert!(began.elapsed() < MAX_AGE, "no wait for a node that is gone");
 
         writer.close().await;

@@ -196,7 +196,7 @@ impl Store {
     /// every commit is seen by the WAL index at once.
     pub(crate) async fn changed(&self) {
         if let Backend::Postgres(pool) = self.backend() {
-            feed::changed(pool).await;
+            feed::changed(pool, self.batchers().map(batch::Batchers::feed)).await;
         }
     }
 
