@@ -37,8 +37,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub struct AppState(Arc<State>);
 
 pub struct State {
-    /// The store, keys, hasher and rules; also attached to each request on
-    /// its own, for the bearer checker.
+    /// The store, keys, hasher and rules.
     pub auth: Authority,
     pub config: Config,
 }

@@ -60,7 +60,6 @@ where
         let log = AccessLog::start(&req);
         let kind = headers::Kind::of(req.uri().path());
         let shape = ErrorShape::of(&req);
-        req.extensions_mut().insert(self.state.auth.clone());
         req.extensions_mut().insert(self.state.clone());
         let handled = async {
             limit_body(&mut req).await?;
@@ -79,7 +78,8 @@ where
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` before reading
-/// anything, or while reading a body sent without one.
+/// anything, or while reading a body sent without one. A request that has
+/// no body at all (most of them: every GET) is not touched.
 async fn limit_body(req: &mut Request) -> Result<(), ApiError> {
     match req.headers().typed_get::<ContentLength>() {
         Some(ContentLength(len)) if len > MAX_BODY_BYTES as u64 => {
@@ -87,9 +87,14 @@ async fn limit_body(req: &mut Request) -> Result<(), ApiError> {
         }
         Some(_) => Ok(()),
         None => {
-            let body = req
-                .take_body()
-                .into_bytes_limit(MAX_BODY_BYTES)
+            let body = req.take_body();
+            if body.is_empty() {
+                req.set_body(body);
+                return Ok(());
+            }
+            // Boxed: the read's 4 KB buffer would otherwise be part of, and
+            // be moved with, every request's future.
+            let body = Box::pin(body.into_bytes_limit(MAX_BODY_BYTES))
                 .await
                 .map_err(|err| match err {
                     poem::error::ReadBodyError::PayloadTooLarge => ApiError::payload_too_large(),

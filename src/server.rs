@@ -6,6 +6,15 @@
 //! `max_connections` are open at once, and further ones wait in the listen
 //! backlog, unaccepted, until one closes. On shutdown it stops accepting, lets
 //! requests in flight finish within the grace period, then drops what is left.
+//!
+//! The header and idle clocks are one watch per connection ([`Activity`]),
+//! not hyper's header-read timer: that one is a boxed timer set and cancelled
+//! around every request's header, which on a kept-alive connection costs a
+//! timer-wheel registration per request for a deadline that almost never
+//! fires. A request's header is complete when hyper hands it over, so "the
+//! header within `header_timeout` of the last answer (or of the connection's
+//! start)" is "no request in flight for `header_timeout`", as hyper counted
+//! it.
 
 use std::{
     convert::Infallible,
@@ -15,7 +24,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
     time::{Duration, Instant},
@@ -30,7 +39,7 @@ use hyper_util::{
 };
 use poem::{
     Endpoint, Response,
-    http::{self, uri::Scheme},
+    http::{self, Version, uri::Scheme},
     web::{LocalAddr, RemoteAddr},
 };
 use tokio::{
@@ -57,9 +66,12 @@ where
     let shared = Arc::new(Shared {
         ep,
         local,
-        builder: builder(limits),
+        builder: builder(),
         body_timeout: limits.body_timeout,
-        idle_timeout: limits.idle_timeout,
+        clocks: Clocks {
+            header: limits.header_timeout,
+            idle: limits.idle_timeout,
+        },
     });
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopped) = watch::channel(false);
@@ -110,15 +122,19 @@ struct Shared<E> {
     local: LocalAddr,
     builder: auto::Builder<TokioExecutor>,
     body_timeout: Duration,
-    idle_timeout: Duration,
+    clocks: Clocks,
 }
 
-fn builder(limits: &ServerConfig) -> auto::Builder<TokioExecutor> {
+fn builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        // The header clock is the connection's own (see the module doc).
+        .header_read_timeout(None)
+        // One `send` of head and body together rather than a `writev` of
+        // the two: for answers of a few hundred bytes the copy costs less
+        // than the vectored write's path through the kernel (bench/README.md).
+        .writev(false);
     // poem's own settings for HTTP/2.
     builder
         .http2()
@@ -159,7 +175,7 @@ async fn serve_connection<E>(
         hyper::service::service_fn(move |req: http::Request<Incoming>| {
             let shared = Arc::clone(&shared);
             let remote = remote.clone();
-            let busy = activity.start();
+            let busy = activity.start(req.version());
             async move {
                 let mut req: poem::Request =
                     (req, shared.local.clone(), remote, Scheme::HTTP).into();
@@ -193,8 +209,13 @@ async fn serve_connection<E>(
             }
             return;
         }
-        () = activity.idle(shared.idle_timeout) => {
-            tracing::debug!(%peer, "closing an idle connection");
+        () = activity.idle(shared.clocks) => {
+            tracing::debug!(%peer, "closing an idle connection, or one slow to send a header");
+            if !activity.http2.load(Ordering::Relaxed) {
+                // HTTP/1 with no request in flight: at most a header still
+                // trickling in, which a graceful shutdown would wait for.
+                return;
+            }
         }
         _ = stopped.wait_for(|stop| *stop) => {}
     }
@@ -203,13 +224,25 @@ async fn serve_connection<E>(
     let _ = conn.await;
 }
 
+/// The connection clocks' settings.
+#[derive(Clone, Copy)]
+struct Clocks {
+    /// HTTP/1: a request's whole header within this of the last answer, or
+    /// of the connection's start.
+    header: Duration,
+    /// Any protocol: no request in flight for this long closes it.
+    idle: Duration,
+}
+
 /// Requests in flight on one connection, and since when it has had none.
-/// Requests only count and stamp; nothing wakes the idle watch per request
-/// (a wake and a timer reset per request cost about 3% of a small
-/// request's CPU).
+/// Requests only count and stamp; nothing wakes the watch per request (a
+/// wake and a timer reset per request cost about 3% of a small request's
+/// CPU).
 struct Activity {
     in_flight: AtomicUsize,
     idle_since: Mutex<Instant>,
+    /// Set by the first HTTP/2 request: its streams have no header clock.
+    http2: AtomicBool,
 }
 
 impl Activity {
@@ -217,26 +250,44 @@ impl Activity {
         Self {
             in_flight: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
+            http2: AtomicBool::new(false),
         }
     }
 
-    fn start(self: &Arc<Self>) -> Busy {
+    fn start(self: &Arc<Self>, version: Version) -> Busy {
+        if version == Version::HTTP_2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         Busy(Arc::clone(self))
     }
 
-    /// Resolves once no request has been in flight for `timeout`. Bytes
-    /// arriving do not count: a client dribbling a header is not busy. It
-    /// sleeps until the deadline as of its last look and then looks again:
-    /// a request in flight then, or one that ended since, moves the deadline
-    /// on, so the connection closes `timeout` after its last request ended.
-    async fn idle(&self, timeout: Duration) {
-        let mut deadline = *self.idle_since.lock().expect("not poisoned") + timeout;
+    /// How long the connection may go with no request in flight: until a
+    /// connection is known to be HTTP/2, the header clock counts too (a
+    /// client that opens one and sends nothing whole is cut off as hyper's
+    /// header timer cut it off).
+    fn timeout(&self, clocks: Clocks) -> Duration {
+        if self.http2.load(Ordering::Relaxed) {
+            clocks.idle
+        } else {
+            clocks.idle.min(clocks.header)
+        }
+    }
+
+    /// Resolves once no request has been in flight for [`Self::timeout`].
+    /// Bytes arriving do not count: a client dribbling a header is not busy.
+    /// It sleeps until the deadline as of its last look and then looks
+    /// again: a request that ended since moves the deadline on, and while
+    /// one is in flight it looks every eighth of the timeout, so that the
+    /// connection closes at most that late after its last request ended.
+    async fn idle(&self, clocks: Clocks) {
+        let mut deadline = *self.idle_since.lock().expect("not poisoned") + self.timeout(clocks);
         loop {
             tokio::time::sleep_until(deadline.into()).await;
             let now = Instant::now();
+            let timeout = self.timeout(clocks);
             if self.in_flight.load(Ordering::Acquire) > 0 {
-                deadline = now + timeout;
+                deadline = now + timeout / 8;
                 continue;
             }
             deadline = *self.idle_since.lock().expect("not poisoned") + timeout;

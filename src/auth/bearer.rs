@@ -13,10 +13,8 @@ use poem::{Request, http::Method};
 use poem_openapi::{OpenApi, SecurityScheme, auth::Bearer};
 
 use crate::{
-    auth::{
-        Authority,
-        scopes::{Scope, ScopeEnum, ScopeSet, ScopeSetOf},
-    },
+    app::AppState,
+    auth::scopes::{Scope, ScopeEnum, ScopeSet, ScopeSetOf},
     db,
     error::ApiError,
     resource::scopes::{DeclaredScopes, matched_pattern},
@@ -47,9 +45,10 @@ pub struct Caller {
 pub struct Auth(pub Caller);
 
 /// The scopes each operation declared, by route pattern and method (in that
-/// order, so that a lookup borrows the pattern instead of copying it).
+/// order, so that a lookup borrows the pattern instead of copying it; a
+/// pattern's few methods are a list, searched faster than hashed).
 #[derive(Debug, Clone)]
-pub struct ScopeTableOf<S: ScopeEnum>(HashMap<String, HashMap<Method, ScopeSetOf<S>>>);
+pub struct ScopeTableOf<S: ScopeEnum>(HashMap<String, Vec<(Method, ScopeSetOf<S>)>>);
 
 /// The scope table of tollgate's own scopes.
 pub type ScopeTable = ScopeTableOf<Scope>;
@@ -58,16 +57,17 @@ impl<S: ScopeEnum> ScopeTableOf<S> {
     /// Reads every operation's `security` requirement from the API metadata.
     pub fn from_api<T: OpenApi>() -> Self {
         let declared = DeclaredScopes::from_api::<T>();
-        let mut table: HashMap<String, HashMap<Method, ScopeSetOf<S>>> = HashMap::new();
+        let mut table: HashMap<String, Vec<(Method, ScopeSetOf<S>)>> = HashMap::new();
         for (method, pattern, names) in declared.operations() {
             let needed = names
                 .iter()
                 .map(|name| ScopeSetOf::parse(name).expect("declared scopes are known"))
                 .fold(ScopeSetOf::EMPTY, ScopeSetOf::union);
-            table
-                .entry(pattern.to_owned())
-                .or_default()
-                .insert(method.clone(), needed);
+            let methods = table.entry(pattern.to_owned()).or_default();
+            match methods.iter_mut().find(|(known, _)| known == method) {
+                Some((_, scopes)) => *scopes = needed,
+                None => methods.push((method.clone(), needed)),
+            }
         }
         Self(table)
     }
@@ -75,7 +75,11 @@ impl<S: ScopeEnum> ScopeTableOf<S> {
     /// The scopes the operation at `method` and poem route `pattern` needs, or
     /// `None` when it declared no security requirement.
     pub fn needed(&self, method: &Method, pattern: &str) -> Option<ScopeSetOf<S>> {
-        self.0.get(pattern)?.get(method).copied()
+        let methods = self.0.get(pattern)?;
+        methods
+            .iter()
+            .find(|(known, _)| known == method)
+            .map(|(_, needed)| *needed)
     }
 
     pub fn operations(&self) -> impl Iterator<Item = (&Method, &str, ScopeSetOf<S>)> {
@@ -121,9 +125,10 @@ pub fn query_token_refused() -> ApiError {
 /// The checker poem-openapi calls with the bearer value of every request to
 /// an operation that takes [`Auth`].
 async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    let ctx = req
-        .data::<Authority>()
-        .expect("the auth context is attached to the app");
+    let ctx = &req
+        .data::<AppState>()
+        .expect("the application state is attached to every request")
+        .auth;
     if has_query_token(req) {
         return Err(query_token_refused().into());
     }

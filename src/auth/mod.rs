@@ -35,7 +35,8 @@ pub struct AuthContext {
     pub metrics: crate::metrics::Metrics,
 }
 
-/// Shared by every request (the bearer checker reads it from the request).
+/// Shared by every request (the bearer checker reads it from the request's
+/// [`AppState`](crate::app::AppState)).
 pub type Authority = Arc<AuthContext>;
 
 /// The settings the rules follow.

@@ -100,6 +100,40 @@ async fn a_connection_without_a_request_is_closed_after_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_kept_alive_connection_gets_the_header_timeout_for_its_next_request() {
+    let app = TestApp::spawn_with(|config| {
+        config.server.header_timeout = Duration::from_secs(1);
+        config.server.idle_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: tollgate\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 512];
+    let n = reader.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    // The next request's header starts, and never ends.
+    let started = Instant::now();
+    writer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: tollgate\r\n")
+        .await
+        .unwrap();
+    let rest = closed_within(&mut reader, Duration::from_secs(5))
+        .await
+        .expect("the connection is still open after 5 s");
+    let elapsed = started.elapsed();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "closed too early: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(3), "closed late: {elapsed:?}");
+}
+
+#[tokio::test]
 async fn connections_past_the_bound_wait_until_one_closes() {
     let app = TestApp::spawn_with(|config| {
         config.server.max_connections = 1;
