@@ -6,22 +6,36 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{
+        TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
 };
 
 use crate::helpers::TestApp;
 
 /// Reads until the server closes the connection (or resets it); `None` if
 /// it is still open after `patience`.
-async fn closed_within(
-    stream: &mut tokio::net::tcp::OwnedReadHalf,
-    patience: Duration,
-) -> Option<Vec<u8>> {
+async fn closed_within(stream: &mut OwnedReadHalf, patience: Duration) -> Option<Vec<u8>> {
     let mut received = Vec::new();
     match tokio::time::timeout(patience, stream.read_to_end(&mut received)).await {
         Ok(_) => Some(received),
         Err(_) => None,
     }
+}
+
+/// A connection that has been answered one `GET /healthz`, kept alive.
+async fn one_request(app: &TestApp) -> (OwnedReadHalf, OwnedWriteHalf) {
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: tollgate\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 512];
+    let n = reader.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    (reader, writer)
 }
 
 #[tokio::test]
@@ -77,15 +91,7 @@ async fn a_connection_without_a_request_is_closed_after_the_idle_timeout() {
     })
     .await;
     // One request, then silence on the kept-alive connection.
-    let stream = TcpStream::connect(app.addr).await.unwrap();
-    let (mut reader, mut writer) = stream.into_split();
-    writer
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: tollgate\r\n\r\n")
-        .await
-        .unwrap();
-    let mut first = [0u8; 512];
-    let n = reader.read(&mut first).await.unwrap();
-    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    let (mut reader, _writer) = one_request(&app).await;
     let started = Instant::now();
     let rest = closed_within(&mut reader, Duration::from_secs(5)).await;
     assert!(
@@ -106,15 +112,7 @@ async fn a_kept_alive_connection_gets_the_header_timeout_for_its_next_request() 
         config.server.idle_timeout = Duration::from_secs(30);
     })
     .await;
-    let stream = TcpStream::connect(app.addr).await.unwrap();
-    let (mut reader, mut writer) = stream.into_split();
-    writer
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: tollgate\r\n\r\n")
-        .await
-        .unwrap();
-    let mut first = [0u8; 512];
-    let n = reader.read(&mut first).await.unwrap();
-    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    let (mut reader, mut writer) = one_request(&app).await;
     // The next request's header starts, and never ends.
     let started = Instant::now();
     writer
