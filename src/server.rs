@@ -14,7 +14,10 @@
 //! fires. A request's header is complete when hyper hands it over, so "the
 //! header within `header_timeout` of the last answer (or of the connection's
 //! start)" is "no request in flight for `header_timeout`", as hyper counted
-//! it.
+//! it. An answer still going out counts too: hyper takes a body whole into
+//! its buffer long before a slow client has it, so a socket that refused
+//! its last write holds the connection busy until the client reads again
+//! ([`Watched`]).
 
 use std::{
     convert::Infallible,
@@ -196,9 +199,13 @@ async fn serve_connection<E>(
             }
         })
     };
-    let conn = shared
-        .builder
-        .serve_connection_with_upgrades(TokioIo::new(socket), service);
+    let conn = shared.builder.serve_connection_with_upgrades(
+        Watched {
+            io: TokioIo::new(socket),
+            activity: Arc::clone(&activity),
+        },
+        service,
+    );
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
@@ -241,6 +248,10 @@ struct Clocks {
 struct Activity {
     in_flight: AtomicUsize,
     idle_since: Mutex<Instant>,
+    /// The socket refused the last write: an answer is still going out to a
+    /// client that reads slowly (hyper takes a body whole into its buffer
+    /// and is done with the request long before the client has it all).
+    blocked: AtomicBool,
     /// Set by the first HTTP/2 request: its streams have no header clock.
     http2: AtomicBool,
 }
@@ -250,6 +261,7 @@ impl Activity {
         Self {
             in_flight: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
+            blocked: AtomicBool::new(false),
             http2: AtomicBool::new(false),
         }
     }
@@ -286,7 +298,7 @@ impl Activity {
             tokio::time::sleep_until(deadline.into()).await;
             let now = Instant::now();
             let timeout = self.timeout(clocks);
-            if self.in_flight.load(Ordering::Acquire) > 0 {
+            if self.in_flight.load(Ordering::Acquire) > 0 || self.blocked.load(Ordering::Acquire) {
                 deadline = now + timeout / 8;
                 continue;
             }
@@ -295,6 +307,73 @@ impl Activity {
                 return;
             }
         }
+    }
+}
+
+/// The connection's socket, telling its [`Activity`] when writes block and
+/// when they move again. A write that goes through at once (nearly every
+/// one) costs a load of the flag and nothing else.
+struct Watched {
+    io: TokioIo<TcpStream>,
+    activity: Arc<Activity>,
+}
+
+impl Watched {
+    fn wrote<T>(&self, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        let blocked = &self.activity.blocked;
+        match &poll {
+            Poll::Pending => blocked.store(true, Ordering::Release),
+            Poll::Ready(_) if blocked.load(Ordering::Relaxed) => {
+                // The client took some: progress restarts the clock.
+                *self.activity.idle_since.lock().expect("not poisoned") = Instant::now();
+                blocked.store(false, Ordering::Release);
+            }
+            Poll::Ready(_) => {}
+        }
+        poll
+    }
+}
+
+impl hyper::rt::Read for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(poll)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.io).poll_flush(cx);
+        self.wrote(poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(poll)
     }
 }
 
@@ -350,5 +429,72 @@ impl hyper::body::Body for Deadline {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use poem::{Request, Response};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::{TcpListener, TcpSocket},
+        sync::oneshot,
+    };
+
+    use crate::config::ServerConfig;
+
+    /// Larger than the socket buffers on either side of a loopback
+    /// connection can hold, so most of it waits on the server.
+    const ANSWER: usize = 24 << 20;
+
+    #[tokio::test]
+    async fn an_answer_read_slowly_is_not_cut_by_the_header_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = ServerConfig {
+            header_timeout: Duration::from_millis(500),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 4,
+        };
+        let ep = poem::endpoint::make(|_: Request| async { Response::from(vec![b'x'; ANSWER]) });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            super::serve(
+                listener,
+                ep,
+                &limits,
+                async { drop(stopped.await) },
+                Duration::ZERO,
+            )
+            .await
+        });
+
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: tollgate\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut received = vec![0; 64 << 10];
+        let mut total = stream.read(&mut received).await.unwrap();
+        // Still for three header timeouts, with most of the answer unsent.
+        let paused = Instant::now();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        loop {
+            let n = stream.read(&mut received).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        assert!(paused.elapsed() >= Duration::from_millis(1500));
+        // The head, then the whole body.
+        assert!(total > ANSWER, "the answer was cut after {total} bytes");
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
     }
 }
