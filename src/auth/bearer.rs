@@ -7,8 +7,6 @@
 //! too), and `check` enforces them for the matched route. The table is
 //! generic over the scope enum, so it knows no scope by name.
 
-use std::collections::HashMap;
-
 use poem::{Request, http::Method};
 use poem_openapi::{OpenApi, SecurityScheme, auth::Bearer};
 
@@ -44,11 +42,14 @@ pub struct Caller {
 )]
 pub struct Auth(pub Caller);
 
-/// The scopes each operation declared, by route pattern and method (in that
-/// order, so that a lookup borrows the pattern instead of copying it; a
-/// pattern's few methods are a list, searched faster than hashed).
+/// The scopes each operation declared, by route pattern and then method. A
+/// service has a few dozen patterns at most: a list, compared by length
+/// first, is searched faster than a `HashMap` hashes the pattern.
 #[derive(Debug, Clone)]
-pub struct ScopeTableOf<S: ScopeEnum>(HashMap<String, Vec<(Method, ScopeSetOf<S>)>>);
+pub struct ScopeTableOf<S: ScopeEnum>(Vec<(String, MethodScopes<S>)>);
+
+/// A pattern's methods and the scopes each needs.
+type MethodScopes<S> = Vec<(Method, ScopeSetOf<S>)>;
 
 /// The scope table of tollgate's own scopes.
 pub type ScopeTable = ScopeTableOf<Scope>;
@@ -57,25 +58,32 @@ impl<S: ScopeEnum> ScopeTableOf<S> {
     /// Reads every operation's `security` requirement from the API metadata.
     pub fn from_api<T: OpenApi>() -> Self {
         let declared = DeclaredScopes::from_api::<T>();
-        let mut table: HashMap<String, Vec<(Method, ScopeSetOf<S>)>> = HashMap::new();
+        let mut table = Self(Vec::new());
         for (method, pattern, names) in declared.operations() {
             let needed = names
                 .iter()
                 .map(|name| ScopeSetOf::parse(name).expect("declared scopes are known"))
                 .fold(ScopeSetOf::EMPTY, ScopeSetOf::union);
-            let methods = table.entry(pattern.to_owned()).or_default();
+            let at = match table.0.iter().position(|(known, _)| known == pattern) {
+                Some(at) => at,
+                None => {
+                    table.0.push((pattern.to_owned(), Vec::new()));
+                    table.0.len() - 1
+                }
+            };
+            let methods = &mut table.0[at].1;
             match methods.iter_mut().find(|(known, _)| known == method) {
                 Some((_, scopes)) => *scopes = needed,
                 None => methods.push((method.clone(), needed)),
             }
         }
-        Self(table)
+        table
     }
 
     /// The scopes the operation at `method` and poem route `pattern` needs, or
     /// `None` when it declared no security requirement.
     pub fn needed(&self, method: &Method, pattern: &str) -> Option<ScopeSetOf<S>> {
-        let methods = self.0.get(pattern)?;
+        let (_, methods) = self.0.iter().find(|(known, _)| known == pattern)?;
         methods
             .iter()
             .find(|(known, _)| known == method)
