@@ -30,8 +30,17 @@ struct Shared {
     stop: AtomicBool,
 }
 
-/// The `MakeWriter` side, cheap to call per line.
+/// The `MakeWriter` side, cheap to call per line; clones share one buffer.
+#[derive(Clone)]
 pub struct Queue(Arc<Shared>);
+
+impl Queue {
+    /// Queues one whole line (its `\n` included), or drops and counts it
+    /// when the buffer is full.
+    pub fn push(&self, line: &[u8]) {
+        Line(&self.0).push(line);
+    }
+}
 
 /// The writer thread; [`Writer::finish`] writes out what is left.
 pub struct Writer {
@@ -102,14 +111,20 @@ impl Drop for Writer {
 /// One line, as the formatter hands it over in a single `write`.
 pub struct Line<'a>(&'a Shared);
 
-impl Write for Line<'_> {
-    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+impl Line<'_> {
+    fn push(&self, line: &[u8]) {
         let mut lines = self.0.lines.lock().unwrap_or_else(PoisonError::into_inner);
         if lines.len() + line.len() <= CAPACITY {
             lines.extend_from_slice(line);
         } else {
             self.0.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+impl Write for Line<'_> {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        self.push(line);
         Ok(line.len())
     }
 

@@ -12,7 +12,10 @@
 //! methods, status codes, fixed outcomes. Never a raw path, a username or
 //! anything a client can vary at will.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{Arc, OnceLock, PoisonError, RwLock},
+    time::Duration,
+};
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
@@ -20,8 +23,8 @@ use poem::{
     web::Data,
 };
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder, core::Collector,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder, core::Collector,
 };
 use tokio::task::futures::TaskLocalFuture;
 
@@ -58,6 +61,8 @@ pub struct Metrics(Arc<Inner>);
 struct Inner {
     registry: Registry,
     operations: Operations,
+    /// By operation and method ([`Operations::index`]), made at first use.
+    series: Vec<OnceLock<Series>>,
     hasher: Hasher,
     hash_slots: i64,
     requests: IntCounterVec,
@@ -148,9 +153,13 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let operations = Operations::from_api::<crate::api::Api>();
         Self(Arc::new(Inner {
             registry,
-            operations: Operations::from_api::<crate::api::Api>(),
+            series: (0..operations.len() * METHOD_LABELS)
+                .map(|_| OnceLock::new())
+                .collect(),
+            operations,
             hasher,
             hash_slots: hash_slots as i64,
             requests,
@@ -199,18 +208,61 @@ impl Metrics {
             .unwrap_or_default()
     }
 
-    fn observe(&self, operation: &str, method: &str, status: StatusCode, started: Instant) {
+    /// The series of `operation` and `method`: the handles a request
+    /// counts with, looked up by label once rather than on every request.
+    fn series(&self, operation: usize, method: usize) -> &Series {
         let inner = &self.0;
-        inner
-            .requests
-            .with_label_values(&[operation, method, status.as_str()])
-            .inc();
-        inner
-            .durations
-            .with_label_values(&[operation, method])
-            .observe(started.elapsed().as_secs_f64());
+        inner.series[operation * METHOD_LABELS + method].get_or_init(|| Series {
+            operation: inner.operations.name(operation).to_owned(),
+            method: method_name(method),
+            duration: inner
+                .durations
+                .with_label_values(&[inner.operations.name(operation), method_name(method)]),
+            requests: RwLock::default(),
+        })
+    }
+
+    fn observe(&self, series: &Series, status: StatusCode, elapsed: Duration) {
+        series.duration.observe(elapsed.as_secs_f64());
+        series.count(&self.0.requests, status);
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            inner.unavailable.inc();
+            self.0.unavailable.inc();
+        }
+    }
+}
+
+/// One operation and method's handles.
+struct Series {
+    operation: String,
+    method: &'static str,
+    duration: Histogram,
+    /// By status: a few per operation, searched faster than hashed.
+    requests: RwLock<Vec<(StatusCode, IntCounter)>>,
+}
+
+impl Series {
+    fn count(&self, requests: &IntCounterVec, status: StatusCode) {
+        {
+            let known = self.requests.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, counter)) = known.iter().find(|(known, _)| *known == status) {
+                counter.inc();
+                return;
+            }
+        }
+        let mut known = self
+            .requests
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !known.iter().any(|(known, _)| *known == status) {
+            let counter = requests.with_label_values(&[
+                self.operation.as_str(),
+                self.method,
+                status.as_str(),
+            ]);
+            known.push((status, counter));
+        }
+        if let Some((_, counter)) = known.iter().find(|(known, _)| *known == status) {
+            counter.inc();
         }
     }
 }
@@ -227,18 +279,16 @@ pub fn database_error(unavailable: bool) {
 }
 
 /// The counting of one request, from [`Metrics::start`] to [`Metrics::finish`].
-pub struct Timing<'m> {
-    started: Instant,
-    operation: &'m str,
-    method: &'static str,
+pub struct Timing {
+    operation: usize,
+    method: usize,
 }
 
 impl Metrics {
-    pub fn start(&self, req: &Request) -> Timing<'_> {
+    pub fn start(&self, req: &Request) -> Timing {
         Timing {
-            started: Instant::now(),
             operation: self.0.operations.of(req.uri().path()),
-            method: method_label(req.method()),
+            method: method_index(req.method()),
         }
     }
 
@@ -248,14 +298,11 @@ impl Metrics {
         CURRENT.scope(self.clone(), future)
     }
 
-    /// Counts and times the answer by operation.
-    pub fn finish(&self, timing: Timing<'_>, response: &Response) {
-        self.observe(
-            timing.operation,
-            timing.method,
-            response.status(),
-            timing.started,
-        );
+    /// Counts and times the answer by operation, given `elapsed` since the
+    /// request arrived.
+    pub fn finish(&self, timing: Timing, response: &Response, elapsed: Duration) {
+        let series = self.series(timing.operation, timing.method);
+        self.observe(series, response.status(), elapsed);
     }
 }
 
@@ -271,24 +318,33 @@ pub fn routes(metrics: Metrics) -> impl Endpoint<Output = Response> {
     Route::new().at("/metrics", poem::get(scrape)).data(metrics)
 }
 
-/// Methods outside the standard set share one label, so a client cannot mint
-/// new series with made-up methods.
-fn method_label(method: &Method) -> &'static str {
-    const KNOWN: [Method; 9] = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::PATCH,
-        Method::DELETE,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::CONNECT,
-    ];
-    KNOWN
+/// The standard methods. Any other shares the label `other`, so a client
+/// cannot mint new series with made-up methods.
+const KNOWN_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
+];
+
+/// Method labels: the standard methods and `other`.
+const METHOD_LABELS: usize = KNOWN_METHODS.len() + 1;
+
+/// The method's label, as its index: `KNOWN_METHODS`' or, past them, `other`.
+fn method_index(method: &Method) -> usize {
+    KNOWN_METHODS
         .iter()
-        .find(|known| *known == method)
-        .map_or("other", |known| known.as_str())
+        .position(|known| known == method)
+        .unwrap_or(KNOWN_METHODS.len())
+}
+
+fn method_name(index: usize) -> &'static str {
+    KNOWN_METHODS.get(index).map_or("other", Method::as_str)
 }
 
 /// The spec's paths, for naming a request by its route pattern.
@@ -313,32 +369,47 @@ impl Operations {
         Self(paths)
     }
 
-    /// The spec path `path` matches (`/items/{id}` for `/items/7`), a docs
-    /// path, or `unmatched`.
-    fn of(&self, path: &str) -> &str {
+    /// The operation `path` is counted under, as an index for [`Self::name`]:
+    /// the spec path it matches (`/items/{id}` for `/items/7`), a docs path,
+    /// or `unmatched`.
+    fn of(&self, path: &str) -> usize {
+        let spec = &self.0;
         // Most requests name a spec path exactly: compared whole first,
         // before anything is split.
-        if let Some((name, _)) = self.0.iter().find(|(name, _)| name == path) {
-            return name;
+        if let Some(at) = spec.iter().position(|(name, _)| name == path) {
+            return at;
         }
         let under = |docs: &str| {
             path.strip_prefix(docs)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         };
-        if let Some(docs) = DOCS.iter().find(|docs| under(docs)) {
-            return docs;
+        if let Some(at) = DOCS.iter().position(|docs| under(docs)) {
+            return spec.len() + at;
         }
         let count = path.split('/').count();
-        self.0
-            .iter()
-            .find(|(_, pattern)| {
+        spec.iter()
+            .position(|(_, pattern)| {
                 pattern.len() == count
                     && pattern
                         .iter()
                         .zip(path.split('/'))
                         .all(|(p, s)| p == s || (is_variable(p) && !s.is_empty()))
             })
-            .map_or("unmatched", |(name, _)| name.as_str())
+            .unwrap_or(self.len() - 1)
+    }
+
+    /// The label of operation `index`.
+    fn name(&self, index: usize) -> &str {
+        let spec = &self.0;
+        match spec.get(index) {
+            Some((name, _)) => name,
+            None => DOCS.get(index - spec.len()).copied().unwrap_or("unmatched"),
+        }
+    }
+
+    /// The spec's paths, the docs paths and `unmatched`.
+    fn len(&self) -> usize {
+        self.0.len() + DOCS.len() + 1
     }
 }
 
@@ -353,23 +424,26 @@ mod tests {
     #[test]
     fn paths_are_named_by_their_spec_pattern() {
         let operations = Operations::from_api::<crate::api::Api>();
-        assert_eq!(operations.of("/items/123"), "/items/{id}");
-        assert_eq!(operations.of("/items"), "/items");
-        assert_eq!(operations.of("/users/me"), "/users/me");
-        assert_eq!(operations.of("/users/42"), "/users/{id}");
-        assert_eq!(operations.of("/token"), "/token");
-        assert_eq!(operations.of("/docs"), "/docs");
-        assert_eq!(operations.of("/docs/oauth-receiver.html"), "/docs");
-        assert_eq!(operations.of("/openapi.json"), "/openapi.json");
+        let of = |path| operations.name(operations.of(path));
+        assert_eq!(of("/items/123"), "/items/{id}");
+        assert_eq!(of("/items"), "/items");
+        assert_eq!(of("/users/me"), "/users/me");
+        assert_eq!(of("/users/42"), "/users/{id}");
+        assert_eq!(of("/token"), "/token");
+        assert_eq!(of("/docs"), "/docs");
+        assert_eq!(of("/docs/oauth-receiver.html"), "/docs");
+        assert_eq!(of("/openapi.json"), "/openapi.json");
         for stray in ["/", "/items/", "/items/1/2", "/nope", "/docsx", "/metrics"] {
-            assert_eq!(operations.of(stray), "unmatched", "{stray}");
+            assert_eq!(of(stray), "unmatched", "{stray}");
         }
     }
 
     #[test]
     fn unknown_methods_share_one_label() {
-        assert_eq!(method_label(&Method::PATCH), "PATCH");
-        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+        assert_eq!(method_name(method_index(&Method::PATCH)), "PATCH");
+        let brew = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_name(method_index(&brew)), "other");
+        assert_eq!(method_index(&brew), METHOD_LABELS - 1);
     }
 
     #[tokio::test]

@@ -9,6 +9,8 @@
 //! (bench/README.md). Here the request is held once, and each concern is a
 //! plain step before or after the call.
 
+use std::time::Instant;
+
 use poem::{
     Endpoint, Request, Response,
     web::headers::{ContentLength, HeaderMapExt},
@@ -56,6 +58,8 @@ where
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        // One clock for the metrics and the access log.
+        let started = Instant::now();
         let timing = self.metrics.start(&req);
         let log = AccessLog::start(&req);
         let kind = headers::Kind::of(req.uri().path());
@@ -71,8 +75,9 @@ where
         let result = self.metrics.scope(log.scope(handled)).await;
         let mut response = shape.response(result);
         headers::apply(kind, &mut response);
-        log.finish(&mut response);
-        self.metrics.finish(timing, &response);
+        let elapsed = started.elapsed();
+        log.finish(&mut response, elapsed);
+        self.metrics.finish(timing, &response, elapsed);
         Ok(response)
     }
 }

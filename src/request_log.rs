@@ -10,13 +10,14 @@
 //! were logged a moment earlier.
 
 use std::{
+    cell::RefCell,
     fmt,
     io::IsTerminal,
     sync::{
         OnceLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::Instant,
+    time::Duration,
 };
 
 use poem::{
@@ -24,6 +25,8 @@ use poem::{
     http::{HeaderName, HeaderValue, Method, Uri},
 };
 use tokio::task::futures::TaskLocalFuture;
+
+use crate::log_format::AccessLine;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::{
     EnvFilter,
@@ -66,13 +69,14 @@ impl LogGuard {
 /// `TOLLGATE_LOG` (else `RUST_LOG`, else `info`) filters; `TOLLGATE_LOG_FORMAT=json`
 /// writes JSON lines. On a terminal (and `NO_COLOR` unset) the text is
 /// tracing-subscriber's, in colour; elsewhere [`crate::log_format`]'s plain
-/// lines, the same layout written faster.
+/// lines, the same layout written faster, and the access log's line is
+/// written straight to the queue (see [`AccessLog::finish`]).
 pub fn init() -> LogGuard {
-    let filter = std::env::var("TOLLGATE_LOG")
+    let directives = std::env::var("TOLLGATE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = writer();
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, queue, guard) = writer();
     let ansi = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
@@ -90,22 +94,39 @@ pub fn init() -> LogGuard {
             .init();
     } else {
         builder.event_format(crate::log_format::PlainText).init();
+        // A directive on a span or a field value (`[...]`) can only be
+        // judged on the event itself; without one, the level check of
+        // `tracing::enabled!` decides as the event's would.
+        if let Some(queue) = queue
+            && !directives.contains('[')
+        {
+            let _ = PLAIN_QUEUE.set(queue);
+        }
     }
     guard
 }
 
+/// Where [`AccessLog::finish`] writes its plain text lines itself, when it may.
+static PLAIN_QUEUE: OnceLock<crate::log_writer::Queue> = OnceLock::new();
+
 /// Standard error at once for warnings and errors, through the queue
 /// otherwise (or at once for everything, if no thread could be started).
-fn writer() -> (BoxMakeWriter, LogGuard) {
+fn writer() -> (BoxMakeWriter, Option<crate::log_writer::Queue>, LogGuard) {
     match crate::log_writer::start() {
         Ok((queue, writer)) => (
-            BoxMakeWriter::new(std::io::stderr.with_max_level(Level::WARN).or_else(queue)),
+            BoxMakeWriter::new(
+                std::io::stderr
+                    .with_max_level(Level::WARN)
+                    .or_else(queue.clone()),
+            ),
+            Some(queue),
             LogGuard {
                 writer: Some(writer),
             },
         ),
         Err(_) => (
             BoxMakeWriter::new(std::io::stderr),
+            None,
             LogGuard { writer: None },
         ),
     }
@@ -217,11 +238,13 @@ impl fmt::Display for RequestId {
 /// also carries as `X-Request-Id`. Events logged while the request is
 /// handled (inside [`AccessLog::scope`]) carry the same id.
 pub struct AccessLog {
-    started: Instant,
     method: Method,
     uri: Uri,
     id: RequestId,
 }
+
+/// The access log's target, as a module's events would have it.
+const TARGET: &str = module_path!();
 
 impl AccessLog {
     pub fn start(req: &Request) -> Self {
@@ -231,7 +254,6 @@ impl AccessLog {
             .and_then(|v| RequestId::from_client(v.as_bytes()))
             .unwrap_or_else(RequestId::generate);
         Self {
-            started: Instant::now(),
             method: req.method().clone(),
             // Cheap: the path's bytes are shared, not copied.
             uri: req.uri().clone(),
@@ -245,28 +267,60 @@ impl AccessLog {
         CURRENT.scope(self.id, future)
     }
 
-    /// Sets `X-Request-Id` on the answer and writes the line.
-    pub fn finish(self, response: &mut Response) {
+    /// Sets `X-Request-Id` on the answer and writes the line, for a request
+    /// answered `elapsed` after it arrived.
+    ///
+    /// With the plain text format the line is written by hand, to the same
+    /// queue and in the same layout, after the same level check; otherwise
+    /// (colour, JSON, no writer thread) it is a `tracing` event.
+    pub fn finish(self, response: &mut Response, elapsed: Duration) {
         if let Ok(value) = HeaderValue::from_str(self.id.as_str()) {
             // A `HeaderName`, not the `&str`, which would be parsed each time.
             const NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
             response.headers_mut().insert(NAME, value);
         }
-        CURRENT.sync_scope(self.id, || {
-            tracing::info!(
-                method = %self.method,
-                path = %self.uri.path(),
-                status = response.status().as_u16(),
-                latency_us = self.started.elapsed().as_micros() as u64,
-                "request"
-            )
-        });
+        let line = AccessLine {
+            target: TARGET,
+            method: self.method.as_str(),
+            path: self.uri.path(),
+            status: response.status().as_u16(),
+            latency_us: elapsed.as_micros() as u64,
+            request_id: self.id.as_str(),
+        };
+        match PLAIN_QUEUE.get() {
+            Some(queue) => {
+                if tracing::enabled!(target: TARGET, Level::INFO) {
+                    thread_local! {
+                        static TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+                    }
+                    TEXT.with_borrow_mut(|text| {
+                        text.clear();
+                        crate::log_format::access_line(text, &line);
+                        queue.push(text.as_bytes());
+                    });
+                }
+            }
+            None => CURRENT.sync_scope(self.id, || event(&line)),
+        }
     }
+}
+
+/// The access log's line as a `tracing` event (the request id is added by
+/// the formats, from [`CURRENT`]).
+fn event(line: &AccessLine<'_>) {
+    tracing::info!(
+        target: TARGET,
+        method = %line.method,
+        path = %line.path,
+        status = line.status,
+        latency_us = line.latency_us,
+        "request"
+    );
 }
 
 #[cfg(test)]
 mod tests {
-    use super::RequestId;
+    use super::{AccessLine, CURRENT, RequestId, TARGET, event};
 
     #[test]
     fn client_ids_are_kept_only_when_plain() {
@@ -286,6 +340,28 @@ mod tests {
             &"x".repeat(65),
         ] {
             assert!(RequestId::from_client(bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_line_written_by_hand_is_the_line_of_the_event() {
+        let id = RequestId::from_client(b"trace-1").unwrap();
+        for (method, path) in [("GET", "/users/me"), ("BREW", "/a\u{1b}[31m\nb")] {
+            let line = AccessLine {
+                target: TARGET,
+                method,
+                path,
+                status: 404,
+                latency_us: 1234,
+                request_id: id.as_str(),
+            };
+            let traced =
+                crate::log_format::tests::logged(|| CURRENT.sync_scope(id, || event(&line)));
+            let mut by_hand = String::new();
+            crate::log_format::access_line(&mut by_hand, &line);
+            // After the timestamp, which is 27 characters in both.
+            assert_eq!(by_hand[27..], traced[27..]);
+            assert!(by_hand.ends_with(" status=404 latency_us=1234 request_id=trace-1\n"));
         }
     }
 
