@@ -261,20 +261,33 @@ start_node ceiling -- "$CEILING_BIN" "$TMP/me.json"
 # --- the comparison, in turns ---------------------------------------------------
 # Each round measures every pair once, half the duration each, so that a change
 # in the machine's other load hits all alike; the ratios are per round too.
+# The second round runs in the reverse order of the first, so that a load that
+# rises or falls steadily through the run favours no measurement.
 ROUNDS=2
 half=$(((DURATION + 1) / 2))
-say "measuring in $ROUNDS rounds, $half s each"
+say "measuring in $ROUNDS rounds, $half s each (the second in reverse order)"
 for node in info warn ceiling; do
     measure "warmup_$node" "$node" "$CONNS" 1 /users/me BENCH_TOKEN="$TOKEN" 2>/dev/null
 done
 COMPARED=(healthz_info me_info me_warn me_ceiling items_info healthz_warn)
+# compared NAME ROUND: measures one of COMPARED.
+compared() {
+    local name=$1 round=$2
+    case $name in
+        healthz_info) measure "${name}_$round" info "$CONNS" "$half" /healthz ;;
+        me_info) measure "${name}_$round" info "$CONNS" "$half" /users/me BENCH_TOKEN="$TOKEN" ;;
+        me_warn) measure "${name}_$round" warn "$CONNS" "$half" /users/me BENCH_TOKEN="$TOKEN" ;;
+        me_ceiling) measure "${name}_$round" ceiling "$CONNS" "$half" /users/me BENCH_TOKEN="$TOKEN" ;;
+        items_info) measure "${name}_$round" info "$CONNS" "$half" /items BENCH_TOKEN="$TOKEN" ;;
+        healthz_warn) measure "${name}_$round" warn "$CONNS" "$half" /healthz ;;
+    esac
+}
 for round in $(seq "$ROUNDS"); do
-    measure "healthz_info_$round" info "$CONNS" "$half" /healthz
-    measure "me_info_$round" info "$CONNS" "$half" /users/me BENCH_TOKEN="$TOKEN"
-    measure "me_warn_$round" warn "$CONNS" "$half" /users/me BENCH_TOKEN="$TOKEN"
-    measure "me_ceiling_$round" ceiling "$CONNS" "$half" /users/me BENCH_TOKEN="$TOKEN"
-    measure "items_info_$round" info "$CONNS" "$half" /items BENCH_TOKEN="$TOKEN"
-    measure "healthz_warn_$round" warn "$CONNS" "$half" /healthz
+    if [ $((round % 2)) -eq 1 ]; then
+        for name in "${COMPARED[@]}"; do compared "$name" "$round"; done
+    else
+        for ((i = ${#COMPARED[@]} - 1; i >= 0; i--)); do compared "${COMPARED[$i]}" "$round"; done
+    fi
 done
 for name in "${COMPARED[@]}"; do
     combine "$name" $(for r in $(seq "$ROUNDS"); do echo "${name}_$r"; done)
