@@ -61,7 +61,7 @@ pub struct Metrics(Arc<Inner>);
 struct Inner {
     registry: Registry,
     operations: Operations,
-    /// By operation and method ([`Operations::index`]), made at first use.
+    /// By operation ([`Operations::of`]) and method label, made at first use.
     series: Vec<OnceLock<Series>>,
     hasher: Hasher,
     hash_slots: i64,
@@ -253,17 +253,16 @@ impl Series {
             .requests
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if !known.iter().any(|(known, _)| *known == status) {
-            let counter = requests.with_label_values(&[
-                self.operation.as_str(),
-                self.method,
-                status.as_str(),
-            ]);
-            known.push((status, counter));
-        }
-        if let Some((_, counter)) = known.iter().find(|(known, _)| *known == status) {
-            counter.inc();
-        }
+        // Another request may have added it since the read.
+        let at = match known.iter().position(|(known, _)| *known == status) {
+            Some(at) => at,
+            None => {
+                let labels = [self.operation.as_str(), self.method, status.as_str()];
+                known.push((status, requests.with_label_values(&labels)));
+                known.len() - 1
+            }
+        };
+        known[at].1.inc();
     }
 }
 

@@ -25,8 +25,6 @@ use poem::{
     http::{HeaderName, HeaderValue, Method, Uri},
 };
 use tokio::task::futures::TaskLocalFuture;
-
-use crate::log_format::AccessLine;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::{
     EnvFilter,
@@ -37,6 +35,8 @@ use tracing_subscriber::{
     },
     registry::LookupSpan,
 };
+
+use crate::log_format::AccessLine;
 
 /// The header a client may set to trace its request, and that every answer carries.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

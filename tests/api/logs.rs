@@ -153,3 +153,22 @@ async fn a_request_id_that_could_forge_a_log_line_is_replaced() {
         "events during a request carry its id: {grant}"
     );
 }
+
+#[tokio::test]
+async fn the_filter_can_turn_the_request_lines_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = [("TOLLGATE_LOG", "info,tollgate::request_log=off")];
+    let mut server = Served::start_with(&dir, &quiet, &[]);
+    let base = format!("http://{}", server.addr().await);
+    let answer = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    server.terminate();
+    assert!(server.exit_status().await.success());
+    let log = &server.lines;
+    assert!(log.iter().any(|l| l.contains("listening")), "{log:#?}");
+    assert!(
+        !log.iter().any(|l| l.contains("path=")),
+        "no request line: {log:#?}"
+    );
+}
