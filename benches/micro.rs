@@ -133,7 +133,7 @@ fn user_lookup(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("micro.db").display());
     let (store, readers, user_id, family_id) = runtime.block_on(async {
-        let store = db::Store::open(&url, 2).await.expect("opens");
+        let store = db::Store::open(&url, 2, false).await.expect("opens");
         let user = store
             .users()
             .create(&db::users::NewUser {
@@ -157,7 +157,9 @@ fn user_lookup(c: &mut Criterion) {
             .start_family(&family, "micro-refresh-hash", db::now())
             .await
             .expect("family");
-        let readers = db::readers::Readers::open(&url, 1).await.expect("readers");
+        let readers = db::readers::Readers::open(&url, 1, true)
+            .await
+            .expect("readers");
         (store, readers, user.id, family_id)
     });
     let mut group = c.benchmark_group("user lookup");

@@ -141,7 +141,7 @@ async fn seed(url: &str, total: i64) -> Result<()> {
 /// one signed access token per line to `out`, as `/token` would have issued.
 async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
     let pool = bulk_pool(url).await?;
-    let store = db::Store::open(url, 1).await?;
+    let store = db::Store::open(url, 1, false).await?;
     let secret = match std::env::var("TOLLGATE_JWT_SECRET") {
         Ok(secret) => secret,
         Err(_) => {

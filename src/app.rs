@@ -55,10 +55,7 @@ pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 impl AppState {
     /// Opens and migrates the database and loads (or creates) the signing key.
     pub async fn open(config: Config) -> Result<Self, StartError> {
-        let store = Store::open(&config.database_url, pool_size()).await?;
-        // A serving node keeps the hot reads' rows (on PostgreSQL, under its
-        // change feed).
-        store.start_change_feed();
+        let store = Store::open(&config.database_url, pool_size(), config.cache).await?;
         let keys = LiveKeys::open(&store, key_source(&store, &config).await?).await?;
         let hash_slots = Hasher::default_concurrency();
         let hasher =
@@ -119,9 +116,8 @@ async fn key_source(store: &Store, config: &Config) -> Result<KeySource, StartEr
 
 /// Connections per pool. SQLite in WAL mode serves readers in parallel and
 /// queues writers on the file lock, so two per core keep every core busy;
-/// PostgreSQL gets the same, per node, plus the two connections of the
-/// shared reads (`db::batch`) and the one of the change feed (`db::feed`);
-/// mind `max_connections` on the server when running many nodes.
+/// PostgreSQL gets the same, per node; mind `max_connections` on the server
+/// when running many nodes.
 fn pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2)
 }

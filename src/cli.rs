@@ -174,13 +174,13 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
             Ok(())
         }
         Command::Migrate(db) => {
-            let store = Store::open(&db.database_url, 1).await?;
+            let store = Store::open(&db.database_url, 1, false).await?;
             store.close().await;
             eprintln!("database is up to date");
             Ok(())
         }
         Command::User { db, command } => {
-            let store = Store::open(&db.database_url, 2).await?;
+            let store = Store::open(&db.database_url, 2, false).await?;
             let hasher = Hasher::new(db.bcrypt_cost, 1);
             let result = user(&store, &hasher, command).await;
             store.close().await;
@@ -188,13 +188,13 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
         }
         Command::Keys { config, command } => {
             let config = Config::try_from(config)?;
-            let store = Store::open(&config.database_url, 1).await?;
+            let store = Store::open(&config.database_url, 1, false).await?;
             let result = keys(&store, &config, command).await;
             store.close().await;
             result
         }
         Command::Sessions { db, command } => {
-            let store = Store::open(&db.database_url, 2).await?;
+            let store = Store::open(&db.database_url, 2, false).await?;
             let result = sessions(&store, command).await;
             store.close().await;
             result

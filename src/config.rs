@@ -159,6 +159,18 @@ pub struct ConfigArgs {
     )]
     pub max_connections: u32,
 
+    /// `off` turns every cross-request row cache off. `on` keeps the bearer
+    /// check's rows and item pages on SQLite until the next commit, where
+    /// that is safe (WAL on a local filesystem); PostgreSQL keeps none.
+    #[arg(
+        long,
+        env = "TOLLGATE_CACHE",
+        default_value = "on",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+    )]
+    pub cache: bool,
+
     /// How often expired refresh tokens and stale counters are deleted.
     #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub purge_interval: Duration,
@@ -201,6 +213,7 @@ pub struct Config {
     pub purge_interval: Duration,
     pub metrics_bind: Option<SocketAddr>,
     pub hash_queue: usize,
+    pub cache: bool,
     pub server: ServerConfig,
 }
 
@@ -286,6 +299,7 @@ impl TryFrom<ConfigArgs> for Config {
             },
             purge_interval: args.purge_interval,
             hash_queue: args.hash_queue,
+            cache: args.cache,
             server: ServerConfig {
                 header_timeout: args.header_timeout,
                 body_timeout: args.body_timeout,
@@ -419,6 +433,13 @@ impl Config {
             ("TOLLGATE_THROTTLE_MAX_DELAY", duration(t.max_delay)),
             ("TOLLGATE_THROTTLE_WINDOW", duration(t.window)),
             ("TOLLGATE_PURGE_INTERVAL", duration(self.purge_interval)),
+            (
+                "TOLLGATE_CACHE",
+                match self.cache {
+                    true => "on (SQLite, where safe)".into(),
+                    false => "off".into(),
+                },
+            ),
             (
                 "TOLLGATE_METRICS_BIND",
                 self.metrics_bind

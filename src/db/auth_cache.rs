@@ -1,18 +1,14 @@
-//! The hot reads' rows (the bearer check's, and `GET /items`' pages), kept
-//! until anyone commits anything to the database.
+//! SQLite: the hot reads' rows (the bearer check's, and `GET /items`'
+//! pages), kept until anyone commits anything to the database.
 //!
 //! A [`Cache`] keeps rows under a change [`Signal`]: a value that is the same
-//! as long as nobody has committed. Each engine has its own:
-//!
-//! - SQLite: [`WalIndex`], the header of the WAL index (below).
-//! - PostgreSQL: the change feed of `super::feed`, a generation that every
-//!   commit's notification moves on, and that exists only while this node
-//!   hears the feed.
-//!
-//! A row is cached only under the signal read before its query began, so it
-//! is at least as new as that signal says. As a bound on anything unforeseen
-//! (and, on PostgreSQL, on a node that hears the feed late), a row is also
-//! read again once [`MAX_AGE`] has passed since its query began.
+//! as long as nobody has committed, here [`WalIndex`], the header of the WAL
+//! index (below). A row is cached only under the signal read before its
+//! query began, so it is at least as new as that signal says. As a bound on
+//! anything unforeseen, a row is also read again once [`MAX_AGE`] has passed
+//! since its query began. PostgreSQL has no such signal that a node can
+//! trust under every fault, so there every read is a query
+//! (docs/decisions.md, "Several nodes").
 //!
 //! On SQLite, reading a row costs a read transaction, and most of that is
 //! the lock on the WAL index (a mutex and a `fcntl` call each way), not the

@@ -53,7 +53,6 @@ impl Items<'_> {
             .bind(now())
             .fetch_one(pool)
             .await)?;
-        self.0.changed().await;
         Ok(row)
     }
 
@@ -77,10 +76,6 @@ impl Items<'_> {
             .and_then(|readers| readers.items_page(owner_id, after_id, limit))
         {
             return Ok(rows);
-        }
-        // On PostgreSQL, shared with the pages asked for at the same moment.
-        if let Some(batchers) = self.0.batchers() {
-            return batchers.items_page(owner_id, after_id, limit).await;
         }
         Ok(on_pool!(self.0, |pool| sqlx::query_as(LIST_SQL)
             .bind(owner_id)
@@ -111,9 +106,6 @@ impl Items<'_> {
             .bind(owner_id)
             .fetch_optional(pool)
             .await)?;
-        if row.is_some() {
-            self.0.changed().await;
-        }
         Ok(row)
     }
 
@@ -125,9 +117,6 @@ impl Items<'_> {
             .execute(pool)
             .await?
             .rows_affected());
-        if done == 1 {
-            self.0.changed().await;
-        }
         Ok(done == 1)
     }
 }

@@ -14,8 +14,6 @@
 //! decided in `crate::auth`.
 
 mod auth_cache;
-mod batch;
-mod feed;
 pub mod items;
 pub mod keys;
 mod postgres;
@@ -86,6 +84,12 @@ pub enum OpenError {
     Connect { url: String, reason: String },
     #[error("could not migrate the database at {url}: {reason}")]
     Migrate { url: String, reason: String },
+    #[error(
+        "the database at {url} is behind a pooler in transaction pooling mode, which tollgate \
+         cannot use (its session settings and prepared statements would not last): set \
+         pool_mode = session in PgBouncer for this database, or connect to PostgreSQL directly"
+    )]
+    TransactionPooling { url: String },
 }
 
 /// The database behind a [`Store`].
@@ -102,62 +106,84 @@ pub struct Store(Arc<Inner>);
 struct Inner {
     backend: Backend,
     /// SQLite only: the inline read connections of the bearer check and
-    /// the item list.
+    /// the item list, with their cache.
     readers: Option<readers::Readers>,
-    /// PostgreSQL only: the shared queries of the bearer check and the
-    /// item list.
-    batchers: Option<batch::Batchers>,
     /// The URL with its password masked, for logs.
     shown_url: String,
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool, whichever engine it is.
-/// The body is one SQL text both engines read.
+/// Runs `$body` with `$pool` bound to the store's pool, whichever engine it is,
+/// within [`QUERY_DEADLINE`] (past it, `DbError::Unavailable` is returned with
+/// `?`). The body is one SQL text both engines read; a `?` inside it
+/// converts to [`DbError`].
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
-        match $store.backend() {
-            $crate::db::Backend::Sqlite($pool) => $body,
-            $crate::db::Backend::Postgres($pool) => $body,
-        }
+        $crate::db::deadline(async {
+            Ok::<_, $crate::db::DbError>(match $store.backend() {
+                $crate::db::Backend::Sqlite($pool) => $body,
+                $crate::db::Backend::Postgres($pool) => $body,
+            })
+        })
+        .await?
     };
 }
 pub(crate) use on_pool;
 
-/// Runs `$body` with `$conn` bound to the transaction's connection.
+/// Runs `$body` with `$conn` bound to the transaction's connection, within
+/// [`QUERY_DEADLINE`], as [`on_pool!`] does.
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
-        match &mut $tx.0 {
-            $crate::db::TxInner::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            $crate::db::TxInner::Postgres(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-        }
+        $crate::db::deadline(async {
+            Ok::<_, $crate::db::DbError>(match &mut $tx.0 {
+                $crate::db::TxInner::Sqlite(tx) => {
+                    let $conn = &mut **tx;
+                    $body
+                }
+                $crate::db::TxInner::Postgres(tx) => {
+                    let $conn = &mut **tx;
+                    $body
+                }
+            })
+        })
+        .await?
     };
 }
 pub(crate) use on_tx;
 
+/// The longest one statement (with the wait for its connection) may take
+/// before the request answers 503: a lock wait of [`BUSY_TIMEOUT`] and a
+/// connection wait of `postgres::ACQUIRE_TIMEOUT`, with room to spare. A
+/// server that stops answering without closing the connection (a paused or
+/// half-open connection, a paused server) costs this, never a hang: the
+/// connection is dropped with the cancelled statement.
+pub const QUERY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// `work` within [`QUERY_DEADLINE`].
+pub(crate) async fn deadline<T>(work: impl Future<Output = DbResult<T>>) -> DbResult<T> {
+    tokio::time::timeout(QUERY_DEADLINE, work)
+        .await
+        .unwrap_or(Err(DbError::Unavailable(sqlx::Error::PoolTimedOut)))
+}
+
 impl Store {
     /// Opens the database at `url` (a SQLite file is created if missing) and
-    /// applies the migrations that have not run yet.
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
+    /// applies the migrations that have not run yet. With `cache`, a SQLite
+    /// store keeps the hot reads' rows until the next commit, where that is
+    /// safe (`readers`); PostgreSQL keeps nothing.
+    pub async fn open(url: &str, max_connections: u32, cache: bool) -> Result<Self, OpenError> {
         let shown_url = mask_password(url);
-        let (backend, readers, batchers) = if url.starts_with("sqlite:") {
+        let (backend, readers) = if url.starts_with("sqlite:") {
             let pool = sqlite::open(url, &shown_url, max_connections).await?;
-            let readers = readers::Readers::open(url, reader_count())
+            let readers = readers::Readers::open(url, reader_count(), cache)
                 .await
                 .map_err(|err| OpenError::Connect {
                     url: shown_url.clone(),
                     reason: err.to_string(),
                 })?;
-            (Backend::Sqlite(pool), Some(readers), None)
+            (Backend::Sqlite(pool), Some(readers))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = postgres::open(url, &shown_url, max_connections).await?;
-            let batchers = batch::Batchers::start(&pool);
-            (Backend::Postgres(pool), None, Some(batchers))
+            (Backend::Postgres(pool), None)
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(OpenError::Scheme(scheme.to_owned()));
@@ -165,7 +191,6 @@ impl Store {
         Ok(Self(Arc::new(Inner {
             backend,
             readers,
-            batchers,
             shown_url,
         })))
     }
@@ -175,33 +200,30 @@ impl Store {
         self.0.readers.as_ref()
     }
 
-    /// PostgreSQL only: the shared queries of the hot reads.
-    pub(crate) fn batchers(&self) -> Option<&batch::Batchers> {
-        self.0.batchers.as_ref()
-    }
-
-    /// Lets this node keep the hot reads' rows (a serving node; not the
-    /// CLI). On SQLite they are kept anyway; on PostgreSQL this starts the
-    /// node's change feed (`feed`), and writers wait for this node from then
-    /// on.
-    pub fn start_change_feed(&self) {
-        if let (Some(batchers), Backend::Postgres(pool)) = (self.batchers(), self.backend()) {
-            batchers.feed().start(pool);
-        }
-    }
-
-    /// Called after each commit that could change a row the hot reads keep
-    /// (a user or family, an item): on PostgreSQL it returns once every
-    /// serving node has emptied its caches (`feed::changed`). On SQLite
-    /// every commit is seen by the WAL index at once.
-    pub(crate) async fn changed(&self) {
-        if let Backend::Postgres(pool) = self.backend() {
-            feed::changed(pool, self.batchers().map(batch::Batchers::feed)).await;
-        }
+    /// Whether this store keeps the hot reads' rows between requests.
+    pub fn caches(&self) -> bool {
+        self.readers().is_some_and(readers::Readers::caches)
     }
 
     pub(crate) fn backend(&self) -> &Backend {
         &self.0.backend
+    }
+
+    /// PostgreSQL: the value of a setting on a connection of the pool, as
+    /// tollgate's statements run with it (`None` on SQLite).
+    pub async fn setting(&self, name: &str) -> DbResult<Option<String>> {
+        let Backend::Postgres(pool) = self.backend() else {
+            return Ok(None);
+        };
+        deadline(async {
+            Ok(Some(
+                sqlx::query_scalar("SELECT current_setting($1)")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?,
+            ))
+        })
+        .await
     }
 
     /// `sqlite` or `postgres`, for logs and metrics.
@@ -225,18 +247,23 @@ impl Store {
     /// never wait on each other), which serializes the transactions that name
     /// the same lock the way SQLite's single writer does, on every node.
     pub async fn begin_write(&self, locks: &[&str]) -> DbResult<Tx> {
-        let inner = match self.backend() {
-            Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Backend::Postgres(pool) => {
-                TxInner::Postgres(postgres::begin_locked(pool, locks).await?)
-            }
-        };
-        Ok(Tx(inner, self.clone()))
+        deadline(async {
+            Ok(Tx(match self.backend() {
+                Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+                Backend::Postgres(pool) => {
+                    TxInner::Postgres(postgres::begin_locked(pool, locks).await?)
+                }
+            }))
+        })
+        .await
     }
 
     /// Closes every connection (tests, and the CLI before it exits).
     pub async fn close(&self) {
-        on_pool!(self, |pool| pool.close().await)
+        match self.backend() {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// Repeats `delete`, a statement that deletes at most `PURGE_BATCH` rows
@@ -267,9 +294,8 @@ impl Store {
 
 /// A write transaction from [`Store::begin_write`]; dropped without
 /// [`commit`](Tx::commit), it rolls back. Each table's module adds the
-/// statements it runs inside one. Its commit counts as a change
-/// ([`Store::changed`]).
-pub struct Tx(pub(crate) TxInner, Store);
+/// statements it runs inside one.
+pub struct Tx(pub(crate) TxInner);
 
 pub(crate) enum TxInner {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
@@ -278,12 +304,14 @@ pub(crate) enum TxInner {
 
 impl Tx {
     pub async fn commit(self) -> DbResult<()> {
-        match self.0 {
-            TxInner::Sqlite(tx) => tx.commit().await?,
-            TxInner::Postgres(tx) => tx.commit().await?,
-        }
-        self.1.changed().await;
-        Ok(())
+        deadline(async {
+            match self.0 {
+                TxInner::Sqlite(tx) => tx.commit().await?,
+                TxInner::Postgres(tx) => tx.commit().await?,
+            }
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -1,58 +1,80 @@
 //! What is particular to PostgreSQL: the pool, its migrations, advisory locks
-//! in place of SQLite's single writer, and which of its errors pass without
-//! a restart.
+//! in place of SQLite's single writer, which of its errors pass without a
+//! restart, and PgBouncer.
 
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    PgPool,
+    PgPool, Row,
     error::DatabaseError,
     postgres::{PgConnectOptions, PgDatabaseError, PgPoolOptions},
 };
 
-use super::{BUSY_TIMEOUT, DbResult, OpenError};
+use super::{BUSY_TIMEOUT, DbResult, OpenError, QUERY_DEADLINE};
 
 /// How long a request waits for a connection (a new one included, while the
 /// server is unreachable) before it answers 503.
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Connects, checks that the server answers, and applies the migrations.
-/// Several nodes starting at once are safe: sqlx's migrator holds an
-/// advisory lock while it runs.
+/// What every connection sets as it opens. Sent as `SET`, not as startup
+/// parameters, which PgBouncer refuses or drops: a statement that waits on a
+/// lock past [`BUSY_TIMEOUT`] answers 503, as on SQLite; the server stops a
+/// statement the node has given up on ([`QUERY_DEADLINE`]); and the
+/// migrator's "already exists, skipping" notices are not news.
+fn session_settings() -> String {
+    format!(
+        "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'; \
+         SET client_min_messages = 'warning'",
+        BUSY_TIMEOUT.as_millis(),
+        QUERY_DEADLINE.as_millis()
+    )
+}
+
+/// Connects, checks that the server answers, that no pooler in transaction
+/// mode stands between, and applies the migrations. Several nodes starting
+/// at once are safe: sqlx's migrator holds an advisory lock while it runs.
 pub(super) async fn open(
     url: &str,
     shown: &str,
     max_connections: u32,
 ) -> Result<PgPool, OpenError> {
+    let connect = |err: sqlx::Error| OpenError::Connect {
+        url: shown.to_owned(),
+        reason: err.to_string(),
+    };
     let options = PgConnectOptions::from_str(url)
         .map_err(|err| OpenError::Url {
             url: shown.to_owned(),
             reason: err.to_string(),
         })?
-        .application_name("tollgate")
-        .options([
-            // A statement that waits on a lock this long answers 503, as on SQLite.
-            (
-                "lock_timeout",
-                format!("{}ms", BUSY_TIMEOUT.as_millis()).as_str(),
-            ),
-            // The migrator's "already exists, skipping" notices are not news.
-            ("client_min_messages", "warning"),
-        ]);
+        .application_name("tollgate");
+    let settings = session_settings();
     let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
+        // Two at least: the pooling check below holds two at once.
+        .max_connections(max_connections.max(2))
         .min_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        // A ping before each use: one round trip, but the hot reads do not
-        // use the pool (`batch`), and a connection that a restart of the
-        // server left dead is replaced instead of failing a request.
+        // A ping before each use: one round trip, but a connection that a
+        // restart of the server left dead is replaced instead of failing a
+        // request.
         .test_before_acquire(true)
+        .after_connect(move |conn, _| {
+            let settings = settings.clone();
+            Box::pin(async move {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(settings))
+                    .execute(conn)
+                    .await
+                    .map(drop)
+            })
+        })
         .connect_with(options)
         .await
-        .map_err(|err| OpenError::Connect {
+        .map_err(connect)?;
+    if transaction_pooling(&pool).await.map_err(connect)? {
+        return Err(OpenError::TransactionPooling {
             url: shown.to_owned(),
-            reason: err.to_string(),
-        })?;
+        });
+    }
     sqlx::migrate!("./migrations/postgres")
         .run(&pool)
         .await
@@ -61,6 +83,38 @@ pub(super) async fn open(
             reason: err.to_string(),
         })?;
     Ok(pool)
+}
+
+/// Whether a pooler that hands out server connections per transaction
+/// (PgBouncer's `pool_mode = transaction` or `statement`) stands between
+/// this node and PostgreSQL: there, session settings and prepared statements
+/// do not last, so tollgate refuses to start. Directly, or in session
+/// pooling, a client connection keeps one server backend; in transaction
+/// pooling, a second client that opens a transaction takes the backend the
+/// first just released, and the first's next statement runs on another (or
+/// waits for one). Only the simple query protocol is used here, which works
+/// through any pooler.
+async fn transaction_pooling(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    const PID: &str = "SELECT pg_backend_pid()";
+    let mut first = pool.acquire().await?;
+    let mut second = pool.acquire().await?;
+    let before: i32 = sqlx::raw_sql(PID).fetch_one(&mut *first).await?.get(0);
+    sqlx::raw_sql("BEGIN").execute(&mut *second).await?;
+    sqlx::raw_sql(PID).execute(&mut *second).await?;
+    let after = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::raw_sql(PID).fetch_one(&mut *first),
+    )
+    .await;
+    sqlx::raw_sql("ROLLBACK").execute(&mut *second).await?;
+    Ok(match after {
+        Ok(row) => row?.get::<i32, _>(0) != before,
+        // Waiting for a backend: one is free only between transactions.
+        Err(_) => {
+            first.close_on_drop();
+            true
+        }
+    })
 }
 
 /// `BEGIN`, then a transaction-scoped advisory lock on each name, in sorted

@@ -49,16 +49,34 @@ impl Readers {
     /// Opens the `size` inline connections and the first sqlx one now, so a
     /// bad URL fails at start; up to `size` sqlx ones open as needed. The
     /// database must exist and be migrated (`super::connect`, `super::migrate`).
-    pub async fn open(url: &str, size: usize) -> DbResult<Self> {
+    /// With `cache`, the rows are kept until the next commit where the
+    /// cache's assumptions hold ([`cache_refused`]); where they do not, one
+    /// line says why and every read is a query.
+    pub async fn open(url: &str, size: usize, cache: bool) -> DbResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(DbError::Other)?
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("query_only", "ON");
-        let first = options.connect().await?;
+        let mut first = options.connect().await?;
         let path = options.get_filename().to_owned();
+        let vfs = url_parameter(url, "vfs");
+        if vfs.as_deref().is_some_and(|vfs| vfs != "unix") {
+            // The inline connections would lock the file in another way than
+            // sqlx's: every read goes through sqlx.
+            tracing::warn!(vfs, "SQLite VFS other than unix: no inline reads, no cache");
+            return Ok(Self::through_sqlx(options, first, size));
+        }
+        let modes: (String, String) =
+            sqlx::query_as("SELECT * FROM pragma_journal_mode, pragma_locking_mode")
+                .fetch_one(&mut first)
+                .await?;
         let (inline, cache, pages) = tokio::task::spawn_blocking(move || {
             let inline = open_inline(&path, size);
-            if inline.is_empty() {
+            if inline.is_empty() || !cache {
+                return (inline, None, None);
+            }
+            if let Some(reason) = cache_refused(&path, &modes.0, &modes.1) {
+                tracing::warn!("the SQLite row cache is off: {reason}");
                 return (inline, None, None);
             }
             (inline, AuthCache::open(&path), PageCache::open(&path))
@@ -73,6 +91,23 @@ impl Readers {
             cache,
             pages,
         })
+    }
+
+    /// Readers that only use sqlx: no inline connections, no cache.
+    fn through_sqlx(options: SqliteConnectOptions, first: SqliteConnection, size: usize) -> Self {
+        Self {
+            inline: Mutex::new(Vec::new()),
+            options,
+            idle: Mutex::new(vec![first]),
+            permits: Semaphore::new(size.max(1)),
+            cache: None,
+            pages: None,
+        }
+    }
+
+    /// Whether reads are kept until the next commit.
+    pub fn caches(&self) -> bool {
+        self.cache.is_some()
     }
 
     /// The user and family behind an access token; `None` if either is gone.
@@ -197,6 +232,83 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Why the WAL index cannot tell this process of every commit, if it
+/// cannot: it is SQLite's shared memory only in WAL mode, without exclusive
+/// locking (which keeps the index in private memory), and every process sees
+/// the same `-shm` file only on a local filesystem (SQLite: "WAL does not
+/// work over a network filesystem").
+pub fn cache_refused(path: &Path, journal_mode: &str, locking_mode: &str) -> Option<String> {
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        return Some(format!("the journal mode is {journal_mode}, not WAL"));
+    }
+    if !locking_mode.eq_ignore_ascii_case("normal") {
+        return Some(format!("the locking mode is {locking_mode}, not normal"));
+    }
+    match filesystem_of(path) {
+        Some(fs) if is_network_filesystem(&fs) => Some(format!(
+            "the database is on a {fs} filesystem, where the WAL index is not shared"
+        )),
+        Some(_) => None,
+        None => Some("the filesystem of the database could not be read".into()),
+    }
+}
+
+/// The type of the filesystem that holds `path`, from the mount table.
+fn filesystem_of(path: &Path) -> Option<String> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // Fields: id parent major:minor root mount-point options ... - type source
+    table
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let mount_point = unescape_mount(fields.nth(4)?);
+            let fs = line.split(" - ").nth(1)?.split(' ').next()?;
+            path.starts_with(&mount_point)
+                .then(|| (mount_point.len(), fs.to_owned()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, fs)| fs)
+}
+
+/// The mount table writes a space as `\040` (and tab, newline, backslash alike).
+fn unescape_mount(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+fn is_network_filesystem(fs: &str) -> bool {
+    matches!(
+        fs,
+        "nfs"
+            | "nfs4"
+            | "cifs"
+            | "smb3"
+            | "smbfs"
+            | "9p"
+            | "afs"
+            | "ceph"
+            | "glusterfs"
+            | "lustre"
+            | "gfs2"
+            | "ocfs2"
+            | "virtiofs"
+            | "davfs"
+    ) || fs.starts_with("fuse")
+}
+
+/// The value of `name` in a URL's query string, if given.
+fn url_parameter(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.to_owned())
+    })
+}
+
 /// `size` connections to the file at `path`, or none if it is not a file (an
 /// in-memory database is private to each connection) or cannot be opened.
 fn open_inline(path: &Path, size: usize) -> Vec<rusqlite::Connection> {
@@ -259,9 +371,9 @@ mod tests {
     async fn inline_and_sqlx_paths_agree_and_see_every_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let store = Store::open(&url, 2).await.unwrap();
+        let store = Store::open(&url, 2, false).await.unwrap();
         let (user, fam) = crate::db::testing::user_with_session(&store, "r@example.test").await;
-        let readers = Readers::open(&url, 1).await.unwrap();
+        let readers = Readers::open(&url, 1, true).await.unwrap();
         assert_eq!(lock(&readers.inline).len(), 1);
         {
             let inline = lock(&readers.inline);

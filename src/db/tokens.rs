@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Backend, DbResult, Store, Tx, on_pool, on_tx};
+use super::{DbResult, Store, Tx, on_pool, on_tx};
 
 /// What a bearer token check needs, read in one query: the user as it is now
 /// (which `/users/me` answers with, without a second read) and its family.
@@ -106,26 +106,19 @@ impl Store {
     }
 
     /// The user and family behind an access token; `None` if either is gone.
-    /// On SQLite on the request's own thread (`super::readers`), on
-    /// PostgreSQL in one query with the checks that arrive at the same
-    /// moment (`super::batch`).
+    /// On SQLite on the request's own thread (`super::readers`); on
+    /// PostgreSQL one query of the request's own, which began after the
+    /// request arrived and so sees every commit answered before it, on any
+    /// node.
     pub async fn auth_row(&self, user_id: i64, family_id: i64) -> DbResult<Option<AuthRow>> {
-        if let Some(batchers) = self.batchers() {
-            return batchers.auth_row(user_id, family_id).await;
+        if let Some(readers) = &self.0.readers {
+            return readers.auth_row(user_id, family_id).await;
         }
-        match (&self.0.readers, self.backend()) {
-            (Some(readers), _) => readers.auth_row(user_id, family_id).await,
-            (None, Backend::Postgres(pool)) => Ok(sqlx::query_as(AUTH_ROW_SQL)
-                .bind(user_id)
-                .bind(family_id)
-                .fetch_optional(pool)
-                .await?),
-            (None, Backend::Sqlite(pool)) => Ok(sqlx::query_as(AUTH_ROW_SQL)
-                .bind(user_id)
-                .bind(family_id)
-                .fetch_optional(pool)
-                .await?),
-        }
+        Ok(on_pool!(self, |pool| sqlx::query_as(AUTH_ROW_SQL)
+            .bind(user_id)
+            .bind(family_id)
+            .fetch_optional(pool)
+            .await)?)
     }
 }
 
@@ -251,9 +244,6 @@ impl Tokens<'_> {
             .execute(pool)
             .await?
             .rows_affected());
-        if done == 1 {
-            self.0.changed().await;
-        }
         Ok(done == 1)
     }
 
@@ -265,9 +255,6 @@ impl Tokens<'_> {
             .execute(pool)
             .await?
             .rows_affected());
-        if done == 1 {
-            self.0.changed().await;
-        }
         Ok(done == 1)
     }
 
@@ -281,9 +268,6 @@ impl Tokens<'_> {
             .execute(pool)
             .await?
             .rows_affected());
-        if done > 0 {
-            self.0.changed().await;
-        }
         Ok(done)
     }
 

@@ -197,9 +197,6 @@ impl Users<'_> {
             .execute(pool)
             .await?
             .rows_affected());
-        if done == 1 {
-            self.0.changed().await;
-        }
         Ok(done == 1)
     }
 }

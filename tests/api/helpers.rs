@@ -114,6 +114,14 @@ impl TestApp {
         Self::start(self.config.clone(), self.db.clone()).await
     }
 
+    /// Another node of this deployment that reaches the same database at
+    /// `url` (through a relay or a pooler).
+    pub async fn node_via(&self, url: &str) -> Self {
+        let mut config = self.config.clone();
+        config.database_url = url.to_owned();
+        Self::start(config, self.db.clone()).await
+    }
+
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
