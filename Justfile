@@ -8,9 +8,9 @@ run *ARGS:
 test:
     cargo test
 
-# The suite on PostgreSQL: starts the throwaway server of `just pg` first
+# The suite on PostgreSQL, with the tests that need it (and PgBouncer, if installed): starts the throwaway server of `just pg` first
 test-pg:
-    TOLLGATE_TEST_DATABASE_URL=$(scripts/pg.sh start) cargo test
+    TOLLGATE_TEST_DATABASE_URL=$(scripts/pg.sh start) cargo test -- --include-ignored
 
 # A throwaway PostgreSQL on 127.0.0.1:55432 (prints its URL); `just pg stop` stops it
 pg ACTION="start":

@@ -255,7 +255,10 @@ pub fn cache_refused(path: &Path, journal_mode: &str, locking_mode: &str) -> Opt
 
 /// The type of the filesystem that holds `path`, from the mount table.
 fn filesystem_of(path: &Path) -> Option<String> {
-    let path = std::fs::canonicalize(path).ok()?;
+    // The file itself, or (not created yet) its directory.
+    let path = std::fs::canonicalize(path)
+        .or_else(|_| std::fs::canonicalize(path.parent().unwrap_or(path)))
+        .ok()?;
     let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     // Fields: id parent major:minor root mount-point options ... - type source
     table
@@ -472,9 +475,67 @@ mod tests {
         assert_eq!(fresh.last().unwrap().name, "elsewhere");
         assert_eq!(readers.page_cache_hits(), hits + 1, "a commit empties it");
 
-        store.tokens().revoke_family(fam, 1).await.unwrap();
+        // Each table the cache reads, written outside tollgate's write
+        // paths: no writer has to remember anything.
+        readers.auth_row(user.id, fam).await.unwrap().unwrap();
+        let hits = readers.cache_hits();
+        assert!(
+            !readers
+                .auth_row(user.id, fam)
+                .await
+                .unwrap()
+                .unwrap()
+                .family_revoked
+        );
+        assert_eq!(readers.cache_hits(), hits + 1, "kept");
+        other
+            .execute(
+                "UPDATE token_families SET revoked_at = 1 WHERE id = ?1",
+                [fam],
+            )
+            .unwrap();
         let row = readers.auth_row(user.id, fam).await.unwrap().unwrap();
-        assert!(row.family_revoked);
+        assert!(row.family_revoked, "a revocation empties the cache");
+        other
+            .execute("UPDATE users SET disabled = 1 WHERE id = ?1", [user.id])
+            .unwrap();
+        assert!(
+            readers
+                .auth_row(user.id, fam)
+                .await
+                .unwrap()
+                .unwrap()
+                .user
+                .disabled
+        );
         assert!(readers.auth_row(user.id + 1, fam).await.unwrap().is_none());
+    }
+
+    /// The cache runs only where the WAL index tells every commit, and says
+    /// why not otherwise; `TOLLGATE_CACHE=off` turns it off.
+    #[tokio::test]
+    async fn the_cache_runs_only_where_its_assumptions_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        assert_eq!(cache_refused(&path, "wal", "normal"), None, "a local file");
+        let reason = cache_refused(&path, "delete", "normal").unwrap();
+        assert!(reason.contains("journal mode is delete"), "{reason}");
+        let reason = cache_refused(&path, "wal", "exclusive").unwrap();
+        assert!(reason.contains("locking mode is exclusive"), "{reason}");
+        for fs in ["nfs", "nfs4", "cifs", "9p", "fuse.sshfs"] {
+            assert!(is_network_filesystem(fs), "{fs}");
+        }
+        for fs in ["ext4", "xfs", "btrfs", "tmpfs", "overlay"] {
+            assert!(!is_network_filesystem(fs), "{fs}");
+        }
+        assert_eq!(unescape_mount("/mnt/my\\040disk"), "/mnt/my disk");
+
+        let url = format!("sqlite://{}", path.display());
+        let store = Store::open(&url, 2, true).await.unwrap();
+        assert!(store.caches(), "WAL on a local filesystem");
+        assert!(!Store::open(&url, 2, false).await.unwrap().caches());
+        let vfs = format!("{url}?vfs=unix-dotfile");
+        assert!(!Readers::open(&vfs, 1, true).await.unwrap().caches());
+        assert_eq!(url_parameter(&vfs, "vfs").as_deref(), Some("unix-dotfile"));
     }
 }
