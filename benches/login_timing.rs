@@ -159,7 +159,7 @@ fn case(name: &'static str, username: &'static str, expect: StatusCode) -> Case 
 
 /// A user with a real hash at the configured cost, and a username locked far
 /// into the future (as the throttle would lock it).
-async fn seed(state: &tollgate::app::AppState) {
+async fn seed(state: &tollgate::state::AppState) {
     seed_user(state, USER, state.auth.hasher.cost()).await;
     let until_ms = (db::now() + 3600) * 1000;
     sqlx::any::install_default_drivers();
@@ -180,7 +180,7 @@ async fn seed(state: &tollgate::app::AppState) {
 }
 
 /// A user whose hash is at `cost`.
-async fn seed_user(state: &tollgate::app::AppState, username: &str, cost: u32) {
+async fn seed_user(state: &tollgate::state::AppState, username: &str, cost: u32) {
     let hash = bcrypt::hash(PASSWORD, cost).expect("hashing works");
     let user = db::users::NewUser {
         username,

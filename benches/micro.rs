@@ -2,19 +2,18 @@
 //! verify, the scope check, and the user lookup on a temporary SQLite file.
 //! `cargo bench --bench micro`; each group runs for about two seconds.
 
+use secrecy::SecretString;
 use std::{hint::black_box, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use poem::http::Method;
 use tollgate::{
-    api::Api,
+    api::{Api, bearer::ScopeTable},
     auth::{
-        bearer::ScopeTable,
         jwt::{AccessClaims, Keys},
         keys::{KeyRing, SigningAlg, generate},
         scopes::ScopeSet,
     },
-    config::Secret,
     db,
 };
 
@@ -22,13 +21,13 @@ const SECRET: &str = "micro-benchmark-signing-key-of-48-bytes-length!!";
 const ISSUER: &str = "http://127.0.0.1:8000";
 
 fn keys() -> Keys {
-    Keys::new(&Secret::new(SECRET), ISSUER, "tollgate")
+    Keys::new(&SecretString::from(SECRET), ISSUER, "tollgate")
 }
 
 /// A ring of one freshly generated key (HS256: the benchmark secret).
 fn keys_for(alg: SigningAlg) -> Keys {
     let ring = match alg {
-        SigningAlg::HS256 => KeyRing::hmac(&Secret::new(SECRET)),
+        SigningAlg::HS256 => KeyRing::hmac(&SecretString::from(SECRET)),
         alg => {
             let record = generate(alg, 0, 0, None).expect("generates");
             KeyRing::from_records(&[record], 0, None).expect("opens")

@@ -19,6 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use secrecy::SecretString;
 use sqlx::{
     SqlitePool,
     sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous},
@@ -28,7 +29,6 @@ use tollgate::{
         jwt::{AccessClaims, Keys},
         random_token, sha256_hex,
     },
-    config::Secret,
     db,
 };
 
@@ -154,7 +154,7 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
     let issuer =
         std::env::var("TOLLGATE_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
     let audience = std::env::var("TOLLGATE_AUDIENCE").unwrap_or_else(|_| "tollgate".into());
-    let keys = Keys::new(&Secret::new(secret), &issuer, &audience);
+    let keys = Keys::new(&SecretString::from(secret), &issuer, &audience);
     let users: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT id, scopes, token_version FROM users WHERE disabled = 0 ORDER BY random() LIMIT ?",
     )

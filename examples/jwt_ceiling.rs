@@ -18,6 +18,7 @@
 //! file holding the body that tollgate's `/users/me` answered. `GET /healthz`
 //! answers as tollgate's does.
 
+use secrecy::SecretString;
 use std::{error::Error, str::FromStr, sync::Arc};
 
 use poem::{
@@ -32,7 +33,7 @@ use sqlx::{
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqlitePoolOptions},
 };
-use tollgate::{auth::jwt::Keys, config::Secret};
+use tollgate::auth::jwt::Keys;
 
 struct Ceiling {
     keys: Keys,
@@ -75,7 +76,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         false => None,
     };
     let state = Arc::new(Ceiling {
-        keys: Keys::new(&Secret::new(secret), &issuer, &audience),
+        keys: Keys::new(&SecretString::from(secret), &issuer, &audience),
         user,
         sub,
         pool,

@@ -1,7 +1,8 @@
 //! Builds the state (database, keys, hasher, scope table), assembles the
 //! routes with their middleware, and serves until shut down.
 
-use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
+use secrecy::SecretString;
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
     Endpoint, IntoEndpoint, Response, Route, Server,
@@ -12,73 +13,55 @@ use tokio::net::TcpListener;
 use crate::{
     api,
     auth::{
-        AuthContext, Authority, Policy,
-        bearer::ScopeTable,
+        AuthContext, Policy,
         kek::Kek,
         keystore::{self, KeySource, LiveKeys},
         password::Hasher,
         random_token, users,
     },
-    config::{self, Config, Secret},
+    config::{self, Config},
     db::{self, Store},
-    metrics::{self, Metrics},
+    metrics::{self, HashLoad, Metrics},
     middleware::Middleware,
     server,
+    state::{AppState, State},
 };
-
-/// Request bodies over this many bytes are refused with 413.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How long in-flight requests get to finish after SIGTERM or Ctrl-C.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Everything a request handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<State>);
-
-pub struct State {
-    /// The store, keys, hasher and rules.
-    pub auth: Authority,
-    pub config: Config,
-}
-
-impl Deref for AppState {
-    type Target = State;
-
-    fn deref(&self) -> &State {
-        &self.0
-    }
-}
-
 pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 
-impl AppState {
-    /// Opens and migrates the database and loads (or creates) the signing key.
-    pub async fn open(config: Config) -> Result<Self, StartError> {
-        let store = Store::open(&config.database_url, pool_size(), config.cache).await?;
-        let keys = LiveKeys::open(&store, key_source(&store, &config).await?).await?;
-        let hash_slots = Hasher::default_concurrency();
-        let hasher =
-            Hasher::new(config.bcrypt_cost, hash_slots).with_queue_limit(config.hash_queue);
-        let metrics = Metrics::new(hasher.clone(), hash_slots);
-        let auth = Arc::new(AuthContext {
-            store,
-            keys,
-            hasher,
-            policy: Policy {
-                access_ttl: config.access_ttl,
-                refresh_ttl: config.refresh_ttl,
-                throttle: config.throttle.clone(),
-            },
-            scopes: ScopeTable::from_api::<api::Api>(),
-            metrics,
-        });
-        Ok(Self(Arc::new(State { auth, config })))
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.auth.store
-    }
+/// Opens and migrates the database, loads (or creates) the signing key,
+/// and makes the state every request reads.
+pub async fn open_state(config: Config) -> Result<AppState, StartError> {
+    let store = Store::open(&config.database_url, pool_size(), config.cache).await?;
+    let keys = LiveKeys::open(&store, key_source(&store, &config).await?).await?;
+    let hash_slots = Hasher::default_concurrency();
+    let hasher = Hasher::new(config.bcrypt_cost, hash_slots).with_queue_limit(config.hash_queue);
+    let load = hasher.clone();
+    let metrics = Metrics::new::<api::Api>(
+        move || HashLoad {
+            free: load.free_slots(),
+            waiting: load.waiting(),
+        },
+        hash_slots,
+    );
+    let auth = Arc::new(AuthContext {
+        store,
+        keys,
+        hasher,
+        policy: Policy {
+            access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
+            throttle: config.throttle.clone(),
+        },
+    });
+    Ok(AppState::new(State {
+        auth,
+        config,
+        metrics,
+    }))
 }
 
 /// Where the signing keys come from: the HS256 secret (configured, else
@@ -88,7 +71,7 @@ async fn key_source(store: &Store, config: &Config) -> Result<KeySource, StartEr
     let secret = match (&config.jwt_secret, config.jwt_alg.is_asymmetric()) {
         (_, true) => None,
         (Some(secret), false) => Some(secret.clone()),
-        (None, false) => Some(Secret::new(
+        (None, false) => Some(SecretString::from(
             store
                 .setting_or_insert("jwt_secret", &random_token(48))
                 .await?,
@@ -144,7 +127,7 @@ impl App {
         // The default issuer names the port actually bound (port 0 included).
         config.issuer = Some(config.issuer_for(listener.local_addr()?));
         let metrics_bind = config.metrics_bind;
-        let state = AppState::open(config).await?;
+        let state = open_state(config).await?;
         bootstrap_admin(&state).await?;
         let warm = state.auth.hasher.clone();
         tokio::spawn(async move {
@@ -197,7 +180,7 @@ impl App {
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics = self.metrics.map(|acceptor| {
             tracing::info!(metrics_addr = %socket_addr(&acceptor), "serving metrics at /metrics");
-            let routes = metrics::routes(self.state.auth.metrics.clone());
+            let routes = metrics::routes(self.state.metrics.clone());
             let stopped = async move {
                 let _ = metrics_stopped.await;
             };

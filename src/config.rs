@@ -1,31 +1,12 @@
 //! Every setting, read from `TOLLGATE_*` environment variables or the matching
 //! command-line flags, documented in one place (and in the README's table).
 
-use std::{fmt, net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::{kek::MIN_KEK_BYTES, keys::SigningAlg};
-
-/// A value that must never reach a log: its `Debug` prints nothing of it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+use crate::auth::{kek::MIN_KEK_BYTES, keys::SigningAlg, throttle::ThrottleConfig};
 
 /// The settings every command that opens the database takes.
 #[derive(Debug, Clone, Args)]
@@ -64,7 +45,7 @@ pub struct ConfigArgs {
         hide_env_values = true,
         value_parser = secret,
     )]
-    pub jwt_secret: Option<Secret>,
+    pub jwt_secret: Option<SecretString>,
 
     /// Access token signing algorithm: RS256, ES256, EdDSA or HS256.
     /// Default: HS256 when TOLLGATE_JWT_SECRET is set, else RS256.
@@ -79,7 +60,7 @@ pub struct ConfigArgs {
         hide_env_values = true,
         value_parser = secret,
     )]
-    pub key_encryption_key: Option<Secret>,
+    pub key_encryption_key: Option<SecretString>,
 
     /// JWKS `Cache-Control: max-age`; a rotated key signs only after this.
     #[arg(long, env = "TOLLGATE_JWKS_MAX_AGE", default_value = "5m", value_parser = parse_duration)]
@@ -181,8 +162,8 @@ pub struct ConfigArgs {
     pub metrics_bind: Option<SocketAddr>,
 }
 
-fn secret(value: &str) -> Result<Secret, String> {
-    Ok(Secret::new(value))
+fn secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value))
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
@@ -198,9 +179,9 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
 pub struct Config {
     pub bind: SocketAddr,
     pub database_url: String,
-    pub jwt_secret: Option<Secret>,
+    pub jwt_secret: Option<SecretString>,
     pub jwt_alg: SigningAlg,
-    pub key_encryption_key: Option<Secret>,
+    pub key_encryption_key: Option<SecretString>,
     pub jwks_max_age: Duration,
     /// The configured issuer; `None` means the default from the bound address
     /// (see [`Config::issuer_for`]).
@@ -226,17 +207,6 @@ pub struct ServerConfig {
     pub max_connections: usize,
 }
 
-#[derive(Debug, Clone)]
-pub struct ThrottleConfig {
-    /// Per username and client address.
-    pub user_limit: u32,
-    /// Per username, from every address.
-    pub account_limit: u32,
-    pub addr_limit: u32,
-    pub max_delay: Duration,
-    pub window: Duration,
-}
-
 /// The shortest signing key accepted (RFC 7518 §3.2: at least the hash size).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -245,11 +215,11 @@ impl TryFrom<ConfigArgs> for Config {
 
     fn try_from(args: ConfigArgs) -> Result<Self, String> {
         let jwt_secret = match args.jwt_secret {
-            Some(secret) if secret.expose().len() < MIN_SECRET_BYTES => {
+            Some(secret) if secret.expose_secret().len() < MIN_SECRET_BYTES => {
                 return Err(format!(
                     "TOLLGATE_JWT_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes \
                      (or leave it unset to have one generated and kept in the database)",
-                    secret.expose().len()
+                    secret.expose_secret().len()
                 ));
             }
             secret => secret,
@@ -266,10 +236,10 @@ impl TryFrom<ConfigArgs> for Config {
             ));
         }
         let key_encryption_key = match args.key_encryption_key {
-            Some(key) if key.expose().len() < MIN_KEK_BYTES => {
+            Some(key) if key.expose_secret().len() < MIN_KEK_BYTES => {
                 return Err(format!(
                     "TOLLGATE_KEY_ENCRYPTION_KEY is {} bytes; it must be at least {MIN_KEK_BYTES} bytes",
-                    key.expose().len()
+                    key.expose_secret().len()
                 ));
             }
             key => key,
@@ -485,7 +455,7 @@ mod metrics_tests {
     #[test]
     fn the_start_line_masks_secrets() {
         let mut config = Config::with_database("postgres://u:hunter2pw@db.example/tollgate");
-        config.jwt_secret = Some(Secret::new("s".repeat(40)));
+        config.jwt_secret = Some(SecretString::from("s".repeat(40)));
         let line = config.describe_line();
         assert!(
             !line.contains("hunter2pw") && !line.contains(&"s".repeat(40)),

@@ -4,19 +4,7 @@
 //! the detail (driver text, the failing statement) goes to the log. Nothing
 //! here ever formats a password, hash, token or key.
 
-use poem::{
-    IntoResponse, Request, Response,
-    error::{MethodNotAllowedError, NotFoundError, ReadBodyError, SizedLimitError},
-    http::StatusCode,
-};
-use poem_openapi::{
-    ApiResponse, Object,
-    error::{
-        AuthorizationError, ContentTypeError, ParseMultipartError, ParseParamError, ParsePathError,
-        ParseRequestPayloadError,
-    },
-    payload::Json,
-};
+use poem_openapi::{ApiResponse, Object, payload::Json};
 
 use crate::{
     auth::{password::HashError, users::UserError},
@@ -130,7 +118,7 @@ impl ApiError {
             "payload_too_large",
             format!(
                 "the request body is over {} bytes",
-                crate::app::MAX_BODY_BYTES
+                crate::state::MAX_BODY_BYTES
             ),
         ))
     }
@@ -215,153 +203,45 @@ impl From<UserError> for ApiError {
     }
 }
 
-/// What the error shaping needs to know of a request before it is handled.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorShape {
-    has_bearer: bool,
-    query_token: bool,
-}
-
-impl ErrorShape {
-    pub fn of(req: &Request) -> Self {
-        let has_bearer = req
-            .headers()
-            .get(poem::http::header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().get(..6))
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"));
-        Self {
-            has_bearer,
-            query_token: crate::auth::bearer::has_query_token(req),
-        }
-    }
-
-    /// The answer to the request: every error that poem, poem-openapi or a
-    /// handler raised, in the contract's JSON shape.
-    pub fn response(self, result: poem::Result<Response>) -> Response {
-        match result {
-            Ok(response) => response,
-            Err(err) if err.is_from_response() => err.into_response(),
-            // A token only in the query string: refused as such, not taken for no token.
-            Err(err) if err.is::<AuthorizationError>() && self.query_token => {
-                crate::auth::bearer::query_token_refused().into_response()
-            }
-            Err(err) if err.is::<MethodNotAllowedError>() => method_not_allowed(&err),
-            Err(err) => classify(err, self.has_bearer).into_response(),
-        }
-    }
-}
-
-/// 405 with the `Allow` header RFC 9110 §15.5.6 requires, listing the methods
-/// the spec declares for the matched path (and `HEAD` where there is `GET`).
-fn method_not_allowed(err: &poem::Error) -> Response {
-    let body = ErrorBody::new("invalid_request", "this path does not answer that method");
-    let mut response = body.into_response();
-    response.set_status(StatusCode::METHOD_NOT_ALLOWED);
-    let allow = err
-        .data::<poem::PathPattern>()
-        .and_then(|pattern| allowed_methods().get(pattern.0.as_ref()));
-    if let Some(value) = allow.and_then(|methods| methods.parse().ok()) {
-        response
-            .headers_mut()
-            .insert(poem::http::header::ALLOW, value);
-    }
-    response
-}
-
-/// The `Allow` value of every route pattern, read from the same API metadata
-/// as the spec.
-fn allowed_methods() -> &'static std::collections::HashMap<String, String> {
-    static ALLOW: std::sync::OnceLock<std::collections::HashMap<String, String>> =
-        std::sync::OnceLock::new();
-    ALLOW.get_or_init(|| {
-        let mut methods = std::collections::HashMap::<String, Vec<String>>::new();
-        let apis = <crate::api::Api as poem_openapi::OpenApi>::meta();
-        for path in apis.into_iter().flat_map(|api| api.paths) {
-            let entry = methods
-                .entry(crate::resource::scopes::route_pattern(&path.path))
-                .or_default();
-            for op in path.operations {
-                if op.method == poem::http::Method::GET {
-                    entry.push("HEAD".into());
-                }
-                entry.push(op.method.to_string());
-            }
-        }
-        methods
-            .into_iter()
-            .map(|(pattern, mut list)| {
-                list.sort();
-                list.dedup();
-                (pattern, list.join(", "))
-            })
-            .collect()
-    })
-}
-
-fn classify(err: poem::Error, has_bearer: bool) -> ApiError {
-    if err.is::<AuthorizationError>() {
-        return if has_bearer {
-            ApiError::invalid_token("the Authorization header is not a well-formed bearer token")
-        } else {
-            ApiError::unauthorized()
-        };
-    }
-    if err.is::<ParseRequestPayloadError>()
-        || err.is::<ParseParamError>()
-        || err.is::<ParsePathError>()
-        || err.is::<ParseMultipartError>()
-        || err.is::<ContentTypeError>()
-    {
-        return ApiError::invalid_request(without_values(&err.to_string()));
-    }
-    if err.is::<NotFoundError>() {
-        return ApiError::not_found("path");
-    }
-    if err.is::<MethodNotAllowedError>() {
-        return ApiError::BadRequest(ErrorBody::new(
-            "invalid_request",
-            "this path does not answer that method",
-        ));
-    }
-    if err.status() == StatusCode::PAYLOAD_TOO_LARGE
-        || matches!(
-            err.downcast_ref::<ReadBodyError>(),
-            Some(ReadBodyError::PayloadTooLarge)
-        )
-        || err.is::<SizedLimitError>()
-    {
-        return ApiError::payload_too_large();
-    }
-    if err.status().is_client_error() {
-        return ApiError::invalid_request(without_values(&err.to_string()));
-    }
-    tracing::error!(error = %err, "unhandled error");
-    ApiError::internal()
-}
-
-/// poem-openapi's type errors quote the value received (`found "…"`): cut it,
-/// since that value may be a password sent in the wrong shape.
-fn without_values(message: &str) -> String {
-    match message.find(", found ") {
-        Some(at) => {
-            let context = message
-                .rfind(" (occurred while parsing")
-                .map_or("", |i| &message[i..]);
-            format!("{}.{}", &message[..at], context)
-        }
-        None => message.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::without_values;
+    use super::*;
+    use crate::metrics::{HashLoad, Metrics};
 
-    #[test]
-    fn values_are_cut_from_type_errors() {
-        let message = r#"failed to parse "string": Expected input type "string", found "hunter2". (occurred while parsing "Body")"#;
-        let safe = without_values(message);
-        assert!(!safe.contains("hunter2"), "{safe}");
-        assert!(safe.contains("(occurred while parsing \"Body\")"), "{safe}");
+    struct NoApi;
+
+    #[poem_openapi::OpenApi]
+    impl NoApi {}
+
+    /// A storage error is counted by the request that answers it, once.
+    #[tokio::test]
+    async fn database_errors_count_inside_a_request_only() {
+        let metrics = Metrics::new::<NoApi>(
+            || HashLoad {
+                free: 2,
+                waiting: 0,
+            },
+            2,
+        );
+        let unavailable = || DbError::Unavailable(sqlx::Error::PoolTimedOut);
+        let other = || DbError::Other(sqlx::Error::RowNotFound);
+        let _ = ApiError::from(unavailable());
+        metrics
+            .scope(async {
+                let _ = ApiError::from(unavailable());
+                let _ = ApiError::from(other());
+            })
+            .await;
+        let text = metrics.render();
+        assert!(
+            text.contains("tollgate_database_errors_total{kind=\"unavailable\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tollgate_database_errors_total{kind=\"other\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("tollgate_build_info{version=\""), "{text}");
+        assert!(text.contains("tollgate_hash_slots 2"), "{text}");
     }
 }

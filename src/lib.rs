@@ -16,4 +16,5 @@ pub mod middleware;
 pub mod request_log;
 pub mod resource;
 pub mod server;
+pub mod state;
 pub mod validate;

@@ -6,11 +6,11 @@ use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 
 use crate::{
     api::Tag,
-    app::AppState,
     auth::{
         jwks::{AuthorizationServerMetadata, Jwks, jwks_cache_control},
         scopes::ScopeSet,
     },
+    state::AppState,
 };
 
 #[derive(Debug, ApiResponse)]

@@ -7,9 +7,10 @@ use serde::Deserialize;
 
 use crate::{
     api::Tag,
-    app::AppState,
-    auth::{bearer::Auth, grants, scopes::Scope},
+    api::bearer::Auth,
+    auth::{grants, scopes::Scope},
     error::{ApiError, ApiResult},
+    state::AppState,
     validate::MAX_FORM_FIELD_BYTES,
 };
 

@@ -8,16 +8,17 @@ use poem_openapi::{
 };
 
 use crate::{
+    api::bearer::Auth,
     api::body::Body,
     api::reply::Reply,
     api::{
         Tag,
         models::{Item, ItemPage, NoContent, PageRequest, patch_field, strict},
     },
-    app::AppState,
-    auth::{bearer::Auth, scopes::Scope},
+    auth::scopes::Scope,
     db::items::ItemPatch,
     error::{ApiError, ApiResult},
+    state::AppState,
 };
 
 #[derive(Debug, Object)]

@@ -4,18 +4,16 @@ use poem::web::{Data, RemoteAddr};
 use poem_openapi::{Object, OpenApi};
 
 use crate::{
+    api::bearer::Auth,
     api::body::Body,
     api::reply::Reply,
     api::{
         Tag,
         models::{NoContent, User, strict},
     },
-    app::AppState,
-    auth::{
-        bearer::Auth,
-        grants::{self, PasswordChangeError},
-    },
+    auth::grants::{self, PasswordChangeError},
     error::{ApiError, ApiResult},
+    state::AppState,
 };
 
 #[derive(Debug, Object)]

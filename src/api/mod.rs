@@ -1,6 +1,7 @@
 //! The HTTP surface: one `#[OpenApi]` impl per resource, combined into one
 //! service whose metadata yields the spec, Swagger UI and the scope table.
 
+pub mod bearer;
 pub mod body;
 pub mod discovery;
 pub mod introspect;

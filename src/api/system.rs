@@ -7,8 +7,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::{
     api::Tag,
-    app::AppState,
     error::{ErrorBody, RETRY_AFTER_UNAVAILABLE},
+    state::AppState,
 };
 
 /// How long `/readyz` waits for its query.

@@ -6,9 +6,10 @@ use serde::Deserialize;
 
 use crate::{
     api::Tag,
-    app::AppState,
     auth::grants::{self, GrantError, Issued, PasswordLogin},
     error::{ApiError, ErrorBody},
+    metrics::{Login, Refresh},
+    state::AppState,
     validate::MAX_FORM_FIELD_BYTES,
 };
 
@@ -136,7 +137,7 @@ impl From<GrantError> for TokenResponse {
     fn from(err: GrantError) -> Self {
         match err {
             GrantError::InvalidRequest(description) => Self::error("invalid_request", description),
-            GrantError::InvalidGrant => Self::error(
+            GrantError::InvalidGrant | GrantError::Reused => Self::error(
                 "invalid_grant",
                 "the username, password or refresh token is not valid",
             ),
@@ -154,8 +155,9 @@ impl From<GrantError> for TokenResponse {
                 NO_STORE.into(),
                 NO_CACHE.into(),
             ),
-            GrantError::Unavailable => ApiError::unavailable().into(),
-            GrantError::Internal => ApiError::internal().into(),
+            GrantError::Db(err) => ApiError::from(err).into(),
+            GrantError::Hash(err) => ApiError::from(err).into(),
+            GrantError::Signing => ApiError::internal().into(),
         }
     }
 }
@@ -275,7 +277,12 @@ impl TokenApi {
             .await
             .map_err(ApiError::from)
         {
-            Ok(()) => RevokeResponse::Ok,
+            Ok(revoked) => {
+                if revoked {
+                    state.metrics.revocation();
+                }
+                RevokeResponse::Ok
+            }
             Err(ApiError::Unavailable(body, retry)) => RevokeResponse::Unavailable(body, retry),
             Err(_) => RevokeResponse::Internal(ApiError::internal_body()),
         }
@@ -316,7 +323,11 @@ async fn grant(
                 client_id,
                 addr: remote.as_socket_addr().map(|addr| addr.ip()),
             };
-            grants::password(&state.auth, login).await
+            let result = grants::password(&state.auth, login).await;
+            if let Some(outcome) = login_outcome(&result) {
+                state.metrics.login(outcome);
+            }
+            result
         }
         Some("refresh_token") => {
             let Some(refresh_token) = read(&form.refresh_token, "refresh_token")? else {
@@ -324,8 +335,35 @@ async fn grant(
                     "the refresh grant needs `refresh_token`".into(),
                 ));
             };
-            grants::refresh(&state.auth, refresh_token, scope, client_id).await
+            let result = grants::refresh(&state.auth, refresh_token, scope, client_id).await;
+            if let Some(outcome) = refresh_outcome(&result) {
+                state.metrics.refresh(outcome);
+            }
+            result
         }
         Some(_) => Err(GrantError::UnsupportedGrantType),
+    }
+}
+
+/// How a password grant ended, for the metrics; `None` for a failure on
+/// the server's side (counted as such) or a malformed request.
+fn login_outcome(result: &Result<Issued, GrantError>) -> Option<Login> {
+    match result {
+        Ok(_) => Some(Login::Success),
+        Err(GrantError::InvalidGrant | GrantError::Reused) => Some(Login::InvalidGrant),
+        Err(GrantError::InvalidScope(_)) => Some(Login::InvalidScope),
+        Err(GrantError::TooManyAttempts { .. }) => Some(Login::Throttled),
+        Err(_) => None,
+    }
+}
+
+/// How a refresh grant ended, for the metrics.
+fn refresh_outcome(result: &Result<Issued, GrantError>) -> Option<Refresh> {
+    match result {
+        Ok(_) => Some(Refresh::Success),
+        Err(GrantError::InvalidGrant) => Some(Refresh::InvalidGrant),
+        Err(GrantError::Reused) => Some(Refresh::ReuseDetected),
+        Err(GrantError::InvalidScope(_)) => Some(Refresh::InvalidScope),
+        Err(_) => None,
     }
 }

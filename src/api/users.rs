@@ -8,19 +8,19 @@ use poem_openapi::{
 };
 
 use crate::{
+    api::bearer::Auth,
     api::body::Body,
     api::reply::Reply,
     api::{
         Tag,
         models::{NoContent, PageRequest, User, UserPage, patch_field, scope_set, strict},
     },
-    app::AppState,
     auth::{
-        bearer::Auth,
         scopes::Scope,
         users::{self, NewAccount, UserChange},
     },
     error::{ApiError, ApiResult},
+    state::AppState,
 };
 
 /// A new account.

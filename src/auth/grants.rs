@@ -16,7 +16,6 @@ use crate::{
         users::{self, UserChange, UserError},
     },
     db::{self, DbError, tokens::Rotation},
-    metrics::{self, Login, Refresh},
     validate,
 };
 
@@ -39,43 +38,32 @@ pub enum GrantError {
     InvalidRequest(String),
     /// One answer for every credential failure: nothing tells which.
     InvalidGrant,
+    /// A spent refresh token presented again: its session has been revoked.
+    /// Answered as [`InvalidGrant`](GrantError::InvalidGrant).
+    Reused,
     InvalidScope(String),
     UnsupportedGrantType,
     TooManyAttempts {
         retry_after: u64,
     },
-    /// The database is busy or unreachable: retry later.
-    Unavailable,
-    /// A fault on the server's side; the detail has been logged.
-    Internal,
+    /// The store failed; the caller answers (and logs) as for any
+    /// storage error.
+    Db(DbError),
+    /// Hashing failed or its queue is full.
+    Hash(HashError),
+    /// Signing failed; the detail has been logged.
+    Signing,
 }
 
 impl From<DbError> for GrantError {
     fn from(err: DbError) -> Self {
-        match err {
-            DbError::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable");
-                metrics::database_error(true);
-                GrantError::Unavailable
-            }
-            other => {
-                tracing::error!(error = %other, "database error");
-                metrics::database_error(false);
-                GrantError::Internal
-            }
-        }
+        GrantError::Db(err)
     }
 }
 
 impl From<HashError> for GrantError {
     fn from(err: HashError) -> Self {
-        match err {
-            HashError::Busy => GrantError::Unavailable,
-            other => {
-                tracing::error!(error = %other, "password hashing failed");
-                GrantError::Internal
-            }
-        }
+        GrantError::Hash(err)
     }
 }
 
@@ -95,11 +83,7 @@ pub struct PasswordLogin<'a> {
 
 /// The resource owner password credentials grant.
 pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Issued, GrantError> {
-    let requested = login
-        .scope
-        .map(ScopeSet::parse)
-        .transpose()
-        .inspect_err(|_| ctx.metrics.login(Login::InvalidScope))?;
+    let requested = login.scope.map(ScopeSet::parse).transpose()?;
     let plausible = validate::username(login.username).is_ok();
     let keys = throttle::Keys::new(plausible.then_some(login.username), login.addr);
 
@@ -130,7 +114,6 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
                 retry_after,
                 "login refused by the throttle"
             );
-            ctx.metrics.login(Login::Throttled);
             return Err(GrantError::TooManyAttempts { retry_after });
         }
         (Verdict::Passed, Some(user)) => user,
@@ -142,7 +125,6 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
                 reason = "invalid_grant",
                 "login failed"
             );
-            ctx.metrics.login(Login::InvalidGrant);
             return Err(GrantError::InvalidGrant);
         }
     };
@@ -150,7 +132,6 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
     let held = ScopeSet::parse_lenient(&user.scopes);
     let granted = match requested {
         Some(requested) if !held.contains(requested) => {
-            ctx.metrics.login(Login::InvalidScope);
             return Err(GrantError::InvalidScope(
                 "the requested scope is not held by this user".into(),
             ));
@@ -185,7 +166,6 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
     };
     let access_token = sign(ctx, &subject, granted, client_id, now)?;
     tracing::info!(user_id = user.id, family_id, "password grant issued");
-    ctx.metrics.login(Login::Success);
     Ok(Issued {
         access_token,
         expires_in: ctx.policy.access_ttl.as_secs(),
@@ -201,10 +181,7 @@ pub async fn refresh(
     scope: Option<&str>,
     client_id: Option<&str>,
 ) -> Result<Issued, GrantError> {
-    let requested = scope
-        .map(ScopeSet::parse)
-        .transpose()
-        .inspect_err(|_| ctx.metrics.refresh(Refresh::InvalidScope))?;
+    let requested = scope.map(ScopeSet::parse).transpose()?;
     let now = db::now();
     let next = random_token(REFRESH_TOKEN_BYTES);
     let rotation = ctx
@@ -226,15 +203,12 @@ pub async fn refresh(
                 family_id = grant.family_id,
                 "a spent refresh token was presented again; its session is revoked"
             );
-            ctx.metrics.refresh(Refresh::ReuseDetected);
-            return Err(GrantError::InvalidGrant);
+            return Err(GrantError::Reused);
         }
         Rotation::Invalid => {
-            ctx.metrics.refresh(Refresh::InvalidGrant);
             return Err(GrantError::InvalidGrant);
         }
         Rotation::Refused => {
-            ctx.metrics.refresh(Refresh::InvalidScope);
             return Err(GrantError::InvalidScope(
                 "a refresh may narrow the original scope, never widen it".into(),
             ));
@@ -253,7 +227,6 @@ pub async fn refresh(
         family_id = grant.family_id,
         "refresh grant issued"
     );
-    ctx.metrics.refresh(Refresh::Success);
     Ok(Issued {
         access_token,
         expires_in: ctx.policy.access_ttl.as_secs(),
@@ -263,8 +236,8 @@ pub async fn refresh(
 }
 
 /// RFC 7009: revokes the family of an access or refresh token. Unknown and
-/// malformed tokens are not an error.
-pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<(), DbError> {
+/// malformed tokens are not an error; `true` when a live session ended.
+pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<bool, DbError> {
     let now = db::now();
     let tokens = ctx.store.tokens();
     let revoked = match ctx.keys.family_of(token) {
@@ -272,13 +245,12 @@ pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<(), DbError> {
         None => tokens.revoke_by_refresh(&sha256_hex(token), now).await?,
     };
     if revoked {
-        ctx.metrics.revocation();
         tracing::info!(
             event = "session_revoked",
             "a session was revoked (RFC 7009)"
         );
     }
-    Ok(())
+    Ok(revoked)
 }
 
 /// What RFC 7662 introspection tells of a live token; `None` for anything
@@ -376,7 +348,7 @@ impl From<HashError> for PasswordChangeError {
 /// per address, and per session), so a stolen token is no password oracle.
 pub async fn change_own_password(
     ctx: &AuthContext,
-    caller: &crate::auth::bearer::Caller,
+    caller: &crate::auth::Caller,
     addr: Option<IpAddr>,
     current: &str,
     new: &str,
@@ -474,7 +446,7 @@ fn sign(
     };
     ctx.keys.sign(&claims).map_err(|err| {
         tracing::error!(error = %err, "signing an access token failed");
-        GrantError::Internal
+        GrantError::Signing
     })
 }
 

@@ -204,11 +204,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{auth::keys::KeyRing, config::Secret};
+    use secrecy::SecretString;
+
+    use crate::auth::keys::KeyRing;
 
     #[test]
     fn hs256_publishes_an_empty_key_set() {
-        let ring = KeyRing::hmac(&Secret::new("s".repeat(32)));
+        let ring = KeyRing::hmac(&SecretString::from("s".repeat(32)));
         assert_eq!(
             serde_json::to_value(ring.jwks()).unwrap(),
             json!({"keys": []})

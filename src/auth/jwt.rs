@@ -2,12 +2,10 @@
 //! advises (the algorithm pinned per key, explicit `typ`, required claims).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{
-    auth::keys::{KeyRing, Verifier},
-    config::Secret,
-};
+use crate::auth::keys::{KeyRing, Verifier};
 
 /// The media type of access tokens (RFC 9068 §2.1). Any other JWT signed with
 /// the same key, a refresh token included, is not an access token.
@@ -86,7 +84,7 @@ pub struct Keys {
 
 impl Keys {
     /// HS256 with a shared secret (`kid` derived from it).
-    pub fn new(secret: &Secret, issuer: &str, audience: &str) -> Self {
+    pub fn new(secret: &SecretString, issuer: &str, audience: &str) -> Self {
         Self::from_ring(KeyRing::hmac(secret), issuer, audience)
     }
 
@@ -262,7 +260,7 @@ mod tests {
     use super::*;
 
     fn keys() -> Keys {
-        Keys::new(&Secret::new("k".repeat(48)), "tollgate", "tollgate")
+        Keys::new(&SecretString::from("k".repeat(48)), "tollgate", "tollgate")
     }
 
     fn claims() -> AccessClaims {

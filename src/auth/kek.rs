@@ -7,6 +7,7 @@
 //! another record. Each record stores the [`Kek::id`] that sealed it: after a
 //! change of the configured key, a record names the key it needs.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 
 use aws_lc_rs::{
@@ -14,8 +15,6 @@ use aws_lc_rs::{
     hkdf::{HKDF_SHA256, KeyType, Salt},
     rand::{SecureRandom, SystemRandom},
 };
-
-use crate::{auth::keys::KeyError, config::Secret};
 
 /// The shortest key-encryption key accepted, in bytes.
 pub const MIN_KEK_BYTES: usize = 32;
@@ -45,12 +44,21 @@ impl KeyType for Len {
     }
 }
 
+/// Why a key-encryption key could not be made, or a sealed key not opened.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KekError {
+    #[error("TOLLGATE_KEY_ENCRYPTION_KEY is {0} bytes; it must be at least 32 bytes")]
+    Short(usize),
+    #[error("signing key {kid} could not be decrypted: the stored ciphertext is damaged")]
+    Damaged { kid: String },
+}
+
 impl Kek {
     /// Derives the key from the configured string (at least 32 bytes).
-    pub fn new(secret: &Secret) -> Result<Self, KeyError> {
-        let input = secret.expose().as_bytes();
+    pub fn new(secret: &SecretString) -> Result<Self, KekError> {
+        let input = secret.expose_secret().as_bytes();
         if input.len() < MIN_KEK_BYTES {
-            return Err(KeyError::ShortEncryptionKey(input.len()));
+            return Err(KekError::Short(input.len()));
         }
         let prk = Salt::new(HKDF_SHA256, SALT).extract(input);
         let mut key = [0u8; 32];
@@ -93,8 +101,8 @@ impl Kek {
     }
 
     /// Decrypts what [`Kek::seal`] made for `kid`.
-    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let damaged = || KeyError::Damaged {
+    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, KekError> {
+        let damaged = || KekError::Damaged {
             kid: kid.to_owned(),
         };
         if sealed.len() < NONCE_LEN {

@@ -19,6 +19,7 @@
 //!   token lifetime;
 //! - after a change of key-encryption key, rewrites rows with [`reseal`].
 
+use secrecy::{ExposeSecret, SecretString};
 use std::{collections::HashMap, fmt, str::FromStr};
 
 use aws_lc_rs::{
@@ -30,12 +31,9 @@ use aws_lc_rs::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
 
-use crate::{
-    auth::{
-        jwks::{Jwks, PublicJwk},
-        kek::Kek,
-    },
-    config::Secret,
+use crate::auth::{
+    jwks::{Jwks, PublicJwk},
+    kek::{Kek, KekError},
 };
 
 /// The algorithms access tokens may be signed with (`TOLLGATE_JWT_ALG`).
@@ -151,14 +149,12 @@ pub enum KeyError {
          which is not the configured TOLLGATE_KEY_ENCRYPTION_KEY"
     )]
     WrongEncryptionKey { kid: String, key_id: String },
-    #[error("signing key {kid} could not be decrypted: the stored ciphertext is damaged")]
-    Damaged { kid: String },
+    #[error(transparent)]
+    Kek(#[from] KekError),
     #[error("signing key {kid} is not a valid {alg} key")]
     Malformed { kid: String, alg: SigningAlg },
     #[error("no stored signing key is active at this time")]
     NoActiveKey,
-    #[error("TOLLGATE_KEY_ENCRYPTION_KEY is {0} bytes; it must be at least 32 bytes")]
-    ShortEncryptionKey(usize),
 }
 
 /// A parsed private key, ready to sign.
@@ -220,10 +216,11 @@ impl fmt::Debug for KeyRing {
 impl KeyRing {
     /// HS256 with a shared secret, as before key records: the `kid` is a
     /// truncated hash of the secret, and the JWKS is empty.
-    pub fn hmac(secret: &Secret) -> Self {
-        let bytes = secret.expose().as_bytes();
-        let kid =
-            crate::auth::sha256_hex(&format!("tollgate-kid:{}", secret.expose()))[..16].to_owned();
+    pub fn hmac(secret: &SecretString) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        let kid = crate::auth::sha256_hex(&format!("tollgate-kid:{}", secret.expose_secret()))
+            [..16]
+            .to_owned();
         let verifier = Verifier::hmac(bytes);
         Self {
             signer: Signer::Hmac(EncodingKey::from_secret(bytes)),

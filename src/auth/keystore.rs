@@ -14,6 +14,7 @@ use std::{
     time::Duration,
 };
 
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -22,7 +23,6 @@ use crate::{
         kek::Kek,
         keys::{self, KeyError, KeyRecord, KeyRing, SigningAlg},
     },
-    config::Secret,
     db::{self, DbError, Store, keys::KeyRow},
 };
 
@@ -44,7 +44,7 @@ pub enum KeyStoreError {
 pub struct KeySource {
     pub alg: SigningAlg,
     /// The HS256 secret (with HS256 only).
-    pub secret: Option<Secret>,
+    pub secret: Option<SecretString>,
     pub kek: Option<Kek>,
     pub issuer: String,
     pub audience: String,

@@ -1,9 +1,8 @@
 //! Authentication and authorization: passwords, access tokens, scopes, the
-//! bearer check, the grants of the token endpoint, login throttling and the
-//! rules of user accounts. Independent of HTTP except for the bearer
-//! checker, which is poem-openapi's security scheme.
+//! grants of the token endpoint, login throttling and the rules of user
+//! accounts. Independent of HTTP: the bearer check that reads requests is
+//! `crate::api::bearer`.
 
-pub mod bearer;
 pub mod grants;
 pub mod jwks;
 pub mod jwt;
@@ -21,22 +20,33 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::{config::ThrottleConfig, db::Store};
+use crate::db::Store;
+use throttle::ThrottleConfig;
 
 /// What the auth rules need, and nothing of the HTTP server: the store, the
-/// signing keys, the hasher, the policy settings and the declared scopes.
+/// signing keys, the hasher and the policy settings.
 pub struct AuthContext {
     pub store: Store,
     pub keys: keystore::LiveKeys,
     pub hasher: password::Hasher,
     pub policy: Policy,
-    pub scopes: bearer::ScopeTable,
-    /// Where the grants count their outcomes.
-    pub metrics: crate::metrics::Metrics,
+}
+
+/// The caller behind a valid access token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub username: String,
+    /// The scopes granted to this token.
+    pub scopes: scopes::ScopeSet,
+    /// The token family (login) the token descends from.
+    pub family_id: i64,
+    /// The user's row as the bearer check read it.
+    pub user: crate::db::users::UserRow,
 }
 
 /// Shared by every request (the bearer checker reads it from the request's
-/// [`AppState`](crate::app::AppState)).
+/// [`AppState`](crate::state::AppState)).
 pub type Authority = Arc<AuthContext>;
 
 /// The settings the rules follow.

@@ -24,12 +24,21 @@
 //! attempts are settled one after the other and a burst gets no more answers
 //! than the limit.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
 
-use crate::{
-    config::ThrottleConfig,
-    db::{self, DbResult, Store, throttle::Failures, users::username_key},
-};
+use crate::db::{self, DbResult, Store, throttle::Failures, users::username_key};
+
+/// The limits of the failure counters (the `TOLLGATE_THROTTLE_*` settings).
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    /// Per username and client address.
+    pub user_limit: u32,
+    /// Per username, from every address.
+    pub account_limit: u32,
+    pub addr_limit: u32,
+    pub max_delay: Duration,
+    pub window: Duration,
+}
 
 /// Wrong `current_password` answers a session may give before it is revoked.
 pub const SESSION_LIMIT: i64 = 5;

@@ -4,8 +4,9 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
+use secrecy::SecretString;
 use serde_json::{Value, json};
-use tollgate::{auth::scopes::ScopeSet, config::Secret};
+use tollgate::auth::scopes::ScopeSet;
 
 use crate::helpers::{
     ADMIN, ADMIN_PASSWORD, PASSWORD, TestApp, challenge, error_of, expect_error, jwt_parts,
@@ -15,7 +16,7 @@ const SECRET: &str = "a-test-signing-secret-of-more-than-32-bytes";
 
 async fn app_with_known_secret() -> TestApp {
     TestApp::spawn_with(|config| {
-        config.jwt_secret = Some(Secret::new(SECRET));
+        config.jwt_secret = Some(SecretString::from(SECRET));
         config.jwt_alg = tollgate::auth::keys::SigningAlg::HS256;
     })
     .await

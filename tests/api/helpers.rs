@@ -11,10 +11,11 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tollgate::{
-    app::{App, AppState},
+    app::App,
     auth::scopes::ScopeSet,
     config::Config,
     db::{self, Store},
+    state::AppState,
 };
 
 pub const ADMIN: &str = "admin";
@@ -398,8 +399,11 @@ impl Drop for TestDb {
 /// Creates the admin the tests log in as, before the server's first start (so
 /// it skips creating one with a random password).
 async fn seed_admin(config: &Config) {
-    let state = AppState::open(config.clone()).await.expect("state opens");
-    let hash = state.auth.hasher.hash(ADMIN_PASSWORD).await.unwrap();
+    let store = Store::open(&config.database_url, 1, false)
+        .await
+        .expect("the database opens");
+    let hasher = tollgate::auth::password::Hasher::new(config.bcrypt_cost, 1);
+    let hash = hasher.hash(ADMIN_PASSWORD).await.unwrap();
     let admin = db::users::NewUser {
         username: ADMIN,
         password_hash: &hash,
@@ -407,13 +411,8 @@ async fn seed_admin(config: &Config) {
         full_name: None,
         scopes: &ScopeSet::all().to_string(),
     };
-    state
-        .store()
-        .users()
-        .create(&admin)
-        .await
-        .expect("admin seeded");
-    state.store().close().await;
+    store.users().create(&admin).await.expect("admin seeded");
+    store.close().await;
 }
 
 /// The JSON body of an error response, checked for the contract's shape.

@@ -6,18 +6,16 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::JwkSet};
 use reqwest::StatusCode;
+use secrecy::SecretString;
 use serde_json::{Value, json};
-use tollgate::{
-    auth::keys::SigningAlg,
-    config::{Config, Secret},
-};
+use tollgate::{auth::keys::SigningAlg, config::Config};
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, header, jwt_parts};
 
 fn with_alg(alg: SigningAlg) -> impl FnOnce(&mut Config) {
     move |config| {
         config.jwt_alg = alg;
-        config.jwt_secret = (alg == SigningAlg::HS256).then(|| Secret::new("h".repeat(40)));
+        config.jwt_secret = (alg == SigningAlg::HS256).then(|| SecretString::from("h".repeat(40)));
     }
 }
 
@@ -191,7 +189,8 @@ async fn two_processes_on_one_database_share_the_keys() {
 async fn with_a_key_encryption_key_no_private_key_is_stored_in_the_clear() {
     let kek = "a key-encryption key of 32 bytes or more";
     let mut app =
-        TestApp::spawn_with(|config| config.key_encryption_key = Some(Secret::new(kek))).await;
+        TestApp::spawn_with(|config| config.key_encryption_key = Some(SecretString::from(kek)))
+            .await;
     // The sealed key signs, and its tokens verify.
     let token = app.admin_token().await;
     assert_eq!(app.me_status(&token).await, StatusCode::OK);
@@ -213,7 +212,7 @@ async fn with_a_key_encryption_key_no_private_key_is_stored_in_the_clear() {
     let config = app.config.clone();
     app.stop().await;
     for wrong in [
-        Some(Secret::new("another key-encryption key, also long")),
+        Some(SecretString::from("another key-encryption key, also long")),
         None,
     ] {
         let mut config = config.clone();

@@ -10,9 +10,9 @@ use poem::{
 };
 use poem_openapi::{Enum, OAuthScopes, OpenApi, OpenApiService, SecurityScheme, auth::Bearer};
 use serde_json::Value;
-use tollgate::auth::{
-    bearer::{ScopeTable, ScopeTableOf},
-    scopes::ScopeSetOf,
+use tollgate::{
+    api::bearer::{ScopeTable, ScopeTableOf},
+    auth::scopes::ScopeSetOf,
 };
 
 /// More variants than a byte has bits; the last ones are the ones walked.

@@ -1,5 +1,6 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
+use secrecy::SecretString;
 use serde_json::json;
 
 use super::*;
@@ -29,7 +30,7 @@ fn keys(records: &[KeyRecord], at: i64) -> Keys {
 }
 
 fn kek(text: &str) -> Kek {
-    Kek::new(&Secret::new(text.repeat(32))).unwrap()
+    Kek::new(&SecretString::from(text.repeat(32))).unwrap()
 }
 
 /// A compact JWT with any header, signed by `sign` over the signing input.
@@ -181,7 +182,7 @@ fn the_newest_active_key_signs_and_every_record_verifies() {
 
 #[test]
 fn hs256_keeps_its_secret_derived_kid_and_an_empty_jwks() {
-    let secret = Secret::new("s".repeat(40));
+    let secret = SecretString::from("s".repeat(40));
     let ring = KeyRing::hmac(&secret);
     assert_eq!(ring.signing_alg(), SigningAlg::HS256);
     assert_eq!(ring.signing_kid().len(), 16);
@@ -205,7 +206,10 @@ fn sealed_private_keys_open_only_with_their_key_encryption_key() {
     let mut damaged = record.clone();
     *damaged.private_key.last_mut().unwrap() ^= 1;
     let opened = KeyRing::from_records(&[damaged], 1, Some(&kek_a));
-    assert!(matches!(opened, Err(KeyError::Damaged { .. })));
+    assert!(matches!(
+        opened,
+        Err(KeyError::Kek(KekError::Damaged { .. }))
+    ));
     let moved = KeyRecord {
         kid: "another".into(),
         ..record.clone()
@@ -223,8 +227,8 @@ fn sealed_private_keys_open_only_with_their_key_encryption_key() {
 #[test]
 fn key_encryption_keys_are_long_enough_and_sealing_is_randomized() {
     assert_eq!(
-        Kek::new(&Secret::new("x".repeat(31))).err(),
-        Some(KeyError::ShortEncryptionKey(31))
+        Kek::new(&SecretString::from("x".repeat(31))).err(),
+        Some(KekError::Short(31))
     );
     let kek = kek("a");
     assert_ne!(kek.seal("k", b"same"), kek.seal("k", b"same"));
@@ -235,12 +239,12 @@ fn key_encryption_keys_are_long_enough_and_sealing_is_randomized() {
 #[test]
 fn debug_output_carries_no_key_material() {
     let secret = "z".repeat(40);
-    let kek = Kek::new(&Secret::new(secret.clone())).unwrap();
+    let kek = Kek::new(&SecretString::from(secret.clone())).unwrap();
     let record = generate(SigningAlg::EdDSA, 1, 1, None).unwrap();
     let pkcs8_b64 = URL_SAFE_NO_PAD.encode(&record.private_key);
     let shown = format!(
         "{record:?} {kek:?} {:?}",
-        KeyRing::hmac(&Secret::new(secret.clone()))
+        KeyRing::hmac(&SecretString::from(secret.clone()))
     );
     assert!(!shown.contains(&secret) && !shown.contains(&pkcs8_b64));
     assert!(!shown.contains(&format!("{:?}", record.private_key)));

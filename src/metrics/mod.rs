@@ -2,8 +2,8 @@
 //! request middleware and the `GET /metrics` page of the metrics listener.
 //!
 //! Each [`Metrics`] has a registry of its own (no global), carried in the
-//! [`AuthContext`](crate::auth::AuthContext): two servers in one process, as
-//! in the tests, count apart. The `From<DbError>` conversions have no context
+//! application state: two servers in one process, as in the tests, count
+//! apart. The `From<DbError>` conversions have no context
 //! to reach it through, so the request middleware also makes the request's
 //! `Metrics` current for the task that serves it ([`database_error`]);
 //! outside a request (the CLI, the purge) nothing is counted there.
@@ -18,9 +18,7 @@ use std::{
 };
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
-    http::{Method, StatusCode},
-    web::Data,
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, http::StatusCode, web::Data,
 };
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -28,7 +26,9 @@ use prometheus::{
 };
 use tokio::task::futures::TaskLocalFuture;
 
-use crate::auth::password::Hasher;
+mod operations;
+
+use operations::{METHOD_LABELS, Operations, method_index, method_name};
 
 /// Latency buckets in seconds: a bearer-checked read takes well under a
 /// millisecond, a login one bcrypt verify (tens to hundreds of milliseconds).
@@ -54,6 +54,15 @@ pub enum Refresh {
     ReuseDetected,
 }
 
+/// The password hasher's load at a scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct HashLoad {
+    /// Hash jobs that could start now without waiting.
+    pub free: usize,
+    /// Hash jobs waiting for a core.
+    pub waiting: usize,
+}
+
 /// Cheap to clone: every handle is shared.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -63,7 +72,7 @@ struct Inner {
     operations: Operations,
     /// By operation ([`Operations::of`]) and method label, made at first use.
     series: Vec<OnceLock<Series>>,
-    hasher: Hasher,
+    hash_load: Box<dyn Fn() -> HashLoad + Send + Sync>,
     hash_slots: i64,
     requests: IntCounterVec,
     durations: HistogramVec,
@@ -77,9 +86,13 @@ struct Inner {
 }
 
 impl Metrics {
-    /// A fresh registry. `hasher` is read at each scrape for the hash-job
-    /// gauges; `hash_slots` is the concurrency it was made with.
-    pub fn new(hasher: Hasher, hash_slots: usize) -> Self {
+    /// A fresh registry, naming requests by the paths of the API `A`.
+    /// `hash_load` is read at each scrape for the hash-job gauges;
+    /// `hash_slots` is the concurrency the hasher was made with.
+    pub fn new<A: poem_openapi::OpenApi>(
+        hash_load: impl Fn() -> HashLoad + Send + Sync + 'static,
+        hash_slots: usize,
+    ) -> Self {
         let registry = Registry::new();
         // Names and labels are constants: a failure here is a bug, found by
         // any test that starts the app.
@@ -153,14 +166,14 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        let operations = Operations::from_api::<crate::api::Api>();
+        let operations = Operations::from_api::<A>();
         Self(Arc::new(Inner {
             registry,
             series: (0..operations.len() * METHOD_LABELS)
                 .map(|_| OnceLock::new())
                 .collect(),
             operations,
-            hasher,
+            hash_load: Box::new(hash_load),
             hash_slots: hash_slots as i64,
             requests,
             durations,
@@ -200,9 +213,11 @@ impl Metrics {
 
     /// Every metric in the Prometheus text format.
     pub fn render(&self) -> String {
-        let free = self.0.hasher.free_slots() as i64;
-        self.0.hash_running.set((self.0.hash_slots - free).max(0));
-        self.0.hash_waiting.set(self.0.hasher.waiting() as i64);
+        let load = (self.0.hash_load)();
+        self.0
+            .hash_running
+            .set((self.0.hash_slots - load.free as i64).max(0));
+        self.0.hash_waiting.set(load.waiting as i64);
         TextEncoder::new()
             .encode_to_string(&self.0.registry.gather())
             .unwrap_or_default()
@@ -315,158 +330,4 @@ pub fn routes(metrics: Metrics) -> impl Endpoint<Output = Response> {
             .into_response()
     }
     Route::new().at("/metrics", poem::get(scrape)).data(metrics)
-}
-
-/// The standard methods. Any other shares the label `other`, so a client
-/// cannot mint new series with made-up methods.
-const KNOWN_METHODS: [Method; 9] = [
-    Method::GET,
-    Method::HEAD,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-    Method::OPTIONS,
-    Method::TRACE,
-    Method::CONNECT,
-];
-
-/// Method labels: the standard methods and `other`.
-const METHOD_LABELS: usize = KNOWN_METHODS.len() + 1;
-
-/// The method's label, as its index: `KNOWN_METHODS`' or, past them, `other`.
-fn method_index(method: &Method) -> usize {
-    KNOWN_METHODS
-        .iter()
-        .position(|known| known == method)
-        .unwrap_or(KNOWN_METHODS.len())
-}
-
-fn method_name(index: usize) -> &'static str {
-    KNOWN_METHODS.get(index).map_or("other", Method::as_str)
-}
-
-/// The spec's paths, for naming a request by its route pattern.
-struct Operations(Vec<(String, Vec<String>)>);
-
-/// Served outside the spec's paths, and named as themselves.
-const DOCS: [&str; 3] = ["/docs", "/openapi.json", "/openapi.yaml"];
-
-impl Operations {
-    fn from_api<T: poem_openapi::OpenApi>() -> Self {
-        let mut paths: Vec<(String, Vec<String>)> = T::meta()
-            .into_iter()
-            .flat_map(|api| api.paths)
-            .map(|path| {
-                let segments = path.path.split('/').map(str::to_owned).collect();
-                (path.path, segments)
-            })
-            .collect();
-        // Literal segments before variables, so `/users/me` wins over `/users/{id}`.
-        paths.sort_by_key(|(_, segments)| segments.iter().filter(|s| is_variable(s)).count());
-        paths.dedup_by(|a, b| a.0 == b.0);
-        Self(paths)
-    }
-
-    /// The operation `path` is counted under, as an index for [`Self::name`]:
-    /// the spec path it matches (`/items/{id}` for `/items/7`), a docs path,
-    /// or `unmatched`.
-    fn of(&self, path: &str) -> usize {
-        let spec = &self.0;
-        // Most requests name a spec path exactly: compared whole first,
-        // before anything is split.
-        if let Some(at) = spec.iter().position(|(name, _)| name == path) {
-            return at;
-        }
-        let under = |docs: &str| {
-            path.strip_prefix(docs)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        };
-        if let Some(at) = DOCS.iter().position(|docs| under(docs)) {
-            return spec.len() + at;
-        }
-        let count = path.split('/').count();
-        spec.iter()
-            .position(|(_, pattern)| {
-                pattern.len() == count
-                    && pattern
-                        .iter()
-                        .zip(path.split('/'))
-                        .all(|(p, s)| p == s || (is_variable(p) && !s.is_empty()))
-            })
-            .unwrap_or(self.len() - 1)
-    }
-
-    /// The label of operation `index`.
-    fn name(&self, index: usize) -> &str {
-        let spec = &self.0;
-        match spec.get(index) {
-            Some((name, _)) => name,
-            None => DOCS.get(index - spec.len()).copied().unwrap_or("unmatched"),
-        }
-    }
-
-    /// The spec's paths, the docs paths and `unmatched`.
-    fn len(&self) -> usize {
-        self.0.len() + DOCS.len() + 1
-    }
-}
-
-fn is_variable(segment: &str) -> bool {
-    segment.starts_with('{') && segment.ends_with('}')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_named_by_their_spec_pattern() {
-        let operations = Operations::from_api::<crate::api::Api>();
-        let of = |path| operations.name(operations.of(path));
-        assert_eq!(of("/items/123"), "/items/{id}");
-        assert_eq!(of("/items"), "/items");
-        assert_eq!(of("/users/me"), "/users/me");
-        assert_eq!(of("/users/42"), "/users/{id}");
-        assert_eq!(of("/token"), "/token");
-        assert_eq!(of("/docs"), "/docs");
-        assert_eq!(of("/docs/oauth-receiver.html"), "/docs");
-        assert_eq!(of("/openapi.json"), "/openapi.json");
-        for stray in ["/", "/items/", "/items/1/2", "/nope", "/docsx", "/metrics"] {
-            assert_eq!(of(stray), "unmatched", "{stray}");
-        }
-    }
-
-    #[test]
-    fn unknown_methods_share_one_label() {
-        assert_eq!(method_name(method_index(&Method::PATCH)), "PATCH");
-        let brew = Method::from_bytes(b"BREW").unwrap();
-        assert_eq!(method_name(method_index(&brew)), "other");
-        assert_eq!(method_index(&brew), METHOD_LABELS - 1);
-    }
-
-    #[tokio::test]
-    async fn database_errors_count_inside_a_request_only() {
-        let metrics = Metrics::new(Hasher::new(4, 2), 2);
-        let unavailable = || crate::db::DbError::Unavailable(sqlx::Error::PoolTimedOut);
-        let other = || crate::db::DbError::Other(sqlx::Error::RowNotFound);
-        let _ = crate::error::ApiError::from(unavailable());
-        metrics
-            .scope(async {
-                let _ = crate::error::ApiError::from(unavailable());
-                let _ = crate::auth::grants::GrantError::from(other());
-            })
-            .await;
-        let text = metrics.render();
-        assert!(
-            text.contains("tollgate_database_errors_total{kind=\"unavailable\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("tollgate_database_errors_total{kind=\"other\"} 1"),
-            "{text}"
-        );
-        assert!(text.contains("tollgate_build_info{version=\""), "{text}");
-        assert!(text.contains("tollgate_hash_slots 2"), "{text}");
-    }
 }

@@ -7,29 +7,18 @@
 //! too), and `check` enforces them for the matched route. The table is
 //! generic over the scope enum, so it knows no scope by name.
 
+use std::sync::OnceLock;
+
 use poem::{Request, http::Method};
 use poem_openapi::{OpenApi, SecurityScheme, auth::Bearer};
 
+pub use crate::auth::Caller;
 use crate::{
-    app::AppState,
     auth::scopes::{Scope, ScopeEnum, ScopeSet, ScopeSetOf},
-    db,
     error::ApiError,
     resource::scopes::{DeclaredScopes, matched_pattern},
+    state::AppState,
 };
-
-/// The caller behind a valid access token.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user_id: i64,
-    pub username: String,
-    /// The scopes granted to this token.
-    pub scopes: ScopeSet,
-    /// The token family (login) the token descends from.
-    pub family_id: i64,
-    /// The user's row as this check read it.
-    pub user: db::users::UserRow,
-}
 
 /// OAuth2 password flow: get a token at `/token`, send it as
 /// `Authorization: Bearer <token>`.
@@ -53,6 +42,12 @@ type MethodScopes<S> = Vec<(Method, ScopeSetOf<S>)>;
 
 /// The scope table of tollgate's own scopes.
 pub type ScopeTable = ScopeTableOf<Scope>;
+
+/// tollgate's scope table, read from its API's declarations once.
+pub fn scope_table() -> &'static ScopeTable {
+    static TABLE: OnceLock<ScopeTable> = OnceLock::new();
+    TABLE.get_or_init(ScopeTable::from_api::<super::Api>)
+}
 
 impl<S: ScopeEnum> ScopeTableOf<S> {
     /// Reads every operation's `security` requirement from the API metadata.
@@ -157,7 +152,7 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         return Err(revoked().into());
     }
     let granted = ScopeSet::parse_lenient(&claims.scope);
-    ctx.scopes.authorize(req, granted)?;
+    scope_table().authorize(req, granted)?;
     Ok(Caller {
         user_id,
         username: user.username.clone(),

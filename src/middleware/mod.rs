@@ -16,12 +16,16 @@ use poem::{
     web::headers::{ContentLength, HeaderMapExt},
 };
 
+mod shape;
+
+use shape::ErrorShape;
+
 use crate::{
-    app::{AppState, MAX_BODY_BYTES},
-    error::{ApiError, ErrorShape},
+    error::ApiError,
     headers,
     metrics::Metrics,
     request_log::AccessLog,
+    state::{AppState, MAX_BODY_BYTES},
 };
 
 /// The API and the documents (Swagger UI and the spec), with the
@@ -40,7 +44,7 @@ pub struct Middleware<A, D> {
 
 impl<A, D> Middleware<A, D> {
     pub fn new(api: A, documents: D, state: AppState) -> Self {
-        let metrics = state.auth.metrics.clone();
+        let metrics = state.metrics.clone();
         Self {
             api,
             documents,
