@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, Parser, Subcommand};
 
 use crate::{
     api,
@@ -142,11 +142,16 @@ pub enum KeysCommand {
     },
 }
 
-pub async fn run(cli: Cli) -> Result<(), StartError> {
-    let command = match cli.command {
-        Some(command) => command,
+/// Runs the command `cli`, parsed from `matches` (whose settings `tollgate
+/// config` and the start-up line show as given).
+pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
+    let settings = |name: &str| {
+        let given = matches.subcommand_matches(name);
+        given.map_or_else(Config::from_env, Config::from_matches)
+    };
+    let Some(command) = cli.command else {
         // No subcommand: serve, with the settings from the environment.
-        None => Command::Serve(ConfigArgs::from_env()?),
+        return serve(Config::from_env()?).await;
     };
     match command {
         Command::Openapi { yaml } => {
@@ -159,20 +164,14 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
             println!("{spec}");
             Ok(())
         }
-        Command::Config(args) => {
-            let config = Config::try_from(args)?;
+        Command::Config(_) => {
+            let config = settings("config")?;
             for (name, value) in config.describe() {
                 println!("{name}={value}");
             }
             Ok(())
         }
-        Command::Serve(args) => {
-            let config = Config::try_from(args)?;
-            let shutdown = shutdown_signal();
-            let app = App::build(config).await?;
-            app.run(shutdown).await?;
-            Ok(())
-        }
+        Command::Serve(_) => serve(settings("serve")?).await,
         Command::Migrate(db) => {
             let store = Store::open(&db.database_url, 1, false).await?;
             store.close().await;
@@ -186,8 +185,8 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
             store.close().await;
             result
         }
-        Command::Keys { config, command } => {
-            let config = Config::try_from(config)?;
+        Command::Keys { command, .. } => {
+            let config = settings("keys")?;
             let store = Store::open(&config.database_url, 1, false).await?;
             let result = keys(&store, &config, command).await;
             store.close().await;
@@ -200,6 +199,13 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
             result
         }
     }
+}
+
+async fn serve(config: Config) -> Result<(), StartError> {
+    let shutdown = shutdown_signal();
+    let app = App::build(config).await?;
+    app.run(shutdown).await?;
+    Ok(())
 }
 
 async fn user(store: &Store, hasher: &Hasher, command: UserCommand) -> Result<(), StartError> {

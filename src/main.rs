@@ -1,12 +1,13 @@
 //! The `tollgate` binary: parse the command line, set up logging, run.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = tollgate::cli::Cli::parse();
+    let matches = tollgate::cli::Cli::command().get_matches();
+    let cli = tollgate::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     let log = tollgate::request_log::init();
-    let code = match tollgate::cli::run(cli).await {
+    let code = match tollgate::cli::run(cli, &matches).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Once, on standard error, whatever the log format: the message is
         // for the operator at the terminal or in the unit's journal.

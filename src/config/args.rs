@@ -1,0 +1,207 @@
+//! Every setting, declared once: a clap argument with its `TOLLGATE_*`
+//! variable, its default and its help, which is the documentation.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{ArgMatches, Args};
+use secrecy::SecretString;
+
+use crate::auth::keys::SigningAlg;
+
+/// The settings every command that opens the database takes.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://FILE` (created if missing, mode 0600) or
+    /// `postgres://user:password@host:port/database`.
+    #[arg(
+        long,
+        env = "TOLLGATE_DATABASE_URL",
+        default_value = "sqlite://tollgate.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// bcrypt work factor for new hashes (4 to 31); logins upgrade older hashes.
+    #[arg(long, env = "TOLLGATE_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+}
+
+/// The settings of the server as flags; each falls back to its environment
+/// variable, then to the default shown.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Listen address.
+    #[arg(long, env = "TOLLGATE_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+
+    /// HS256 signing key, at least 32 bytes. Unset: one is generated once and
+    /// kept in the database. Prefer the variable to the flag (flags show in `ps`).
+    #[arg(
+        long,
+        env = "TOLLGATE_JWT_SECRET",
+        hide_env_values = true,
+        value_parser = secret,
+    )]
+    pub jwt_secret: Option<SecretString>,
+
+    /// Access token signing algorithm: RS256, ES256, EdDSA or HS256.
+    /// Default: HS256 when TOLLGATE_JWT_SECRET is set, else RS256.
+    #[arg(long, env = "TOLLGATE_JWT_ALG", value_parser = clap::value_parser!(SigningAlg))]
+    pub jwt_alg: Option<SigningAlg>,
+
+    /// Encrypts private signing keys at rest; at least 32 bytes. Unset: keys
+    /// are stored unencrypted. Prefer the variable to the flag.
+    #[arg(
+        long,
+        env = "TOLLGATE_KEY_ENCRYPTION_KEY",
+        hide_env_values = true,
+        value_parser = secret,
+    )]
+    pub key_encryption_key: Option<SecretString>,
+
+    /// JWKS `Cache-Control: max-age`; a rotated key signs only after this.
+    #[arg(long, env = "TOLLGATE_JWKS_MAX_AGE", default_value = "5m", value_parser = parse_duration)]
+    pub jwks_max_age: Duration,
+
+    /// `iss` claim written into access tokens and required of them, and the
+    /// RFC 8414 issuer: an absolute http(s) URL without query or fragment,
+    /// used exactly as written. Default: `http://127.0.0.1:<port>` from the
+    /// listen address (its own address when it is neither 0.0.0.0 nor ::).
+    #[arg(long, env = "TOLLGATE_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// `aud` claim written into access tokens and required of them.
+    #[arg(long, env = "TOLLGATE_AUDIENCE", default_value = "tollgate")]
+    pub audience: String,
+
+    /// Access token lifetime, like `90s`, `15m`, `2h`.
+    #[arg(long, env = "TOLLGATE_ACCESS_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub access_ttl: Duration,
+
+    /// Refresh token lifetime, counted from the login (rotation does not extend it).
+    #[arg(long, env = "TOLLGATE_REFRESH_TTL", default_value = "14d", value_parser = parse_duration)]
+    pub refresh_ttl: Duration,
+
+    /// Failed logins for one username from one client address before that
+    /// address is refused for that username (429).
+    #[arg(long, env = "TOLLGATE_THROTTLE_USER_LIMIT", default_value_t = 10)]
+    pub throttle_user_limit: u32,
+
+    /// Failed logins for one username from all addresses within the window
+    /// before each further failure refuses it for one second (429).
+    #[arg(long, env = "TOLLGATE_THROTTLE_ACCOUNT_LIMIT", default_value_t = 100)]
+    pub throttle_account_limit: u32,
+
+    /// Failed logins from one client address (an IPv6 /64) before its attempts are refused (429).
+    #[arg(long, env = "TOLLGATE_THROTTLE_ADDR_LIMIT", default_value_t = 100)]
+    pub throttle_addr_limit: u32,
+
+    /// Longest refusal after repeated failures; the back-off doubles up to it.
+    #[arg(long, env = "TOLLGATE_THROTTLE_MAX_DELAY", default_value = "15m", value_parser = parse_duration)]
+    pub throttle_max_delay: Duration,
+
+    /// A failure counter with no new failure for this long starts over.
+    #[arg(long, env = "TOLLGATE_THROTTLE_WINDOW", default_value = "1h", value_parser = parse_duration)]
+    pub throttle_window: Duration,
+
+    /// Password checks allowed to wait for a core; past it, `POST /token`
+    /// answers 503 with `Retry-After` at once instead of queueing.
+    #[arg(
+        long,
+        env = "TOLLGATE_HASH_QUEUE",
+        default_value_t = crate::auth::password::DEFAULT_QUEUE_LIMIT,
+    )]
+    pub hash_queue: usize,
+
+    /// Longest wait for a request's complete header (and, on HTTP/1.1, for
+    /// the next request on a kept-alive connection); then the connection closes.
+    #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Longest wait for a request's whole body once its header is in; a body
+    /// still arriving then fails the request (400) and closes the connection.
+    #[arg(long, env = "TOLLGATE_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
+    /// A connection with no request in flight for this long is closed.
+    #[arg(long, env = "TOLLGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Open connections at most; further ones wait in the listen backlog
+    /// until one closes.
+    #[arg(
+        long,
+        env = "TOLLGATE_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..),
+    )]
+    pub max_connections: u32,
+
+    /// `off` turns every cross-request row cache off. `on` keeps the bearer
+    /// check's rows and item pages on SQLite until the next commit, where
+    /// that is safe (WAL on a local filesystem); PostgreSQL keeps none.
+    #[arg(
+        long,
+        env = "TOLLGATE_CACHE",
+        default_value = "on",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+    )]
+    pub cache: bool,
+
+    /// How often expired refresh tokens and stale counters are deleted.
+    #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub purge_interval: Duration,
+
+    /// Address of a second listener serving Prometheus metrics at `/metrics`.
+    /// Unset: no metrics listener. Never the API's own address.
+    #[arg(long, env = "TOLLGATE_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+fn secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value))
+}
+
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+/// The command that takes [`ConfigArgs`] alone (each argument's variable
+/// read as clap reads it).
+pub(super) fn command() -> clap::Command {
+    ConfigArgs::augment_args(clap::Command::new("tollgate"))
+}
+
+/// Every setting of [`ConfigArgs`] as `(variable, value)`, in declaration
+/// order: the value given (or the default), `unset`, or, for a secret (an
+/// argument whose values are hidden), `set (hidden)`; a password in a URL
+/// masked.
+pub(super) fn settings(matches: &ArgMatches) -> Vec<(String, String)> {
+    command()
+        .get_arguments()
+        .filter_map(|arg| {
+            let name = arg.get_env()?.to_string_lossy().into_owned();
+            let given = matches.get_raw(arg.get_id().as_str());
+            // The database URL hides its value from `--help` too, but is
+            // shown here with its password masked.
+            let secret = arg.is_hide_env_values_set() && arg.get_id() != "database_url";
+            let value = match given {
+                None => "unset".to_owned(),
+                Some(_) if secret => "set (hidden)".to_owned(),
+                Some(values) => values
+                    .map(|value| crate::db::mask_password(&value.to_string_lossy()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+            Some((name, value))
+        })
+        .collect()
+}
