@@ -147,10 +147,10 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         .await
         .map_err(ApiError::from)?
         .ok_or_else(revoked)?;
-    let user = row.user;
-    if user.disabled || user.token_version != claims.ver || row.family_revoked {
+    if !row.admits(claims.ver) {
         return Err(revoked().into());
     }
+    let user = row.user;
     let granted = ScopeSet::parse_lenient(&claims.scope);
     scope_table().authorize(req, granted)?;
     Ok(Caller {

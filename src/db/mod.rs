@@ -22,9 +22,12 @@ pub mod settings;
 mod sqlite;
 pub mod throttle;
 pub mod tokens;
+mod url;
 pub mod users;
 
 use std::{sync::Arc, time::Duration};
+
+pub use url::mask_password;
 
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
@@ -78,7 +81,7 @@ pub type DbResult<T> = Result<T, DbError>;
 pub enum OpenError {
     #[error("TOLLGATE_DATABASE_URL must start with sqlite:// or postgres://, not `{0}`")]
     Scheme(String),
-    #[error("the database URL {url} is not valid: {reason}")]
+    #[error("the database URL {url} is not valid: {reason}; {hint}", hint = url::PERCENT_ENCODE_HINT)]
     Url { url: String, reason: String },
     #[error("could not open the database at {url}: {reason}")]
     Connect { url: String, reason: String },
@@ -322,18 +325,6 @@ fn reader_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// `scheme://user:***@host/...` for a URL that carries a password; any other
-/// string unchanged.
-pub fn mask_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Seconds since the Unix epoch: the one time format stored.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -377,26 +368,5 @@ pub(crate) mod testing {
         };
         let fam = store.tokens().start_family(&family, "h", 0).await.unwrap();
         (user, fam)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask_password;
-
-    #[test]
-    fn passwords_in_urls_are_masked() {
-        assert_eq!(
-            mask_password("postgres://app:s3cret@db.example:5432/tollgate"),
-            "postgres://app:***@db.example:5432/tollgate"
-        );
-        assert_eq!(
-            mask_password("postgres://app@db/tollgate"),
-            "postgres://app@db/tollgate"
-        );
-        assert_eq!(
-            mask_password("sqlite://tollgate.db"),
-            "sqlite://tollgate.db"
-        );
     }
 }

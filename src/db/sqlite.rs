@@ -14,6 +14,86 @@ use sqlx::{
 
 use super::{BUSY_TIMEOUT, OpenError};
 
+/// Why the WAL index cannot tell this process of every commit, if it
+/// cannot: it is SQLite's shared memory only in WAL mode, without exclusive
+/// locking (which keeps the index in private memory), and every process sees
+/// the same `-shm` file only on a local filesystem (SQLite: "WAL does not
+/// work over a network filesystem").
+pub(super) fn cache_refused(path: &Path, journal_mode: &str, locking_mode: &str) -> Option<String> {
+    if !journal_mode.eq_ignore_ascii_case("wal") {
+        return Some(format!("the journal mode is {journal_mode}, not WAL"));
+    }
+    if !locking_mode.eq_ignore_ascii_case("normal") {
+        return Some(format!("the locking mode is {locking_mode}, not normal"));
+    }
+    match filesystem_of(path) {
+        Some(fs) if is_network_filesystem(&fs) => Some(format!(
+            "the database is on a {fs} filesystem, where the WAL index is not shared"
+        )),
+        Some(_) => None,
+        None => Some("the filesystem of the database could not be read".into()),
+    }
+}
+
+/// The type of the filesystem that holds `path`, from the mount table.
+fn filesystem_of(path: &Path) -> Option<String> {
+    // The file itself, or (not created yet) its directory.
+    let path = std::fs::canonicalize(path)
+        .or_else(|_| std::fs::canonicalize(path.parent().unwrap_or(path)))
+        .ok()?;
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // Fields: id parent major:minor root mount-point options ... - type source
+    table
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let mount_point = unescape_mount(fields.nth(4)?);
+            let fs = line.split(" - ").nth(1)?.split(' ').next()?;
+            path.starts_with(&mount_point)
+                .then(|| (mount_point.len(), fs.to_owned()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, fs)| fs)
+}
+
+/// The mount table writes a space as `\040` (and tab, newline, backslash alike).
+fn unescape_mount(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+fn is_network_filesystem(fs: &str) -> bool {
+    matches!(
+        fs,
+        "nfs"
+            | "nfs4"
+            | "cifs"
+            | "smb3"
+            | "smbfs"
+            | "9p"
+            | "afs"
+            | "ceph"
+            | "glusterfs"
+            | "lustre"
+            | "gfs2"
+            | "ocfs2"
+            | "virtiofs"
+            | "davfs"
+    ) || fs.starts_with("fuse")
+}
+
+/// The value of `name` in a URL's query string, if given.
+pub(super) fn url_parameter(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.to_owned())
+    })
+}
+
 /// Opens (creating if missing, mode 0600) and migrates the database file.
 pub(super) async fn open(
     url: &str,
@@ -160,5 +240,43 @@ mod tests {
             let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{file} is {mode:o}");
         }
+    }
+
+    /// The cache runs only where the WAL index tells every commit, and says
+    /// why not otherwise; `TOLLGATE_CACHE=off` turns it off.
+    #[tokio::test]
+    async fn the_cache_runs_only_where_its_assumptions_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        assert_eq!(cache_refused(&path, "wal", "normal"), None, "a local file");
+        let reason = cache_refused(&path, "delete", "normal").unwrap();
+        assert!(reason.contains("journal mode is delete"), "{reason}");
+        let reason = cache_refused(&path, "wal", "exclusive").unwrap();
+        assert!(reason.contains("locking mode is exclusive"), "{reason}");
+        for fs in ["nfs", "nfs4", "cifs", "9p", "fuse.sshfs"] {
+            assert!(is_network_filesystem(fs), "{fs}");
+        }
+        for fs in ["ext4", "xfs", "btrfs", "tmpfs", "overlay"] {
+            assert!(!is_network_filesystem(fs), "{fs}");
+        }
+        assert_eq!(unescape_mount("/mnt/my\\040disk"), "/mnt/my disk");
+
+        let url = format!("sqlite://{}", path.display());
+        let store = crate::db::Store::open(&url, 2, true).await.unwrap();
+        assert!(store.caches(), "WAL on a local filesystem");
+        assert!(
+            !crate::db::Store::open(&url, 2, false)
+                .await
+                .unwrap()
+                .caches()
+        );
+        let vfs = format!("{url}?vfs=unix-dotfile");
+        assert!(
+            !crate::db::readers::Readers::open(&vfs, 1, true)
+                .await
+                .unwrap()
+                .caches()
+        );
+        assert_eq!(url_parameter(&vfs, "vfs").as_deref(), Some("unix-dotfile"));
     }
 }

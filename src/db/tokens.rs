@@ -13,6 +13,17 @@ pub struct AuthRow {
     pub family_revoked: bool,
 }
 
+impl AuthRow {
+    /// Whether an access token of this session, minted at user version
+    /// `version`, may still be used: the session is not revoked, and the
+    /// user is enabled and unchanged since (no password, scope or disabled
+    /// change, no logout-all). The one rule for access tokens; refresh
+    /// tokens follow [`Grant::is_live`].
+    pub fn admits(&self, version: i64) -> bool {
+        !self.family_revoked && !self.user.disabled && self.user.token_version == version
+    }
+}
+
 /// A family as the refresh grant sees it, with its user's current state.
 #[derive(Debug, FromRow)]
 pub struct Grant {

@@ -2,6 +2,14 @@
 //! (RFC 7009) and the password checks that sessions depend on, independent
 //! of HTTP.
 
+mod password_change;
+mod sessions;
+#[cfg(test)]
+mod tests;
+
+pub use password_change::{PasswordChangeError, change_own_password};
+pub use sessions::{Introspection, introspect, revoke};
+
 use std::net::IpAddr;
 
 use crate::{
@@ -13,7 +21,6 @@ use crate::{
         scopes::{InvalidScope, ScopeSet},
         sha256_hex,
         throttle::{self, Verdict},
-        users::{self, UserChange, UserError},
     },
     db::{self, DbError, tokens::Rotation},
     validate,
@@ -235,186 +242,8 @@ pub async fn refresh(
     })
 }
 
-/// RFC 7009: revokes the family of an access or refresh token. Unknown and
-/// malformed tokens are not an error; `true` when a live session ended.
-pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<bool, DbError> {
-    let now = db::now();
-    let tokens = ctx.store.tokens();
-    let revoked = match ctx.keys.family_of(token) {
-        Some(family_id) => tokens.revoke_family(family_id, now).await?,
-        None => tokens.revoke_by_refresh(&sha256_hex(token), now).await?,
-    };
-    if revoked {
-        tracing::info!(
-            event = "session_revoked",
-            "a session was revoked (RFC 7009)"
-        );
-    }
-    Ok(revoked)
-}
-
-/// What RFC 7662 introspection tells of a live token; `None` for anything
-/// else (revoked, expired, spent, malformed, foreign, unknown).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Introspection {
-    pub scope: String,
-    pub client_id: String,
-    pub username: String,
-    pub sub: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub jti: Option<String>,
-    /// `Bearer` for an access token, `refresh_token` for a refresh token.
-    pub token_type: &'static str,
-}
-
-/// RFC 7662 §2.2: whether `token` is live now, by the same checks its use
-/// would face (for an access token: signature, claims, user and session;
-/// for a refresh token: not spent, session live, user unchanged), so a
-/// revocation is reflected at the next call.
-pub async fn introspect(ctx: &AuthContext, token: &str) -> Result<Option<Introspection>, DbError> {
-    if let Ok(claims) = ctx.keys.verify(token) {
-        let Ok(user_id) = claims.sub.parse::<i64>() else {
-            return Ok(None);
-        };
-        let live = ctx
-            .store
-            .auth_row(user_id, claims.fam)
-            .await?
-            .filter(|row| {
-                !row.user.disabled && row.user.token_version == claims.ver && !row.family_revoked
-            });
-        return Ok(live.map(|row| Introspection {
-            scope: claims.scope,
-            client_id: claims.client_id,
-            username: row.user.username,
-            sub: claims.sub,
-            exp: claims.exp,
-            iat: claims.iat,
-            jti: Some(claims.jti),
-            token_type: "Bearer",
-        }));
-    }
-    let now = db::now();
-    let state = ctx.store.tokens().refresh_state(&sha256_hex(token)).await?;
-    Ok(state
-        .filter(|state| !state.spent && state.grant.is_live(now))
-        .map(|state| Introspection {
-            scope: state.grant.scope,
-            client_id: state.grant.client_id,
-            username: state.username,
-            sub: state.grant.user_id.to_string(),
-            exp: state.grant.expires_at,
-            iat: state.issued_at,
-            jti: None,
-            token_type: "refresh_token",
-        }))
-}
-
-/// Why `PUT /users/me/password` refused.
-#[derive(Debug)]
-pub enum PasswordChangeError {
-    /// `current_password` is wrong; `session_revoked` when this session has
-    /// now given too many wrong answers and was ended.
-    WrongPassword {
-        session_revoked: bool,
-    },
-    TooManyAttempts {
-        retry_after: u64,
-    },
-    User(UserError),
-}
-
-impl From<UserError> for PasswordChangeError {
-    fn from(err: UserError) -> Self {
-        PasswordChangeError::User(err)
-    }
-}
-
-impl From<DbError> for PasswordChangeError {
-    fn from(err: DbError) -> Self {
-        PasswordChangeError::User(err.into())
-    }
-}
-
-impl From<HashError> for PasswordChangeError {
-    fn from(err: HashError) -> Self {
-        PasswordChangeError::User(err.into())
-    }
-}
-
-/// The caller's own password change: `current` is checked like a login's
-/// password, in the same throttle (per username and address, per username,
-/// per address, and per session), so a stolen token is no password oracle.
-pub async fn change_own_password(
-    ctx: &AuthContext,
-    caller: &crate::auth::Caller,
-    addr: Option<IpAddr>,
-    current: &str,
-    new: &str,
-) -> Result<(), PasswordChangeError> {
-    if let Err(reason) = crate::auth::password::validate(new, Some(&caller.username)) {
-        return Err(UserError::Invalid {
-            field: "new_password",
-            reason,
-        }
-        .into());
-    }
-    let keys = throttle::Keys::new(Some(&caller.username), addr).with_session(caller.family_id);
-    let stored = ctx
-        .store
-        .users()
-        .password_hash(caller.user_id)
-        .await?
-        .ok_or(UserError::NotFound)?;
-    let matched = ctx.hasher.verify(current, Some(&stored)).await?;
-    match throttle::settle(&ctx.store, &ctx.policy.throttle, &keys, matched).await? {
-        Verdict::Passed => {}
-        Verdict::Refused { retry_after } => {
-            tracing::warn!(
-                event = "password_change_refused",
-                user_id = caller.user_id,
-                addr = %shown(addr),
-                retry_after,
-                "password change refused by the throttle"
-            );
-            return Err(PasswordChangeError::TooManyAttempts { retry_after });
-        }
-        Verdict::Failed { session_spent } => {
-            if session_spent {
-                ctx.store
-                    .tokens()
-                    .revoke_family(caller.family_id, db::now())
-                    .await?;
-            }
-            tracing::warn!(
-                event = "password_change_failed",
-                user_id = caller.user_id,
-                addr = %shown(addr),
-                session_revoked = session_spent,
-                "wrong current password"
-            );
-            return Err(PasswordChangeError::WrongPassword {
-                session_revoked: session_spent,
-            });
-        }
-    }
-    let change = UserChange {
-        password: Some(new.to_owned()),
-        ..UserChange::default()
-    };
-    users::change(&ctx.store, &ctx.hasher, caller.user_id, change).await?;
-    tracing::info!(
-        event = "password_changed",
-        user_id = caller.user_id,
-        addr = %shown(addr),
-        "password changed; earlier sessions ended"
-    );
-    Ok(())
-}
-
 /// A client address for the security log; `-` when the peer is not IP.
-fn shown(addr: Option<IpAddr>) -> String {
+pub(super) fn shown(addr: Option<IpAddr>) -> String {
     addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string())
 }
 

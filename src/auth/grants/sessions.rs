@@ -1,0 +1,81 @@
+//! Ending a session (RFC 7009) and telling whether a token is live (RFC
+//! 7662), by the same rules its use faces.
+
+use crate::{
+    auth::{AuthContext, sha256_hex},
+    db::{self, DbError},
+};
+
+/// RFC 7009: revokes the family of an access or refresh token. Unknown and
+/// malformed tokens are not an error; `true` when a live session ended.
+pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<bool, DbError> {
+    let now = db::now();
+    let tokens = ctx.store.tokens();
+    let revoked = match ctx.keys.family_of(token) {
+        Some(family_id) => tokens.revoke_family(family_id, now).await?,
+        None => tokens.revoke_by_refresh(&sha256_hex(token), now).await?,
+    };
+    if revoked {
+        tracing::info!(
+            event = "session_revoked",
+            "a session was revoked (RFC 7009)"
+        );
+    }
+    Ok(revoked)
+}
+
+/// What RFC 7662 introspection tells of a live token; `None` for anything
+/// else (revoked, expired, spent, malformed, foreign, unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    pub scope: String,
+    pub client_id: String,
+    pub username: String,
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: Option<String>,
+    /// `Bearer` for an access token, `refresh_token` for a refresh token.
+    pub token_type: &'static str,
+}
+
+/// RFC 7662 §2.2: whether `token` is live now, by the same checks its use
+/// would face (for an access token: signature, claims, user and session;
+/// for a refresh token: not spent, session live, user unchanged), so a
+/// revocation is reflected at the next call.
+pub async fn introspect(ctx: &AuthContext, token: &str) -> Result<Option<Introspection>, DbError> {
+    if let Ok(claims) = ctx.keys.verify(token) {
+        let Ok(user_id) = claims.sub.parse::<i64>() else {
+            return Ok(None);
+        };
+        let live = ctx
+            .store
+            .auth_row(user_id, claims.fam)
+            .await?
+            .filter(|row| row.admits(claims.ver));
+        return Ok(live.map(|row| Introspection {
+            scope: claims.scope,
+            client_id: claims.client_id,
+            username: row.user.username,
+            sub: claims.sub,
+            exp: claims.exp,
+            iat: claims.iat,
+            jti: Some(claims.jti),
+            token_type: "Bearer",
+        }));
+    }
+    let now = db::now();
+    let state = ctx.store.tokens().refresh_state(&sha256_hex(token)).await?;
+    Ok(state
+        .filter(|state| !state.spent && state.grant.is_live(now))
+        .map(|state| Introspection {
+            scope: state.grant.scope,
+            client_id: state.grant.client_id,
+            username: state.username,
+            sub: state.grant.user_id.to_string(),
+            exp: state.grant.expires_at,
+            iat: state.issued_at,
+            jti: None,
+            token_type: "refresh_token",
+        }))
+}
