@@ -299,10 +299,11 @@ async fn grant(
     }
     let scope = read(&form.scope, "scope")?;
     let client_id = read(&form.client_id, "client_id")?;
-    // Stored with the session: PostgreSQL's text cannot hold NUL.
-    if client_id.is_some_and(|id| id.contains('\0')) {
+    // Stored with the session and printed by `tollgate sessions list`: no
+    // control or format character (a terminal escape, a bidi override, NUL).
+    if client_id.is_some_and(|id| id.chars().any(crate::validate::is_unprintable)) {
         return Err(GrantError::InvalidRequest(
-            "the parameter `client_id` may not contain the NUL character".into(),
+            "the parameter `client_id` may not contain control or format characters".into(),
         ));
     }
     read(&form.client_secret, "client_secret")?;

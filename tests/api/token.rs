@@ -266,3 +266,36 @@ async fn the_token_endpoint_answers_only_post() {
     assert!(matches!(status.as_u16(), 400 | 405), "{status} {body}");
     assert!(body.get("access_token").is_none());
 }
+
+/// A `client_id` is stored with the session and printed by `tollgate
+/// sessions list`: control and format characters are refused, so no login
+/// can write a terminal escape or a bidi override into an operator's screen.
+#[tokio::test]
+async fn a_client_id_with_control_or_format_characters_is_refused() {
+    let app = TestApp::spawn().await;
+    for client_id in [
+        "app\u{1b}[2J",
+        "app\u{202e}gnp.exe",
+        "app\u{0}",
+        "app\nline",
+    ] {
+        let response = app
+            .token_request(&[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("client_id", client_id),
+            ])
+            .await;
+        let (status, code, _) = crate::helpers::error_of(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{client_id:?}");
+        assert_eq!(code, "invalid_request", "{client_id:?}");
+    }
+    let fine = app
+        .token_request(&[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("client_id", "mobile-app"),
+        ])
+        .await;
+    assert_eq!(fine.status(), StatusCode::OK);
+}
