@@ -14,7 +14,8 @@ mod log_writer;
 pub mod metrics;
 pub mod middleware;
 pub mod request_log;
-pub mod resource;
 pub mod server;
 pub mod state;
 pub mod validate;
+
+pub use tollgate_resource as resource;

@@ -3,16 +3,12 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
+
+pub use tollgate_resource::token::{ACCESS_TOKEN_TYP, TokenError, now};
+use tollgate_resource::token::{RegisteredClaims, check_claims, verify_compact};
 
 use crate::auth::keys::{KeyRing, Verifier};
-
-/// The media type of access tokens (RFC 9068 §2.1). Any other JWT signed with
-/// the same key, a refresh token included, is not an access token.
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-
-/// Seconds of clock skew tolerated on `exp` between processes.
-pub(crate) const LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -30,32 +26,6 @@ pub struct AccessClaims {
     pub ver: i64,
     /// The token family (login) it descends from.
     pub fam: i64,
-}
-
-#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
-pub enum TokenError {
-    #[error("the access token has expired")]
-    Expired,
-    #[error("the access token is not valid")]
-    Invalid,
-}
-
-impl TokenError {
-    /// The fixed sentence for the error body and `WWW-Authenticate`.
-    pub fn description(&self) -> &'static str {
-        match self {
-            TokenError::Expired => "the access token has expired",
-            TokenError::Invalid => "the access token is not valid",
-        }
-    }
-}
-
-/// The claims every verify checks, whatever else a token carries.
-pub(crate) trait RegisteredClaims {
-    fn iss(&self) -> &str;
-    fn aud(&self) -> &str;
-    fn sub(&self) -> &str;
-    fn exp(&self) -> i64;
 }
 
 impl RegisteredClaims for AccessClaims {
@@ -158,99 +128,6 @@ impl Keys {
             None => None,
         }
     }
-}
-
-/// A compact JWT split into its parts, its header parsed once and `typ`
-/// checked: the key is looked up by [`Parsed::kid`] before the signature is.
-pub(crate) struct Parsed<'t> {
-    header: JoseHeader,
-    message: &'t str,
-    payload: &'t str,
-    signature: &'t str,
-}
-
-impl<'t> Parsed<'t> {
-    pub(crate) fn new(token: &'t str) -> Result<Self, TokenError> {
-        let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
-        let (header, payload) = message.split_once('.').ok_or(TokenError::Invalid)?;
-        let header: JoseHeader = decode_part(header)?;
-        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
-            return Err(TokenError::Invalid);
-        }
-        Ok(Self {
-            header,
-            message,
-            payload,
-            signature,
-        })
-    }
-
-    pub(crate) fn kid(&self) -> Option<&str> {
-        self.header.kid.as_deref()
-    }
-
-    /// Requires the header's `alg` to be the key's, checks the signature (in
-    /// constant time, before any claim is read), then parses the claims once.
-    pub(crate) fn verify<T: DeserializeOwned>(self, key: &Verifier) -> Result<T, TokenError> {
-        if self.header.alg != key.alg.as_str()
-            || !key.verify(self.message.as_bytes(), self.signature)
-        {
-            return Err(TokenError::Invalid);
-        }
-        decode_part(self.payload)
-    }
-}
-
-/// [`Parsed`], then the key named by the `kid` (`None` when there is none).
-fn verify_compact<'k, T: DeserializeOwned>(
-    token: &str,
-    key: impl FnOnce(Option<&str>) -> Option<&'k Verifier>,
-) -> Result<T, TokenError> {
-    let parsed = Parsed::new(token)?;
-    let verifier = key(parsed.kid()).ok_or(TokenError::Invalid)?;
-    parsed.verify(verifier)
-}
-
-/// `iss`, `aud` and a non-empty `sub` must match; `exp` may be up to
-/// [`LEEWAY_SECS`] in the past. `exp`, `iss`, `aud` and `sub` are required by
-/// the claim types: a token without one of them does not parse.
-pub(crate) fn check_claims(
-    claims: &impl RegisteredClaims,
-    issuer: &str,
-    audience: &str,
-    now: i64,
-) -> Result<(), TokenError> {
-    if claims.iss() != issuer || claims.aud() != audience || claims.sub().is_empty() {
-        return Err(TokenError::Invalid);
-    }
-    if claims.exp() < now - LEEWAY_SECS as i64 {
-        return Err(TokenError::Expired);
-    }
-    Ok(())
-}
-
-/// The JOSE header fields a verify reads; any others are ignored, as
-/// jsonwebtoken ignores them.
-#[derive(Deserialize)]
-struct JoseHeader {
-    alg: String,
-    typ: Option<String>,
-    kid: Option<String>,
-}
-
-/// One base64url part of a compact JWT, parsed as JSON.
-fn decode_part<T: DeserializeOwned>(part: &str) -> Result<T, TokenError> {
-    let json = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| TokenError::Invalid)?;
-    serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)
-}
-
-/// Unix seconds.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ impl LiveKeys {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = lock(&self.verified).get(&digest).cloned();
         if let Some(claims) = cached {
-            if claims.exp < db::now() - crate::auth::jwt::LEEWAY_SECS as i64 {
+            if claims.exp < db::now() - tollgate_resource::token::LEEWAY_SECS as i64 {
                 return Err(TokenError::Expired);
             }
             return Ok(claims);

@@ -4,7 +4,6 @@
 //! `crate::api::bearer`.
 
 pub mod grants;
-pub mod jwks;
 pub mod jwt;
 pub mod kek;
 pub mod keys;
@@ -13,6 +12,8 @@ pub mod password;
 pub mod scopes;
 pub mod throttle;
 pub mod users;
+
+pub use tollgate_resource::jwks;
 
 use std::{sync::Arc, time::Duration};
 

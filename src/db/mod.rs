@@ -325,13 +325,9 @@ fn reader_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// Seconds since the Unix epoch: the one time format stored.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+/// Seconds since the Unix epoch: the one time format stored, and the one
+/// clock tokens are checked with.
+pub use tollgate_resource::token::now;
 
 /// Milliseconds since the Unix epoch, for throttle locks.
 pub fn now_ms() -> i64 {

@@ -30,6 +30,7 @@ mod pg;
 mod refresh;
 mod rehash;
 mod resource_server;
+mod resource_verifier;
 mod revoke;
 mod scope_enum;
 mod scopes;

@@ -250,3 +250,63 @@ fn debug_output_carries_no_key_material() {
     assert!(!shown.contains(&format!("{:?}", record.private_key)));
     assert!(shown.contains("[redacted]"));
 }
+
+/// The public documents (`tollgate_resource::jwks`) as tollgate serves them.
+mod documents {
+    use serde_json::json;
+
+    use secrecy::SecretString;
+
+    use crate::auth::{
+        jwks::{AuthorizationServerMetadata, jwks_cache_control},
+        keys::{KeyRing, SigningAlg},
+    };
+
+    #[test]
+    fn hs256_publishes_an_empty_key_set() {
+        let ring = KeyRing::hmac(&SecretString::from("s".repeat(32)));
+        assert_eq!(
+            serde_json::to_value(ring.jwks()).unwrap(),
+            json!({"keys": []})
+        );
+        let cache = jwks_cache_control(std::time::Duration::from_secs(300));
+        assert_eq!(cache, "public, max-age=300");
+    }
+
+    #[test]
+    fn the_metadata_names_every_endpoint_under_the_issuer() {
+        let metadata = AuthorizationServerMetadata::new(
+            "https://auth.example.com/",
+            SigningAlg::EdDSA,
+            &["read:items", "admin"],
+        );
+        let value = serde_json::to_value(&metadata).unwrap();
+        assert_eq!(
+            value["issuer"], "https://auth.example.com/",
+            "as configured"
+        );
+        assert_eq!(value["token_endpoint"], "https://auth.example.com/token");
+        assert_eq!(
+            value["jwks_uri"],
+            "https://auth.example.com/.well-known/jwks.json"
+        );
+        assert_eq!(
+            value["introspection_endpoint"],
+            "https://auth.example.com/token/introspect"
+        );
+        assert_eq!(
+            value["grant_types_supported"],
+            json!(["password", "refresh_token"])
+        );
+        assert_eq!(value["scopes_supported"], json!(["read:items", "admin"]));
+        assert_eq!(
+            value["access_token_signing_alg_values_supported"],
+            json!(["EdDSA"])
+        );
+        assert!(
+            value
+                .get("token_endpoint_auth_signing_alg_values_supported")
+                .is_none()
+        );
+    }
+}

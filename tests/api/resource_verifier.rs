@@ -13,11 +13,13 @@ use poem::{
 };
 use poem_openapi::{OAuthScopes, OpenApi, OpenApiService, SecurityScheme, auth::Bearer};
 
-use super::*;
-use crate::auth::{
-    jwks::{AuthorizationServerMetadata, Jwks, PublicJwk},
-    jwt::{AccessClaims, Keys, now},
-    keys::{KeyRecord, KeyRing, SigningAlg, generate},
+use tollgate::{
+    auth::{
+        jwks::{AuthorizationServerMetadata, Jwks, PublicJwk},
+        jwt::{AccessClaims, Keys, now},
+        keys::{KeyRecord, KeyRing, SigningAlg, generate},
+    },
+    resource::*,
 };
 
 const AUDIENCE: &str = "tollgate";

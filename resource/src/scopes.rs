@@ -57,7 +57,7 @@ impl DeclaredScopes {
 /// poem-openapi registers the N-th path variable of an operation as `paramN`
 /// (`convert_oai_path` in poem-openapi-derive), and that is the pattern the
 /// router stores in [`poem::PathPattern`].
-pub(crate) fn route_pattern(spec_path: &str) -> String {
+pub fn route_pattern(spec_path: &str) -> String {
     let mut count = 0;
     spec_path
         .split('/')
@@ -74,7 +74,7 @@ pub(crate) fn route_pattern(spec_path: &str) -> String {
 }
 
 /// The pattern of the route the request matched (empty outside a route).
-pub(crate) fn matched_pattern(req: &poem::Request) -> &str {
+pub fn matched_pattern(req: &poem::Request) -> &str {
     req.data::<poem::PathPattern>()
         .map(|p| p.0.as_ref())
         .unwrap_or_default()

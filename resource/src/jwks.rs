@@ -10,7 +10,7 @@ use jsonwebtoken::jwk::{
 use poem_openapi::Object;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::keys::SigningAlg;
+use crate::SigningAlg;
 
 /// A JWK Set: the public keys access tokens are verified with. Empty under
 /// HS256, whose key is a shared secret.
@@ -72,7 +72,7 @@ impl PublicJwk {
         }
     }
 
-    pub(crate) fn rsa(n: String, e: String) -> Self {
+    pub fn rsa(n: String, e: String) -> Self {
         Self {
             n: Some(n),
             e: Some(e),
@@ -80,7 +80,7 @@ impl PublicJwk {
         }
     }
 
-    pub(crate) fn ec(x: String, y: String) -> Self {
+    pub fn ec(x: String, y: String) -> Self {
         Self {
             crv: Some("P-256".into()),
             x: Some(x),
@@ -89,7 +89,7 @@ impl PublicJwk {
         }
     }
 
-    pub(crate) fn okp(x: String) -> Self {
+    pub fn okp(x: String) -> Self {
         Self {
             crv: Some("Ed25519".into()),
             x: Some(x),
@@ -98,7 +98,7 @@ impl PublicJwk {
     }
 
     /// Sets `alg` and the `kid`, the RFC 7638 SHA-256 thumbprint.
-    pub(crate) fn with_kid_and_alg(mut self, alg: SigningAlg) -> Self {
+    pub fn with_kid_and_alg(mut self, alg: SigningAlg) -> Self {
         self.alg = alg.as_str().to_owned();
         self.kid = self.thumbprint().unwrap_or_default();
         self
@@ -198,61 +198,3 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// Where the RFC 8414 metadata is served.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use secrecy::SecretString;
-
-    use crate::auth::keys::KeyRing;
-
-    #[test]
-    fn hs256_publishes_an_empty_key_set() {
-        let ring = KeyRing::hmac(&SecretString::from("s".repeat(32)));
-        assert_eq!(
-            serde_json::to_value(ring.jwks()).unwrap(),
-            json!({"keys": []})
-        );
-        let cache = jwks_cache_control(std::time::Duration::from_secs(300));
-        assert_eq!(cache, "public, max-age=300");
-    }
-
-    #[test]
-    fn the_metadata_names_every_endpoint_under_the_issuer() {
-        let metadata = AuthorizationServerMetadata::new(
-            "https://auth.example.com/",
-            SigningAlg::EdDSA,
-            &["read:items", "admin"],
-        );
-        let value = serde_json::to_value(&metadata).unwrap();
-        assert_eq!(
-            value["issuer"], "https://auth.example.com/",
-            "as configured"
-        );
-        assert_eq!(value["token_endpoint"], "https://auth.example.com/token");
-        assert_eq!(
-            value["jwks_uri"],
-            "https://auth.example.com/.well-known/jwks.json"
-        );
-        assert_eq!(
-            value["introspection_endpoint"],
-            "https://auth.example.com/token/introspect"
-        );
-        assert_eq!(
-            value["grant_types_supported"],
-            json!(["password", "refresh_token"])
-        );
-        assert_eq!(value["scopes_supported"], json!(["read:items", "admin"]));
-        assert_eq!(
-            value["access_token_signing_alg_values_supported"],
-            json!(["EdDSA"])
-        );
-        assert!(
-            value
-                .get("token_endpoint_auth_signing_alg_values_supported")
-                .is_none()
-        );
-    }
-}

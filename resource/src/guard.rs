@@ -10,11 +10,9 @@ use poem::{
 use poem_openapi::{OpenApi, auth::Bearer, error::AuthorizationError};
 
 use crate::{
-    auth::jwt::TokenError,
-    resource::{
-        scopes::{DeclaredScopes, matched_pattern},
-        verifier::{Claims, JwksVerifier, VerifyError},
-    },
+    scopes::{DeclaredScopes, matched_pattern},
+    token::TokenError,
+    verifier::{Claims, JwksVerifier, VerifyError},
 };
 
 /// The caller behind a valid token.

@@ -9,10 +9,10 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{
+use crate::{
     jwks::{AuthorizationServerMetadata, Jwks, METADATA_PATH},
-    jwt::{Parsed, RegisteredClaims, TokenError, check_claims, now},
-    keys::Verifier,
+    key::Verifier,
+    token::{Parsed, RegisteredClaims, TokenError, check_claims, now},
 };
 
 /// The claims of a tollgate access token that a resource server reads.

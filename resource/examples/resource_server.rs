@@ -2,7 +2,7 @@
 //! `GET /reports/{id}` needs the `read:items` scope, declared once on the
 //! security parameter and enforced from that declaration.
 //!
-//! `cargo run --example resource_server`, with
+//! `cargo run -p tollgate-resource --example resource_server`, with
 //! - `TOLLGATE_URL`: tollgate's issuer (default `http://127.0.0.1:8000`);
 //! - `TOLLGATE_AUDIENCE`: the `aud` tokens must carry (default `tollgate`);
 //! - `RESOURCE_BIND`: this service's address (default `127.0.0.1:8100`).
@@ -15,7 +15,7 @@ use poem_openapi::{
     OAuthScopes, Object, OpenApi, OpenApiService, SecurityScheme, auth::Bearer, param::Path,
     payload::Json,
 };
-use tollgate::resource::{JwksVerifier, Principal, ResourceGuard};
+use tollgate_resource::{JwksVerifier, Principal, ResourceGuard};
 
 /// The scopes this service checks. tollgate grants only the scopes it knows,
 /// so this one is tollgate's `read:items`.
@@ -37,7 +37,7 @@ enum ReportScope {
 struct Auth(Principal);
 
 async fn check(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    tollgate::resource::check(req, bearer).await
+    tollgate_resource::check(req, bearer).await
 }
 
 /// A report.

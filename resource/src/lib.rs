@@ -1,5 +1,7 @@
 //! Scope enforcement for other poem-openapi services that accept tollgate's
-//! access tokens: no database, no shared secret.
+//! access tokens: no database, no shared secret. This crate is all a service
+//! that verifies tollgate's tokens builds; tollgate itself verifies its own
+//! tokens with the same code (`token`, `key`, `jwks`).
 //!
 //! A resource server declares its operations' scopes exactly as tollgate
 //! does, with `#[oai(scope = "...")]` on the security parameter, and gets:
@@ -29,15 +31,16 @@
 //! The service must be nested at `/`: the scope table is keyed by the route
 //! patterns poem-openapi registers. HTTPS fetches need the `tls` feature.
 
+mod alg;
 mod guard;
+pub mod jwks;
+pub mod key;
 pub mod scopes;
+pub mod token;
 mod verifier;
 
+pub use alg::SigningAlg;
 pub use guard::{GuardEndpoint, Principal, ResourceGuard, check};
 pub use scopes::DeclaredScopes;
+pub use token::TokenError;
 pub use verifier::{CachePolicy, Claims, JwksVerifier, VerifyError};
-
-pub use crate::auth::jwt::TokenError;
-
-#[cfg(test)]
-mod tests;

@@ -7,13 +7,12 @@ use aws_lc_rs::signature::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::SigningAlg;
-use crate::auth::jwks::PublicJwk;
+use crate::{SigningAlg, jwks::PublicJwk};
 
 /// One key that verifies, with the one algorithm it verifies.
 #[derive(Clone)]
-pub(crate) struct Verifier {
-    pub(crate) alg: SigningAlg,
+pub struct Verifier {
+    pub alg: SigningAlg,
     key: Key,
 }
 
@@ -24,7 +23,7 @@ enum Key {
 }
 
 impl Verifier {
-    pub(crate) fn hmac(secret: &[u8]) -> Self {
+    pub fn hmac(secret: &[u8]) -> Self {
         Self {
             alg: SigningAlg::HS256,
             key: Key::Hmac(DecodingKey::from_secret(secret)),
@@ -33,7 +32,7 @@ impl Verifier {
 
     /// From a published JWK; `None` when it is not one of the three
     /// asymmetric algorithms or its parameters do not fit its algorithm.
-    pub(crate) fn from_jwk(jwk: &PublicJwk) -> Option<Self> {
+    pub fn from_jwk(jwk: &PublicJwk) -> Option<Self> {
         let alg: SigningAlg = jwk.alg.parse().ok()?;
         let bytes = |v: &Option<String>| URL_SAFE_NO_PAD.decode(v.as_deref()?).ok();
         let key = match (alg, jwk.kty.as_str(), jwk.crv.as_deref()) {
@@ -61,7 +60,7 @@ impl Verifier {
     }
 
     /// Checks `signature` (base64url) over `message`.
-    pub(crate) fn verify(&self, message: &[u8], signature: &str) -> bool {
+    pub fn verify(&self, message: &[u8], signature: &str) -> bool {
         match &self.key {
             Key::Public(key) => URL_SAFE_NO_PAD
                 .decode(signature)
