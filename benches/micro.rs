@@ -10,7 +10,7 @@ use poem::http::Method;
 use tollgate::{
     api::{Api, bearer::ScopeTable},
     auth::{
-        jwt::{AccessClaims, Keys},
+        jwt::{AccessClaims, AccessTokens},
         keys::{KeyRing, SigningAlg, generate},
         scopes::ScopeSet,
     },
@@ -20,12 +20,12 @@ use tollgate::{
 const SECRET: &str = "micro-benchmark-signing-key-of-48-bytes-length!!";
 const ISSUER: &str = "http://127.0.0.1:8000";
 
-fn keys() -> Keys {
-    Keys::new(&SecretString::from(SECRET), ISSUER, "tollgate")
+fn keys() -> AccessTokens {
+    AccessTokens::new(&SecretString::from(SECRET), ISSUER, "tollgate")
 }
 
 /// A ring of one freshly generated key (HS256: the benchmark secret).
-fn keys_for(alg: SigningAlg) -> Keys {
+fn keys_for(alg: SigningAlg) -> AccessTokens {
     let ring = match alg {
         SigningAlg::HS256 => KeyRing::hmac(&SecretString::from(SECRET)),
         alg => {
@@ -33,7 +33,7 @@ fn keys_for(alg: SigningAlg) -> Keys {
             KeyRing::from_records(&[record], 0, None).expect("opens")
         }
     };
-    Keys::from_ring(ring, ISSUER, "tollgate")
+    AccessTokens::from_ring(ring, ISSUER, "tollgate")
 }
 
 fn claims() -> AccessClaims {
@@ -63,7 +63,7 @@ fn jwt(c: &mut Criterion) {
     group.bench_function("verify", |b| {
         b.iter(|| keys.verify(black_box(&token)).expect("verifies"))
     });
-    // What `Keys::verify` replaced: the same checks through `jsonwebtoken::decode`.
+    // What `AccessTokens::verify` replaced: the same checks through `jsonwebtoken::decode`.
     let key = jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes());
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_issuer(&[ISSUER]);

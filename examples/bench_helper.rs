@@ -26,7 +26,7 @@ use sqlx::{
 };
 use tollgate::{
     auth::{
-        jwt::{AccessClaims, Keys},
+        jwt::{AccessClaims, AccessTokens},
         random_token, sha256_hex,
     },
     db,
@@ -154,7 +154,7 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
     let issuer =
         std::env::var("TOLLGATE_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
     let audience = std::env::var("TOLLGATE_AUDIENCE").unwrap_or_else(|_| "tollgate".into());
-    let keys = Keys::new(&SecretString::from(secret), &issuer, &audience);
+    let keys = AccessTokens::new(&SecretString::from(secret), &issuer, &audience);
     let users: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT id, scopes, token_version FROM users WHERE disabled = 0 ORDER BY random() LIMIT ?",
     )

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! A bare poem server that does what `GET /users/me` cannot do without: it
-//! verifies the bearer token with tollgate's own `Keys::verify` (same key,
+//! verifies the bearer token with tollgate's own `AccessTokens::verify` (same key,
 //! algorithm, `typ`, `kid`, `exp`, `iss`, `aud` and `sub` checks) and answers
 //! the user's JSON from memory. No database, no log, no OpenAPI layer. With
 //! `--one-query` (PostgreSQL) it also runs one prepared primary-key query
@@ -33,10 +33,10 @@ use sqlx::{
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqlitePoolOptions},
 };
-use tollgate::auth::jwt::Keys;
+use tollgate::auth::jwt::AccessTokens;
 
 struct Ceiling {
-    keys: Keys,
+    keys: AccessTokens,
     user: Value,
     /// The `sub` the user's tokens carry.
     sub: String,
@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         false => None,
     };
     let state = Arc::new(Ceiling {
-        keys: Keys::new(&SecretString::from(secret), &issuer, &audience),
+        keys: AccessTokens::new(&SecretString::from(secret), &issuer, &audience),
         user,
         sub,
         pool,

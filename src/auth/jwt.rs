@@ -43,8 +43,9 @@ impl RegisteredClaims for AccessClaims {
     }
 }
 
-/// The key ring and the claims tokens must carry, built once at start.
-pub struct Keys {
+/// Access tokens signed and verified: the key ring and the claims every
+/// token must carry, built once at start.
+pub struct AccessTokens {
     ring: KeyRing,
     /// `{"alg","typ","kid"}` of the signing key, base64url, computed once.
     header: String,
@@ -52,7 +53,7 @@ pub struct Keys {
     audience: String,
 }
 
-impl Keys {
+impl AccessTokens {
     /// HS256 with a shared secret (`kid` derived from it).
     pub fn new(secret: &SecretString, issuer: &str, audience: &str) -> Self {
         Self::from_ring(KeyRing::hmac(secret), issuer, audience)
@@ -136,8 +137,8 @@ mod tests {
 
     use super::*;
 
-    fn keys() -> Keys {
-        Keys::new(&SecretString::from("k".repeat(48)), "tollgate", "tollgate")
+    fn keys() -> AccessTokens {
+        AccessTokens::new(&SecretString::from("k".repeat(48)), "tollgate", "tollgate")
     }
 
     fn claims() -> AccessClaims {

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     auth::{
-        jwt::{AccessClaims, Keys, TokenError},
+        jwt::{AccessClaims, AccessTokens, TokenError},
         kek::Kek,
         keys::{self, KeyError, KeyRecord, KeyRing, SigningAlg},
     },
@@ -56,7 +56,7 @@ const VERIFIED_CAPACITY: usize = 10_000;
 /// The keys in use, swapped whole on reload; cheap to read per request.
 pub struct LiveKeys {
     source: KeySource,
-    current: RwLock<Arc<Keys>>,
+    current: RwLock<Arc<AccessTokens>>,
     /// The key ids and times the current ring was built from: a reload that
     /// finds the same keeps the ring and its verified tokens.
     fingerprint: Mutex<String>,
@@ -86,7 +86,7 @@ impl LiveKeys {
     }
 
     /// The keys as of the last load.
-    pub fn current(&self) -> Arc<Keys> {
+    pub fn current(&self) -> Arc<AccessTokens> {
         Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -155,10 +155,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The keys, and a fingerprint of what they were built from (the stored
 /// keys, their times, and which one signs now).
-async fn build(store: &Store, source: &KeySource) -> Result<(Keys, String), KeyStoreError> {
+async fn build(store: &Store, source: &KeySource) -> Result<(AccessTokens, String), KeyStoreError> {
     if !source.alg.is_asymmetric() {
         let secret = source.secret.as_ref().ok_or(KeyError::Symmetric)?;
-        let keys = Keys::new(secret, &source.issuer, &source.audience);
+        let keys = AccessTokens::new(secret, &source.issuer, &source.audience);
         return Ok((keys, String::new()));
     }
     let records = stored(store).await?;
@@ -168,7 +168,7 @@ async fn build(store: &Store, source: &KeySource) -> Result<(Keys, String), KeyS
         fingerprint += &format!(";{}:{}:{:?}", r.kid, r.activates_at, r.retires_at);
     }
     Ok((
-        Keys::from_ring(ring, &source.issuer, &source.audience),
+        AccessTokens::from_ring(ring, &source.issuer, &source.audience),
         fingerprint,
     ))
 }

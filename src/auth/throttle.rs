@@ -47,7 +47,7 @@ pub const SESSION_LIMIT: i64 = 5;
 const ACCOUNT_LOCK_MS: i64 = 1_000;
 
 /// The counters one attempt touches.
-pub struct Keys {
+pub struct Counters {
     /// `None` for a username that cannot exist: nothing is counted for it
     /// but its address.
     pair: Option<String>,
@@ -56,7 +56,7 @@ pub struct Keys {
     session: Option<String>,
 }
 
-impl Keys {
+impl Counters {
     pub fn new(username: Option<&str>, addr: Option<IpAddr>) -> Self {
         let user = username.map(username_key);
         let addr = addr.map(address_group);
@@ -152,7 +152,7 @@ pub enum Verdict {
 pub async fn settle(
     store: &Store,
     config: &ThrottleConfig,
-    keys: &Keys,
+    keys: &Counters,
     matched: bool,
 ) -> DbResult<Verdict> {
     let names = keys.all();
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn keys_name_the_pair_the_account_and_the_address() {
-        let keys = Keys::new(Some("Admin"), Some("192.0.2.7".parse().unwrap())).with_session(9);
+        let keys = Counters::new(Some("Admin"), Some("192.0.2.7".parse().unwrap())).with_session(9);
         assert_eq!(
             keys.all(),
             [
@@ -245,6 +245,6 @@ mod tests {
                 "session:9"
             ]
         );
-        assert_eq!(Keys::new(None, None).all(), Vec::<&str>::new());
+        assert_eq!(Counters::new(None, None).all(), Vec::<&str>::new());
     }
 }

@@ -16,7 +16,7 @@ use poem_openapi::{OAuthScopes, OpenApi, OpenApiService, SecurityScheme, auth::B
 use tollgate::{
     auth::{
         jwks::{AuthorizationServerMetadata, Jwks, PublicJwk},
-        jwt::{AccessClaims, Keys, now},
+        jwt::{AccessClaims, AccessTokens, now},
         keys::{KeyRecord, KeyRing, SigningAlg, generate},
     },
     resource::*,
@@ -114,7 +114,9 @@ fn token(
         fam: 1,
     };
     change(&mut claims);
-    Keys::from_ring(ring, iss, AUDIENCE).sign(&claims).unwrap()
+    AccessTokens::from_ring(ring, iss, AUDIENCE)
+        .sign(&claims)
+        .unwrap()
 }
 
 fn record(alg: SigningAlg) -> KeyRecord {

@@ -92,7 +92,7 @@ pub struct PasswordLogin<'a> {
 pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Issued, GrantError> {
     let requested = login.scope.map(ScopeSet::parse).transpose()?;
     let plausible = validate::username(login.username).is_ok();
-    let keys = throttle::Keys::new(plausible.then_some(login.username), login.addr);
+    let keys = throttle::Counters::new(plausible.then_some(login.username), login.addr);
 
     // Every attempt, refused or not, costs one bcrypt verify (a dummy one for
     // an unknown user), so timing tells none of the cases apart.

@@ -62,7 +62,7 @@ pub async fn change_own_password(
         }
         .into());
     }
-    let keys = throttle::Keys::new(Some(&caller.username), addr).with_session(caller.family_id);
+    let keys = throttle::Counters::new(Some(&caller.username), addr).with_session(caller.family_id);
     let stored = ctx
         .store
         .users()

@@ -4,7 +4,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::*;
-use crate::auth::jwt::{AccessClaims, Keys, TokenError, now};
+use crate::auth::jwt::{AccessClaims, AccessTokens, TokenError, now};
 
 const ASYMMETRIC: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
 
@@ -24,9 +24,9 @@ fn claims() -> AccessClaims {
     }
 }
 
-fn keys(records: &[KeyRecord], at: i64) -> Keys {
+fn keys(records: &[KeyRecord], at: i64) -> AccessTokens {
     let ring = KeyRing::from_records(records, at, None).unwrap();
-    Keys::from_ring(ring, "http://127.0.0.1:8000", "tollgate")
+    AccessTokens::from_ring(ring, "http://127.0.0.1:8000", "tollgate")
 }
 
 fn kek(text: &str) -> Kek {
