@@ -4,10 +4,7 @@
 use secrecy::SecretString;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use poem::{
-    Endpoint, IntoEndpoint, Response, Route, Server,
-    listener::{Acceptor, Listener, TcpAcceptor},
-};
+use poem::{Endpoint, IntoEndpoint, Response, Route};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -112,7 +109,7 @@ const METRICS_GRACE: Duration = Duration::from_secs(1);
 pub struct App {
     listener: TcpListener,
     /// The metrics listener, when `TOLLGATE_METRICS_BIND` is set.
-    metrics: Option<TcpAcceptor>,
+    metrics: Option<TcpListener>,
     state: AppState,
 }
 
@@ -136,11 +133,7 @@ impl App {
             }
         });
         let metrics = match metrics_bind {
-            Some(addr) => Some(
-                poem::listener::TcpListener::bind(addr)
-                    .into_acceptor()
-                    .await?,
-            ),
+            Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
         };
         Ok(Self {
@@ -158,7 +151,11 @@ impl App {
 
     /// The metrics listener's address, when there is one.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().map(socket_addr)
+        self.metrics.as_ref().map(|listener| {
+            listener
+                .local_addr()
+                .expect("a bound TCP listener has an address")
+        })
     }
 
     pub fn state(&self) -> &AppState {
@@ -178,25 +175,25 @@ impl App {
         // Dropped (so the metrics server stops) when the API's shutdown
         // fires, or when the API server ends on an error.
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        let metrics = self.metrics.map(|acceptor| {
-            tracing::info!(metrics_addr = %socket_addr(&acceptor), "serving metrics at /metrics");
+        let limits = self.state.config.server.clone();
+        let metrics = self.metrics.map(|listener| {
+            let addr = listener.local_addr().ok();
+            tracing::info!(metrics_addr = ?addr, "serving metrics at /metrics");
             let routes = metrics::routes(self.state.metrics.clone());
             let stopped = async move {
                 let _ = metrics_stopped.await;
             };
-            tokio::spawn(
-                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                    routes,
-                    stopped,
-                    Some(METRICS_GRACE),
-                ),
-            )
+            // The API's connection limits, on a listener of its own: a
+            // client holding metrics connections cannot take the API's.
+            let limits = limits.clone();
+            tokio::spawn(async move {
+                server::serve(listener, routes, &limits, stopped, METRICS_GRACE).await
+            })
         });
         let shutdown = async move {
             shutdown.await;
             drop(stop_metrics);
         };
-        let limits = self.state.config.server.clone();
         let result = server::serve(
             self.listener,
             routes(self.state),
@@ -213,14 +210,6 @@ impl App {
         };
         result.and(metrics_result)
     }
-}
-
-fn socket_addr(acceptor: &TcpAcceptor) -> SocketAddr {
-    acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .expect("a TCP listener has a socket address")
 }
 
 /// The whole application: the API, its spec and docs, and the middleware.

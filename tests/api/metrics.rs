@@ -181,3 +181,36 @@ async fn database_errors_and_503_answers_are_counted() {
         1.0
     );
 }
+
+/// The metrics listener has the API's connection limits: a client that
+/// opens a connection and never finishes its header is cut off at the
+/// header timeout, and no more connections than the bound are held open.
+#[tokio::test]
+async fn the_metrics_listener_cuts_off_slow_clients_like_the_api() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with(|config| {
+        config.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+        config.server.header_timeout = std::time::Duration::from_millis(300);
+        config.server.max_connections = 2;
+    })
+    .await;
+    let addr = app.metrics_addr.unwrap();
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\n")
+            .await
+            .unwrap();
+        slow.push(conn);
+    }
+    // Both are closed by the server, header unfinished.
+    for conn in &mut slow {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("the server closed the slow connection");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    scrape(&app).await;
+}
