@@ -34,14 +34,6 @@ struct Shared {
 #[derive(Clone)]
 pub struct Queue(Arc<Shared>);
 
-impl Queue {
-    /// Queues one whole line (its `\n` included), or drops and counts it
-    /// when the buffer is full.
-    pub fn push(&self, line: &[u8]) {
-        Line(&self.0).push(line);
-    }
-}
-
 /// The writer thread; [`Writer::finish`] writes out what is left.
 pub struct Writer {
     shared: Arc<Shared>,

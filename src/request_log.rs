@@ -1,24 +1,16 @@
 //! The log: where its lines go, and the access log, one line per request
 //! with a request id.
 //!
-//! Lines go to standard error. Warnings and errors (the first admin's
-//! password among them) are written at once by the thread that logs them;
-//! everything else goes through a bounded queue to a writer thread
-//! ([`crate::log_writer`]), so a request never waits on a write. When the
-//! queue is full, lines are dropped and counted, and the count is logged at
-//! exit. A line written at once can therefore appear before info lines that
-//! were logged a moment earlier.
+//! Lines go to standard error, formatted by tracing-subscriber: its text
+//! layout (in colour only on a terminal), or JSON. Warnings and errors (the
+//! first admin's password among them) are written at once by the thread
+//! that logs them; everything else goes through a bounded queue to a writer
+//! thread ([`crate::log_writer`]), so a request never waits on a write. When
+//! the queue is full, lines are dropped and counted, and the count is logged
+//! at exit. A line written at once can therefore appear before info lines
+//! that were logged a moment earlier.
 
-use std::{
-    cell::RefCell,
-    fmt,
-    io::IsTerminal,
-    sync::{
-        OnceLock,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{cell::RefCell, fmt, fmt::Write as _, io::IsTerminal, time::Duration};
 
 use poem::{
     Request, Response,
@@ -36,20 +28,7 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
-use crate::log_format::AccessLine;
-
-/// The header a client may set to trace its request, and that every answer carries.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// The longest client-chosen request id that is kept.
-const MAX_ID_LEN: usize = 64;
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-tokio::task_local! {
-    /// The id of the request whose task is logging, read by [`WithRequestId`].
-    static CURRENT: RequestId;
-}
+use crate::request_id::{REQUEST_ID_HEADER, RequestId};
 
 /// Keeps the writer thread alive; [`LogGuard::finish`] flushes it at exit.
 pub struct LogGuard {
@@ -67,16 +46,14 @@ impl LogGuard {
 }
 
 /// `TOLLGATE_LOG` (else `RUST_LOG`, else `info`) filters; `TOLLGATE_LOG_FORMAT=json`
-/// writes JSON lines. On a terminal (and `NO_COLOR` unset) the text is
-/// tracing-subscriber's, in colour; elsewhere [`crate::log_format`]'s plain
-/// lines, the same layout written faster, and the access log's line is
-/// written straight to the queue (see [`AccessLog::finish`]).
+/// writes JSON lines, anything else tracing-subscriber's text lines, in
+/// colour on a terminal when `NO_COLOR` is unset.
 pub fn init() -> LogGuard {
     let directives = std::env::var("TOLLGATE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, queue, guard) = writer();
+    let (writer, guard) = writer();
     let ansi = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
@@ -88,53 +65,33 @@ pub fn init() -> LogGuard {
             .json()
             .map_event_format(|inner| WithRequestId { inner, json: true })
             .init();
-    } else if ansi {
+    } else {
         builder
             .map_event_format(|inner| WithRequestId { inner, json: false })
             .init();
-    } else {
-        builder.event_format(crate::log_format::PlainText).init();
-        // A directive on a span or a field value (`[...]`) can only be
-        // judged on the event itself; without one, the level check of
-        // `tracing::enabled!` decides as the event's would.
-        if let Some(queue) = queue
-            && !directives.contains('[')
-        {
-            let _ = PLAIN_QUEUE.set(queue);
-        }
     }
     guard
 }
 
-/// Where [`AccessLog::finish`] writes its plain text lines itself, when it may.
-static PLAIN_QUEUE: OnceLock<crate::log_writer::Queue> = OnceLock::new();
-
 /// Standard error at once for warnings and errors, through the queue
 /// otherwise (or at once for everything, if no thread could be started).
-fn writer() -> (BoxMakeWriter, Option<crate::log_writer::Queue>, LogGuard) {
+fn writer() -> (BoxMakeWriter, LogGuard) {
     match crate::log_writer::start() {
         Ok((queue, writer)) => (
-            BoxMakeWriter::new(
-                std::io::stderr
-                    .with_max_level(Level::WARN)
-                    .or_else(queue.clone()),
-            ),
-            Some(queue),
+            BoxMakeWriter::new(std::io::stderr.with_max_level(Level::WARN).or_else(queue)),
             LogGuard {
                 writer: Some(writer),
             },
         ),
         Err(_) => (
             BoxMakeWriter::new(std::io::stderr),
-            None,
             LogGuard { writer: None },
         ),
     }
 }
 
 /// Adds `request_id` to every event logged while a request is handled: at the
-/// end of a text line, or as a top-level field of a JSON line. (The plain
-/// text format writes it itself.)
+/// end of a text line, or as a top-level field of a JSON line.
 struct WithRequestId<F> {
     inner: F,
     json: bool,
@@ -152,84 +109,56 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let Ok(id) = CURRENT.try_with(|id| *id) else {
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        let Some(id) = crate::request_id::current() else {
             return self.inner.format_event(ctx, writer, event);
         };
-        let mut line = String::with_capacity(256);
-        self.inner
-            .format_event(ctx, Writer::new(&mut line), event)?;
-        let line = line.trim_end_matches('\n');
-        // A request id is only ever `[A-Za-z0-9._-]`: nothing to escape.
-        match line.strip_suffix('}') {
-            Some(object) if self.json => {
-                writeln!(writer, "{object},\"request_id\":\"{}\"}}", id.as_str())
-            }
-            _ => writeln!(writer, "{line} request_id={}", id.as_str()),
-        }
-    }
-}
-
-/// The id of the request being handled on this task, if any.
-pub(crate) fn current_id() -> Option<RequestId> {
-    CURRENT.try_with(|id| *id).ok()
-}
-
-/// A request's id: the client's `X-Request-Id` when it is 1 to 64 characters
-/// of `A-Z a-z 0-9 . _ -`, else a new one. Anything else could forge parts of
-/// a log line, so it is replaced, not cleaned.
-#[derive(Clone, Copy)]
-pub struct RequestId {
-    bytes: [u8; MAX_ID_LEN],
-    len: u8,
-}
-
-impl RequestId {
-    /// The client's id, if it is one tollgate accepts.
-    pub fn from_client(value: &[u8]) -> Option<Self> {
-        let valid = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
-        if value.is_empty() || value.len() > MAX_ID_LEN || !value.iter().all(valid) {
-            return None;
-        }
-        let mut bytes = [0; MAX_ID_LEN];
-        bytes[..value.len()].copy_from_slice(value);
-        Some(Self {
-            bytes,
-            len: value.len() as u8,
+        LINE.with(|line| {
+            // Taken, not borrowed: an event logged while one is formatted
+            // (by a value's `Display`) finds it empty rather than panicking.
+            let mut line = line.take();
+            line.clear();
+            self.inner
+                .format_event(ctx, Writer::new(&mut line), event)?;
+            let text = line.trim_end_matches('\n');
+            // A request id is only ever `[A-Za-z0-9._-]`: nothing to escape.
+            let written = match text.strip_suffix('}') {
+                Some(object) if self.json => {
+                    writeln!(writer, "{object},\"request_id\":\"{}\"}}", id.as_str())
+                }
+                _ => writeln!(writer, "{text} request_id={}", id.as_str()),
+            };
+            LINE.set(line);
+            written
         })
     }
-
-    /// A new id, unique within the process and, by its random prefix, all but
-    /// surely across processes and restarts: no system call, no lock.
-    pub fn generate() -> Self {
-        static PREFIX: OnceLock<u32> = OnceLock::new();
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let prefix = *PREFIX.get_or_init(rand::random);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        // Hex by hand: `write!` costs ten times as much through `core::fmt`.
-        let mut bytes = [0; MAX_ID_LEN];
-        let digits = (16 - n.leading_zeros() as usize / 4).max(8);
-        let hex = |i: u32, v: u64| HEX[(v >> (4 * i) & 0xf) as usize];
-        for i in 0..8 {
-            bytes[7 - i] = hex(i as u32, u64::from(prefix));
-        }
-        for i in 0..digits {
-            bytes[8 + digits - 1 - i] = hex(i as u32, n);
-        }
-        Self {
-            bytes,
-            len: (8 + digits) as u8,
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Only ASCII is ever stored.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
-    }
 }
 
-impl fmt::Display for RequestId {
+/// Text a client chose, as a log field: every character that `Debug` would
+/// write as `\u{..}` (control characters such as an escape or a line feed,
+/// and format characters such as the bidi override U+202E) is written that
+/// way, so no value can start a line of its own or reorder what a terminal
+/// shows. The rest is written as it is, unquoted.
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        if self.0.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return f.write_str(self.0);
+        }
+        for c in self.0.chars() {
+            // `escape_debug` writes a character as itself, as `\"`-style
+            // (quotes, backslash, \t \r \n) or as `\u{..}`.
+            let shown_as_is = c.escape_debug().len() == 1 || matches!(c, '"' | '\'' | '\\');
+            if shown_as_is {
+                f.write_char(c)?;
+            } else {
+                write!(f, "\\u{{{:x}}}", c as u32)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -264,117 +193,137 @@ impl AccessLog {
     /// Runs `future`, the handling of the request, with its id current.
     /// (Not an `async fn`: that would keep a second copy of `future`.)
     pub fn scope<F: Future>(&self, future: F) -> TaskLocalFuture<RequestId, F> {
-        CURRENT.scope(self.id, future)
+        self.id.scope(future)
     }
 
-    /// Sets `X-Request-Id` on the answer and writes the line, for a request
+    /// Sets `X-Request-Id` on the answer and logs the line, for a request
     /// answered `elapsed` after it arrived.
-    ///
-    /// With the plain text format the line is written by hand, to the same
-    /// queue and in the same layout, after the same level check; otherwise
-    /// (colour, JSON, no writer thread) it is a `tracing` event.
     pub fn finish(self, response: &mut Response, elapsed: Duration) {
         if let Ok(value) = HeaderValue::from_str(self.id.as_str()) {
             // A `HeaderName`, not the `&str`, which would be parsed each time.
             const NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
             response.headers_mut().insert(NAME, value);
         }
-        let line = AccessLine {
-            target: TARGET,
-            method: self.method.as_str(),
-            path: self.uri.path(),
-            status: response.status().as_u16(),
-            latency_us: elapsed.as_micros() as u64,
-            request_id: self.id.as_str(),
-        };
-        match PLAIN_QUEUE.get() {
-            Some(queue) => {
-                if tracing::enabled!(target: TARGET, Level::INFO) {
-                    thread_local! {
-                        static TEXT: RefCell<String> = const { RefCell::new(String::new()) };
-                    }
-                    TEXT.with_borrow_mut(|text| {
-                        text.clear();
-                        crate::log_format::access_line(text, &line);
-                        queue.push(text.as_bytes());
-                    });
-                }
-            }
-            None => CURRENT.sync_scope(self.id, || event(&line)),
-        }
+        let status = response.status().as_u16();
+        let latency_us = elapsed.as_micros() as u64;
+        self.id.sync_scope(|| {
+            event(self.method.as_str(), self.uri.path(), status, latency_us);
+        });
     }
 }
 
-/// The access log's line as a `tracing` event (the request id is added by
-/// the formats, from [`CURRENT`]).
-fn event(line: &AccessLine<'_>) {
+/// The access log's line (the request id is added by the format).
+fn event(method: &str, path: &str, status: u16, latency_us: u64) {
     tracing::info!(
         target: TARGET,
-        method = %line.method,
-        path = %line.path,
-        status = line.status,
-        latency_us = line.latency_us,
+        method = %Escaped(method),
+        path = %Escaped(path),
+        status,
+        latency_us,
         "request"
     );
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{AccessLine, CURRENT, RequestId, TARGET, event};
+    use std::{
+        io,
+        sync::{Arc, Mutex},
+    };
+
+    use super::{Escaped, RequestId, WithRequestId, event};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What the text format of [`super::init`] (or its JSON) writes for the
+    /// events `log` logs.
+    fn logged(json: bool, log: impl FnOnce()) -> String {
+        let out = Captured::default();
+        let writer = out.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone());
+        if json {
+            let subscriber = builder
+                .json()
+                .map_event_format(|inner| WithRequestId { inner, json: true })
+                .finish();
+            tracing::subscriber::with_default(subscriber, log);
+        } else {
+            let subscriber = builder
+                .map_event_format(|inner| WithRequestId { inner, json: false })
+                .finish();
+            tracing::subscriber::with_default(subscriber, log);
+        }
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
 
     #[test]
-    fn client_ids_are_kept_only_when_plain() {
-        for good in ["a", "trace-me-1", "A.b_c-9", &"x".repeat(64)] {
+    fn the_access_line_has_every_field_and_the_request_id() {
+        let id = RequestId::from_client(b"trace-1").unwrap();
+        let line = logged(false, || {
+            id.sync_scope(|| event("GET", "/users/me", 404, 1234));
+        });
+        assert!(
+            line.ends_with(
+                "  INFO tollgate::request_log: request method=GET path=/users/me \
+                 status=404 latency_us=1234 request_id=trace-1\n"
+            ),
+            "{line}"
+        );
+        let line = logged(true, || id.sync_scope(|| event("GET", "/x", 200, 7)));
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(json["request_id"], "trace-1");
+        assert_eq!(json["fields"]["path"], "/x");
+        assert_eq!(json["fields"]["status"], 200);
+        assert_eq!(json["target"], "tollgate::request_log");
+    }
+
+    #[test]
+    fn control_and_format_characters_in_a_path_are_escaped() {
+        let path = "/a\u{1b}[31m\nb\u{202e}c\u{2066}\u{200f}\u{ad}\u{85}\"\\é";
+        for json in [false, true] {
+            let line = logged(json, || event("GET", path, 404, 1));
+            for raw in [
+                '\u{1b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{ad}', '\u{85}',
+            ] {
+                assert!(!line.contains(raw), "{raw:?} in {line}");
+            }
+            assert_eq!(line.matches('\n').count(), 1, "{line}");
+        }
+        assert_eq!(
+            Escaped(path).to_string(),
+            "/a\\u{1b}[31m\\u{a}b\\u{202e}c\\u{2066}\\u{200f}\\u{ad}\\u{85}\"\\é"
+        );
+    }
+
+    #[test]
+    fn every_format_character_is_escaped() {
+        // Category Cf, as of Unicode 16.
+        let format = [
+            0xad, 0x600, 0x605, 0x61c, 0x6dd, 0x70f, 0x890, 0x891, 0x8e2, 0x180e, 0x200b, 0x200c,
+            0x200d, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2060, 0x2064, 0x2066,
+            0x2067, 0x2068, 0x2069, 0x206a, 0x206f, 0xfeff, 0xfff9, 0xfffb, 0x110bd, 0x110cd,
+            0x13430, 0x1343f, 0x1bca0, 0x1bca3, 0x1d173, 0x1d17a, 0xe0001, 0xe0020, 0xe007f,
+        ];
+        for code in format {
+            let c = char::from_u32(code).unwrap();
             assert_eq!(
-                RequestId::from_client(good.as_bytes()).map(|id| id.to_string()),
-                Some(good.to_owned())
+                Escaped(&c.to_string()).to_string(),
+                format!("\\u{{{code:x}}}")
             );
         }
-        for bad in [
-            "",
-            "1}:forged{status=500",
-            "a b",
-            "a=b",
-            "a\"b",
-            "é",
-            &"x".repeat(65),
-        ] {
-            assert!(RequestId::from_client(bad.as_bytes()).is_none(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_line_written_by_hand_is_the_line_of_the_event() {
-        let id = RequestId::from_client(b"trace-1").unwrap();
-        for (method, path) in [("GET", "/users/me"), ("BREW", "/a\u{1b}[31m\nb")] {
-            let line = AccessLine {
-                target: TARGET,
-                method,
-                path,
-                status: 404,
-                latency_us: 1234,
-                request_id: id.as_str(),
-            };
-            let traced =
-                crate::log_format::tests::logged(|| CURRENT.sync_scope(id, || event(&line)));
-            let mut by_hand = String::new();
-            crate::log_format::access_line(&mut by_hand, &line);
-            // After the timestamp, which is 27 characters in both.
-            assert_eq!(by_hand[27..], traced[27..]);
-            assert!(by_hand.ends_with(" status=404 latency_us=1234 request_id=trace-1\n"));
-        }
-    }
-
-    #[test]
-    fn generated_ids_differ_and_would_be_accepted_back() {
-        let a = RequestId::generate();
-        let b = RequestId::generate();
-        assert_ne!(a.as_str(), b.as_str());
-        assert_eq!(a.as_str().len(), 16);
-        assert!(RequestId::from_client(a.as_str().as_bytes()).is_some());
-        let (prefix, count) = a.as_str().split_at(8);
-        assert_eq!(b.as_str()[..8], *prefix, "one prefix per process");
-        let next = u64::from_str_radix(count, 16).unwrap() + 1;
-        assert_eq!(u64::from_str_radix(&b.as_str()[8..], 16).unwrap(), next);
     }
 }

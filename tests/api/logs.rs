@@ -172,3 +172,54 @@ async fn the_filter_can_turn_the_request_lines_off() {
         "no request line: {log:#?}"
     );
 }
+
+/// Sends `target` as the request line's path, byte for byte, and returns the
+/// answer's status line.
+async fn raw_get(addr: std::net::SocketAddr, target: &[u8], id: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = b"GET ".to_vec();
+    request.extend_from_slice(target);
+    request.extend_from_slice(b" HTTP/1.1\r\nHost: tollgate\r\nConnection: close\r\n");
+    request.extend_from_slice(format!("X-Request-Id: {id}\r\n\r\n").as_bytes());
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn control_and_bidi_characters_in_a_path_do_not_reach_the_log_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Served::start(&dir);
+    let addr = server.addr().await;
+    // U+202E (right-to-left override) as raw UTF-8, which reaches the
+    // routes and the access log; a raw escape character, which the HTTP
+    // parser refuses; and both percent-encoded, which are logged as sent.
+    let bidi = raw_get(addr, b"/bidi\xe2\x80\xae-tail", "bidi-raw").await;
+    assert!(bidi.contains(" 404 "), "{bidi}");
+    let esc = raw_get(addr, b"/esc\x1b[31m", "esc-raw").await;
+    assert!(esc.contains(" 400 "), "{esc}");
+    raw_get(addr, b"/both%E2%80%AE%1B[31m", "percent-encoded").await;
+
+    server.terminate();
+    assert!(server.exit_status().await.success());
+    let log = &server.lines;
+    for line in log {
+        assert!(
+            !line.contains('\u{202e}') && !line.contains('\u{1b}'),
+            "a raw control or bidi character in the log: {line:?}"
+        );
+    }
+    let bidi = log
+        .iter()
+        .find(|l| l.contains("request_id=bidi-raw"))
+        .unwrap_or_else(|| panic!("the request is logged: {log:#?}"));
+    assert!(bidi.contains("path=/bidi\\u{202e}-tail"), "{bidi}");
+    let encoded = log
+        .iter()
+        .find(|l| l.contains("request_id=percent-encoded"))
+        .unwrap_or_else(|| panic!("the request is logged: {log:#?}"));
+    assert!(encoded.contains("path=/both%E2%80%AE%1B[31m"), "{encoded}");
+}
