@@ -17,6 +17,7 @@ mod headers;
 mod housekeeping;
 mod items;
 mod keys;
+mod layout;
 mod limits;
 mod lockout;
 mod logs;
