@@ -9,10 +9,15 @@ pub fn mask_password(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return mask_unparsed(url);
     };
+    let in_query = parsed.query_pairs().any(|(key, _)| key == "password");
+    if parsed.password().is_none() && !in_query {
+        // Unchanged, as written (a parsed URL would gain a trailing `/`).
+        return url.to_owned();
+    }
     if parsed.password().is_some() {
         let _ = parsed.set_password(Some("***"));
     }
-    if parsed.query_pairs().any(|(key, _)| key == "password") {
+    if in_query {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(key, value)| match key == "password" {
@@ -22,10 +27,7 @@ pub fn mask_password(url: &str) -> String {
             .collect();
         parsed.query_pairs_mut().clear().extend_pairs(pairs);
     }
-    match parsed.as_str() == url {
-        true => url.to_owned(),
-        false => parsed.to_string(),
-    }
+    parsed.to_string()
 }
 
 /// `scheme://***@rest` for a URL that did not parse but has credentials.
@@ -56,10 +58,9 @@ mod tests {
             mask_password("postgres://app@db/tollgate"),
             "postgres://app@db/tollgate"
         );
-        assert_eq!(
-            mask_password("sqlite://tollgate.db"),
-            "sqlite://tollgate.db"
-        );
+        for unchanged in ["sqlite://tollgate.db", "http://t.test", "127.0.0.1:8000"] {
+            assert_eq!(mask_password(unchanged), unchanged);
+        }
         let query = mask_password("postgres://app@db/tollgate?sslmode=require&password=s3cret");
         assert!(!query.contains("s3cret"), "{query}");
         assert!(query.contains("sslmode=require"), "{query}");
