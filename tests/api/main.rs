@@ -16,6 +16,7 @@ mod hash_queue;
 mod headers;
 mod housekeeping;
 mod items;
+mod key_metadata;
 mod keys;
 mod layout;
 mod limits;
