@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk:
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tollgate::{auth::keys::SigningAlg, config::Config};
+use tollgate::{auth::keys::SigningAlg, auth::keystore::Rotation, config::Config};
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, header, jwt_parts};
 
@@ -128,7 +128,10 @@ async fn a_rotation_publishes_at_once_signs_after_the_wait_and_prunes_after_the_
     let store = app.store();
     let keys = &app.state.auth.keys;
 
-    tollgate::auth::keystore::rotate(store, SigningAlg::RS256, None, app.config.jwks_max_age)
+    let planned = Rotation::Planned {
+        max_age: app.config.jwks_max_age,
+    };
+    tollgate::auth::keystore::rotate(store, SigningAlg::RS256, None, planned)
         .await
         .unwrap();
     keys.reload(store).await.unwrap();
@@ -143,17 +146,16 @@ async fn a_rotation_publishes_at_once_signs_after_the_wait_and_prunes_after_the_
         "but does not sign yet"
     );
 
-    let urgent =
-        tollgate::auth::keystore::rotate(store, SigningAlg::RS256, None, Default::default())
-            .await
-            .unwrap();
+    let urgent = tollgate::auth::keystore::rotate(store, SigningAlg::RS256, None, Rotation::Now)
+        .await
+        .unwrap();
     keys.reload(store).await.unwrap();
     let after = app.admin_token().await;
     assert_eq!(kid_of(&after), urgent.kid, "--now signs at once");
     assert_eq!(
         app.me_status(&before).await,
-        StatusCode::OK,
-        "old tokens still verify"
+        StatusCode::UNAUTHORIZED,
+        "the compromised key's tokens are refused"
     );
     assert_eq!(app.me_status(&after).await, StatusCode::OK);
 

@@ -17,6 +17,8 @@ mod headers;
 mod housekeeping;
 mod items;
 mod key_metadata;
+mod key_rotation;
+mod key_sealing;
 mod keys;
 mod layout;
 mod limits;
