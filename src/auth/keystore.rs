@@ -164,8 +164,14 @@ impl LiveKeys {
             }
             return Ok(claims);
         }
-        let claims = self.current().verify(token)?;
+        let keys = self.current();
+        let claims = keys.verify(token)?;
         let mut verified = lock(&self.verified);
+        // A reload swaps the ring, then empties the cache: a token verified
+        // by a ring swapped out meanwhile (a key revoked) is not kept.
+        if !Arc::ptr_eq(&keys, &self.current()) {
+            return Ok(claims);
+        }
         if verified.len() >= VERIFIED_CAPACITY {
             verified.clear();
         }
