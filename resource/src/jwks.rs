@@ -137,7 +137,10 @@ impl PublicJwk {
 }
 
 /// RFC 8414 authorization server metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize, Deserialize)]
+// Read leniently: a field an issuer of another version leaves out reads as
+// empty, so a verifier needs only `issuer` and `jwks_uri`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Object, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuthorizationServerMetadata {
     /// Equal to the `iss` of every token.
     pub issuer: String,
@@ -154,9 +157,10 @@ pub struct AuthorizationServerMetadata {
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// `none`: revocation needs no client authentication.
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
-    /// Empty: introspection is protected by a bearer access token with the
-    /// `introspect` scope (RFC 7662 §2.1), not by client authentication.
-    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    // No `introspection_endpoint_auth_methods_supported`: introspection takes
+    // a bearer access token with the `introspect` scope (RFC 7662 §2.1), which
+    // is no client authentication method; RFC 8414 lets the field be left out
+    // when the methods are learned otherwise.
     /// The algorithm access tokens are signed with (not an RFC 8414 field:
     /// the token endpoint takes no signed client assertions, so
     /// `token_endpoint_auth_signing_alg_values_supported` is left out).
@@ -181,7 +185,6 @@ impl AuthorizationServerMetadata {
             scopes_supported: strings(scopes),
             token_endpoint_auth_methods_supported: strings(&["none"]),
             revocation_endpoint_auth_methods_supported: strings(&["none"]),
-            introspection_endpoint_auth_methods_supported: Vec::new(),
             access_token_signing_alg_values_supported: strings(&[alg.as_str()]),
         }
     }

@@ -9,12 +9,11 @@
 //! Storage keeps one row per [`KeyRecord`] and:
 //! - at start, with an asymmetric algorithm and no record that signs now,
 //!   inserts `generate(alg, now, now, kek)` (one node wins; all re-read);
-//! - rebuilds the ring with [`KeyRing::from_records`] from every row at least
-//!   every `TOLLGATE_JWKS_MAX_AGE / 2`, so a key activated on one node signs
-//!   on every node;
-//! - on rotation inserts `generate(alg, now, now + max_age, kek)` and sets
-//!   the current key's `retires_at` to the new `activates_at` (`--now`: both
-//!   `now`);
+//! - rebuilds the ring with [`KeyRing::from_records`] from every row within
+//!   a second of a change, and when a key's signing period starts or ends;
+//! - on rotation inserts `generate(alg, now, now + 2 s + max_age, kek)` and
+//!   sets the current key's `retires_at` to the new `activates_at` (`--now`:
+//!   the new key signs at `now`, and every other key is revoked);
 //! - deletes rows for which [`KeyRecord::prunable_at`] holds with the access
 //!   token lifetime;
 //! - after a change of key-encryption key, rewrites rows with [`reseal`].
@@ -56,6 +55,9 @@ pub struct KeyRecord {
     pub activates_at: i64,
     /// The key signs no more from this time on; it still verifies until pruned.
     pub retires_at: Option<i64>,
+    /// The key was declared compromised at this time: it neither signs nor
+    /// verifies, and is not published.
+    pub revoked_at: Option<i64>,
 }
 
 impl fmt::Debug for KeyRecord {
@@ -68,6 +70,7 @@ impl fmt::Debug for KeyRecord {
             .field("created_at", &self.created_at)
             .field("activates_at", &self.activates_at)
             .field("retires_at", &self.retires_at)
+            .field("revoked_at", &self.revoked_at)
             .finish()
     }
 }
@@ -75,7 +78,9 @@ impl fmt::Debug for KeyRecord {
 impl KeyRecord {
     /// Whether the key may sign at `now`.
     pub fn signs_at(&self, now: i64) -> bool {
-        self.activates_at <= now && self.retires_at.is_none_or(|retired| now < retired)
+        self.revoked_at.is_none()
+            && self.activates_at <= now
+            && self.retires_at.is_none_or(|retired| now < retired)
     }
 
     /// Whether storage may delete the record: retired for longer than the
@@ -185,8 +190,8 @@ impl KeyRing {
     }
 
     /// The ring at `now`: the newest record (by `activates_at`) that signs at
-    /// `now` signs; every record given verifies and is published, so pass
-    /// the records not yet pruned. `kek` opens sealed private keys; only the
+    /// `now` signs; every record given that is not revoked verifies and is
+    /// published, so pass the records not yet pruned. `kek` opens sealed private keys; only the
     /// signing key's is opened.
     pub fn from_records(
         records: &[KeyRecord],
@@ -201,7 +206,7 @@ impl KeyRing {
         let signer = open_signer(current, kek)?;
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
-        for record in records {
+        for record in records.iter().filter(|r| r.revoked_at.is_none()) {
             let malformed = || KeyError::Malformed {
                 kid: record.kid.clone(),
                 alg: record.alg,

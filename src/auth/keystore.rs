@@ -3,10 +3,12 @@
 //! With HS256 the key is the configured or generated secret. With an
 //! asymmetric algorithm the keys live in the `signing_keys` table, shared by
 //! every node: the first start generates one; `tollgate keys rotate` adds
-//! the next, published at once and signing once `TOLLGATE_JWKS_MAX_AGE` has
-//! passed. Each node reloads its key ring every [`RELOAD_INTERVAL`], so a key
-//! that starts signing on one node does so on all, and a rotation with
-//! `--now` reaches every node within that interval.
+//! the next, published on every node within [`PUBLISHED_WITHIN`] and signing
+//! `TOLLGATE_JWKS_MAX_AGE` after that. Each node reads the table's version
+//! every [`RELOAD_INTERVAL`] and rebuilds its key ring when it moved, or when
+//! a key's signing period starts or ends: a key that starts signing on one
+//! node does so on all, and a revoked key (`--now`, `keys revoke`) stops
+//! verifying on every node within [`PUBLISHED_WITHIN`].
 
 use std::{
     collections::HashMap,
@@ -23,11 +25,18 @@ use crate::{
         kek::Kek,
         keys::{self, KeyError, KeyRecord, KeyRing, SigningAlg},
     },
-    db::{self, DbError, Store, keys::KeyRow},
+    db::{
+        self, DbError, Store,
+        keys::{Inserted, KeyRow},
+    },
 };
 
-/// How often a server rereads the keys.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+/// How often a server reads the keys' version (one row).
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A change of the keys has reached every running node by then: one
+/// [`RELOAD_INTERVAL`], and as long again for the reread itself.
+pub const PUBLISHED_WITHIN: Duration = Duration::from_secs(2);
 
 /// Why the keys could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +47,12 @@ pub enum KeyStoreError {
     Db(#[from] DbError),
     #[error("the stored signing key {0} names an unknown algorithm")]
     UnknownAlg(String),
+    #[error(
+        "the stored signing keys are encrypted, and TOLLGATE_KEY_ENCRYPTION_KEY is not set: \
+         set it to the key that sealed them; a private key is never stored unencrypted \
+         beside encrypted ones"
+    )]
+    PlaintextBesideSealed,
 }
 
 /// Where a server's keys come from.
@@ -60,6 +75,9 @@ pub struct LiveKeys {
     /// The key ids and times the current ring was built from: a reload that
     /// finds the same keeps the ring and its verified tokens.
     fingerprint: Mutex<String>,
+    /// The table's version the ring was built at, and the next time a key
+    /// starts or stops signing: until either moves, a reload reads one row.
+    seen: Mutex<(i64, Option<i64>)>,
     /// Asymmetric algorithms only: tokens whose signature and claims were
     /// checked, by the SHA-256 of the token. An RS256 verify costs more than
     /// the rest of a bearer check; a hit costs one hash. A hit still has its
@@ -75,12 +93,15 @@ impl LiveKeys {
     pub async fn open(store: &Store, source: KeySource) -> Result<Self, KeyStoreError> {
         if source.alg.is_asymmetric() {
             ensure_key(store, &source).await?;
+            warn_of_plaintext(store, &source).await?;
         }
-        let (keys, fingerprint) = build(store, &source).await?;
+        let version = version(store, &source).await?;
+        let built = build(store, &source).await?;
         Ok(Self {
             source,
-            current: RwLock::new(Arc::new(keys)),
-            fingerprint: Mutex::new(fingerprint),
+            current: RwLock::new(Arc::new(built.keys)),
+            fingerprint: Mutex::new(built.fingerprint),
+            seen: Mutex::new((version, built.next_change)),
             verified: Mutex::new(HashMap::new()),
         })
     }
@@ -90,18 +111,28 @@ impl LiveKeys {
         Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Rereads the keys from the database (asymmetric algorithms only).
+    /// Rereads the keys from the database if they changed since the last
+    /// read, or a key's signing period started or ended (asymmetric
+    /// algorithms only). Otherwise this reads one row.
     pub async fn reload(&self, store: &Store) -> Result<(), KeyStoreError> {
         if !self.source.alg.is_asymmetric() {
             return Ok(());
         }
-        let (keys, fingerprint) = build(store, &self.source).await?;
+        // The version is read before the keys: a write in between is seen
+        // again at the next reload, never missed.
+        let version = version(store, &self.source).await?;
+        let (seen, next_change) = *lock(&self.seen);
+        if version == seen && next_change.is_none_or(|at| db::now() < at) {
+            return Ok(());
+        }
+        let built = build(store, &self.source).await?;
         let mut current = lock(&self.fingerprint);
-        if *current != fingerprint {
-            *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
-            *current = fingerprint;
+        if *current != built.fingerprint {
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(built.keys);
+            *current = built.fingerprint;
             lock(&self.verified).clear();
         }
+        *lock(&self.seen) = (version, built.next_change);
         Ok(())
     }
 
@@ -133,8 +164,14 @@ impl LiveKeys {
             }
             return Ok(claims);
         }
-        let claims = self.current().verify(token)?;
+        let keys = self.current();
+        let claims = keys.verify(token)?;
         let mut verified = lock(&self.verified);
+        // A reload swaps the ring, then empties the cache: a token verified
+        // by a ring swapped out meanwhile (a key revoked) is not kept.
+        if !Arc::ptr_eq(&keys, &self.current()) {
+            return Ok(claims);
+        }
         if verified.len() >= VERIFIED_CAPACITY {
             verified.clear();
         }
@@ -153,24 +190,77 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The keys, and a fingerprint of what they were built from (the stored
-/// keys, their times, and which one signs now).
-async fn build(store: &Store, source: &KeySource) -> Result<(AccessTokens, String), KeyStoreError> {
+/// A key ring and what a reload compares it by.
+struct Built {
+    keys: AccessTokens,
+    /// The stored keys, their times, and which one signs now.
+    fingerprint: String,
+    /// The next time a key starts or stops signing.
+    next_change: Option<i64>,
+}
+
+async fn version(store: &Store, source: &KeySource) -> Result<i64, KeyStoreError> {
+    if !source.alg.is_asymmetric() {
+        return Ok(0);
+    }
+    Ok(store.keys().version().await?)
+}
+
+async fn build(store: &Store, source: &KeySource) -> Result<Built, KeyStoreError> {
     if !source.alg.is_asymmetric() {
         let secret = source.secret.as_ref().ok_or(KeyError::Symmetric)?;
         let keys = AccessTokens::new(secret, &source.issuer, &source.audience);
-        return Ok((keys, String::new()));
+        return Ok(Built {
+            keys,
+            fingerprint: String::new(),
+            next_change: None,
+        });
     }
     let records = stored(store).await?;
-    let ring = KeyRing::from_records(&records, db::now(), source.kek.as_ref())?;
+    let now = db::now();
+    let ring = KeyRing::from_records(&records, now, source.kek.as_ref())?;
     let mut fingerprint = format!("signs:{}", ring.signing_kid());
     for r in &records {
-        fingerprint += &format!(";{}:{}:{:?}", r.kid, r.activates_at, r.retires_at);
+        fingerprint += &format!(
+            ";{}:{}:{:?}:{:?}",
+            r.kid, r.activates_at, r.retires_at, r.revoked_at
+        );
     }
-    Ok((
-        AccessTokens::from_ring(ring, &source.issuer, &source.audience),
+    let next_change = records
+        .iter()
+        .filter(|r| r.revoked_at.is_none())
+        .flat_map(|r| [Some(r.activates_at), r.retires_at])
+        .flatten()
+        .filter(|&at| at > now)
+        .min();
+    Ok(Built {
+        keys: AccessTokens::from_ring(ring, &source.issuer, &source.audience),
         fingerprint,
-    ))
+        next_change,
+    })
+}
+
+/// With a key-encryption key configured, says once (at start) which stored
+/// private keys are not sealed: `tollgate keys reseal` seals them.
+async fn warn_of_plaintext(store: &Store, source: &KeySource) -> Result<(), KeyStoreError> {
+    if source.kek.is_none() {
+        return Ok(());
+    }
+    let plain: Vec<String> = stored(store)
+        .await?
+        .into_iter()
+        .filter(|r| r.encryption_key_id.is_none())
+        .map(|r| r.kid)
+        .collect();
+    if !plain.is_empty() {
+        tracing::warn!(
+            kids = %plain.join(","),
+            "{} stored signing key(s) are not encrypted although TOLLGATE_KEY_ENCRYPTION_KEY \
+             is set; run `tollgate keys reseal` to encrypt them",
+            plain.len()
+        );
+    }
+    Ok(())
 }
 
 /// On a table with no key of the configured algorithm that signs now,
@@ -186,24 +276,14 @@ async fn ensure_key(store: &Store, source: &KeySource) -> Result<(), KeyStoreErr
         return Ok(());
     }
     let record = keys::generate(source.alg, now, now, source.kek.as_ref())?;
-    if store.keys().insert_first(&row_of(&record)).await? {
-        tracing::info!(kid = %record.kid, alg = %record.alg, "generated a signing key");
+    match store.keys().insert_first(&row_of(&record)).await? {
+        Inserted::Stored => {
+            tracing::info!(kid = %record.kid, alg = %record.alg, "generated a signing key");
+        }
+        Inserted::NotNeeded => {}
+        Inserted::PlaintextBesideSealed => return Err(KeyStoreError::PlaintextBesideSealed),
     }
     Ok(())
-}
-
-/// Adds the next key: published at once, signing after `wait` (zero for a
-/// compromised key), when the keys it replaces stop signing.
-pub async fn rotate(
-    store: &Store,
-    alg: SigningAlg,
-    kek: Option<&Kek>,
-    wait: Duration,
-) -> Result<KeyRecord, KeyStoreError> {
-    let now = db::now();
-    let record = keys::generate(alg, now, now + wait.as_secs() as i64, kek)?;
-    store.keys().rotate(&row_of(&record)).await?;
-    Ok(record)
 }
 
 /// Every stored key, as records.
@@ -231,6 +311,7 @@ fn record_of(row: KeyRow) -> Result<KeyRecord, KeyStoreError> {
         created_at: row.created_at,
         activates_at: row.activates_at,
         retires_at: row.retires_at,
+        revoked_at: row.revoked_at,
     })
 }
 
@@ -244,5 +325,10 @@ fn row_of(record: &KeyRecord) -> KeyRow {
         created_at: record.created_at,
         activates_at: record.activates_at,
         retires_at: record.retires_at,
+        revoked_at: record.revoked_at,
     }
 }
+
+mod changes;
+
+pub use changes::{Resealed, Rotation, reseal, revoke, rotate};

@@ -5,9 +5,12 @@ use clap::Subcommand;
 use super::users::rfc3339;
 use crate::{
     app::StartError,
-    auth::{kek::Kek, keystore},
+    auth::{
+        kek::Kek,
+        keystore::{self, PUBLISHED_WITHIN, Rotation},
+    },
     config::Config,
-    db::{self, Store},
+    db::{self, Store, keys::Revocation},
 };
 
 #[derive(Debug, Subcommand)]
@@ -15,16 +18,26 @@ pub enum KeysCommand {
     /// List the keys: kid, algorithm, state, and when each was created,
     /// signs and retires.
     List,
-    /// Add the next key: published at once, signing once
-    /// TOLLGATE_JWKS_MAX_AGE has passed, when the current key stops signing.
-    /// Servers pick it up within 10 s; safe while they run.
+    /// Add the next key: published on every running node within 2 s, signing
+    /// TOLLGATE_JWKS_MAX_AGE after that, when the current key stops signing.
+    /// Safe while servers run.
     Rotate {
-        /// Sign with the new key at once and retire the current one now: for
-        /// a compromised key. Verifiers whose cached JWKS lacks the new key
-        /// refuse its tokens until they refetch.
+        /// For a compromised key: the new key signs at once, and every other
+        /// key is revoked: within 2 s no running node verifies or publishes
+        /// them, and every token they signed is refused.
         #[arg(long)]
         now: bool,
     },
+    /// Revoke a key that does not sign now (a published or retired one):
+    /// within 2 s no running node verifies or publishes it. For the signing
+    /// key, use `rotate --now`.
+    Revoke {
+        /// The key's id, as `keys list` shows it.
+        kid: String,
+    },
+    /// Encrypt with TOLLGATE_KEY_ENCRYPTION_KEY every private key stored
+    /// unencrypted.
+    Reseal,
 }
 
 pub(super) async fn keys(
@@ -32,37 +45,13 @@ pub(super) async fn keys(
     config: &Config,
     command: KeysCommand,
 ) -> Result<(), StartError> {
-    let now = db::now();
+    let kek = config
+        .key_encryption_key
+        .as_ref()
+        .map(Kek::new)
+        .transpose()?;
     match command {
-        KeysCommand::List => {
-            println!(
-                "{:<44} {:<6} {:<10} {:<20} {:<20} {:<20}",
-                "kid", "alg", "state", "created", "signs from", "retires"
-            );
-            let records = keystore::stored(store).await?;
-            let signing = records
-                .iter()
-                .filter(|r| r.signs_at(now))
-                .max_by_key(|r| (r.activates_at, r.created_at))
-                .map(|r| r.kid.clone());
-            for record in &records {
-                let state = match record.retires_at {
-                    Some(at) if at <= now => "retired",
-                    _ if record.activates_at > now => "published",
-                    _ if signing.as_deref() == Some(record.kid.as_str()) => "signing",
-                    _ => "superseded",
-                };
-                println!(
-                    "{:<44} {:<6} {:<10} {:<20} {:<20} {:<20}",
-                    record.kid,
-                    record.alg,
-                    state,
-                    rfc3339(record.created_at),
-                    rfc3339(record.activates_at),
-                    record.retires_at.map(rfc3339).unwrap_or_default()
-                );
-            }
-        }
+        KeysCommand::List => list(store).await?,
         KeysCommand::Rotate { now: at_once } => {
             if !config.jwt_alg.is_asymmetric() {
                 return Err(
@@ -71,29 +60,102 @@ pub(super) async fn keys(
                         .into(),
                 );
             }
-            let kek = config
-                .key_encryption_key
-                .as_ref()
-                .map(Kek::new)
-                .transpose()?;
-            let wait = if at_once {
-                std::time::Duration::ZERO
+            let rotation = if at_once {
+                Rotation::Now
             } else {
-                config.jwks_max_age
-            };
-            let record = keystore::rotate(store, config.jwt_alg, kek.as_ref(), wait).await?;
-            println!(
-                "added {} key {}: published now, signs from {}{}",
-                record.alg,
-                record.kid,
-                rfc3339(record.activates_at),
-                if at_once {
-                    " (the previous key signs no more)"
-                } else {
-                    ""
+                Rotation::Planned {
+                    max_age: config.jwks_max_age,
                 }
-            );
+            };
+            let record = keystore::rotate(store, config.jwt_alg, kek.as_ref(), rotation).await?;
+            let within = PUBLISHED_WITHIN.as_secs();
+            if at_once {
+                println!(
+                    "added {} key {}: it signs now; every other key is revoked; \
+                     running servers apply this within {within} s",
+                    record.alg, record.kid
+                );
+            } else {
+                println!(
+                    "added {} key {}: published on running servers within {within} s, \
+                     signs from {} ({within} s + TOLLGATE_JWKS_MAX_AGE from now)",
+                    record.alg,
+                    record.kid,
+                    rfc3339(record.activates_at)
+                );
+            }
         }
+        KeysCommand::Revoke { kid } => {
+            let shown = kid.escape_debug().to_string();
+            match keystore::revoke(store, &kid).await? {
+                Revocation::Revoked => println!(
+                    "revoked key {shown}: running servers stop verifying and publishing it \
+                     within {} s",
+                    PUBLISHED_WITHIN.as_secs()
+                ),
+                Revocation::AlreadyRevoked => println!("key {shown} was already revoked"),
+                Revocation::Unknown => {
+                    return Err(format!("no stored key {shown} (see `tollgate keys list`)").into());
+                }
+                Revocation::Signing => {
+                    return Err(format!(
+                        "key {shown} is the signing key: to replace a compromised signing key, \
+                         run `tollgate keys rotate --now`"
+                    )
+                    .into());
+                }
+            }
+        }
+        KeysCommand::Reseal => {
+            let Some(kek) = kek else {
+                return Err(
+                    "TOLLGATE_KEY_ENCRYPTION_KEY is not set: set it to the key to encrypt \
+                     the stored private keys with"
+                        .into(),
+                );
+            };
+            let done = keystore::reseal(store, &kek).await?;
+            for kid in &done.sealed {
+                println!("encrypted key {kid}");
+            }
+            for kid in &done.other_kek {
+                println!("key {kid} is encrypted with another key-encryption key; left as it is");
+            }
+            println!("{} key(s) encrypted", done.sealed.len());
+        }
+    }
+    Ok(())
+}
+
+async fn list(store: &Store) -> Result<(), StartError> {
+    let now = db::now();
+    println!(
+        "{:<44} {:<6} {:<10} {:<20} {:<20} {:<20}",
+        "kid", "alg", "state", "created", "signs from", "retires"
+    );
+    let records = keystore::stored(store).await?;
+    let signing = records
+        .iter()
+        .filter(|r| r.signs_at(now))
+        .max_by_key(|r| (r.activates_at, r.created_at))
+        .map(|r| r.kid.clone());
+    for record in &records {
+        let state = match record.retires_at {
+            _ if record.revoked_at.is_some() => "revoked",
+            Some(at) if at <= now => "retired",
+            _ if record.activates_at > now => "published",
+            _ if signing.as_deref() == Some(record.kid.as_str()) => "signing",
+            _ => "superseded",
+        };
+        println!(
+            "{:<44} {:<6} {:<10} {:<20} {:<20} {:<20}",
+            record.kid,
+            record.alg,
+            state,
+            rfc3339(record.created_at),
+            rfc3339(record.activates_at),
+            record.retires_at.map(rfc3339).unwrap_or_default()
+        );
     }
     Ok(())
 }

@@ -53,7 +53,8 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
-    /// List and rotate the asymmetric signing keys (shared by every node).
+    /// List, rotate, revoke and reseal the asymmetric signing keys (shared by
+    /// every node).
     Keys {
         #[command(flatten)]
         config: ConfigArgs,

@@ -9,7 +9,7 @@ use std::{
 };
 
 use reqwest::StatusCode;
-use tollgate::auth::keys::SigningAlg;
+use tollgate::auth::{keys::SigningAlg, keystore::Rotation};
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, challenge};
 
@@ -82,7 +82,7 @@ async fn the_example_resource_server_enforces_its_scope_with_tollgates_keys() {
 
     // A key rotated in at once (`keys rotate --now`): the example refetches
     // the JWKS for the new kid.
-    tollgate::auth::keystore::rotate(app.store(), SigningAlg::RS256, None, Duration::ZERO)
+    tollgate::auth::keystore::rotate(app.store(), SigningAlg::RS256, None, Rotation::Now)
         .await
         .unwrap();
     app.state.auth.keys.reload(app.store()).await.unwrap();

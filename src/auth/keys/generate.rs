@@ -58,6 +58,7 @@ pub fn generate(
         created_at: now,
         activates_at,
         retires_at: None,
+        revoked_at: None,
     })
 }
 

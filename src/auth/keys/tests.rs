@@ -181,6 +181,38 @@ fn the_newest_active_key_signs_and_every_record_verifies() {
 }
 
 #[test]
+fn a_revoked_record_neither_signs_nor_verifies_nor_is_published() {
+    let old = generate(SigningAlg::ES256, 100, 100, None).unwrap();
+    let new = generate(SigningAlg::ES256, 200, 200, None).unwrap();
+    let old_token = keys(std::slice::from_ref(&old), 150)
+        .sign(&claims())
+        .unwrap();
+    let revoked = KeyRecord {
+        retires_at: Some(200),
+        revoked_at: Some(200),
+        ..old.clone()
+    };
+    let records = [revoked.clone(), new.clone()];
+    let ring = KeyRing::from_records(&records, 200, None).unwrap();
+    assert_eq!(ring.signing_kid(), new.kid);
+    assert_eq!(ring.public_keys().len(), 1);
+    assert_eq!(ring.public_keys()[0].kid, new.kid);
+    assert!(keys(&records, 200).verify(&old_token).is_err());
+    assert!(
+        !revoked.signs_at(150),
+        "revoked before its end, it signs no more"
+    );
+    let alone = KeyRecord {
+        retires_at: None,
+        ..revoked
+    };
+    assert_eq!(
+        KeyRing::from_records(&[alone], 300, None).err(),
+        Some(KeyError::NoActiveKey)
+    );
+}
+
+#[test]
 fn hs256_keeps_its_secret_derived_kid_and_an_empty_jwks() {
     let secret = SecretString::from("s".repeat(40));
     let ring = KeyRing::hmac(&secret);
