@@ -254,7 +254,10 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
     let stale = now - state.config.throttle.window.as_secs() as i64;
     let counters = store.purge_failures(stale, now).await?;
     // A retired key verifies until every token it signed has expired.
-    let keys = store.keys().prune(now - grace - LEEWAY_SECS).await?;
+    let keys = store
+        .keys()
+        .prune(now - grace - tollgate_resource::token::LEEWAY_SECS as i64)
+        .await?;
     if families + counters + keys > 0 {
         tracing::info!(
             families,
@@ -266,19 +269,26 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
     Ok(())
 }
 
-/// Seconds of clock skew a token's `exp` is allowed (see `auth::jwt`).
-const LEEWAY_SECS: i64 = 5;
-
 /// Rereads the signing keys every [`keystore::RELOAD_INTERVAL`], so that a
 /// rotation, from any node or the command line, takes effect here.
 async fn reload_keys_periodically(state: AppState) {
     let mut ticker = tokio::time::interval(keystore::RELOAD_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
+    // A failure is logged when it starts and when it ends, not at every tick.
+    let mut failing = false;
     loop {
         ticker.tick().await;
-        if let Err(err) = state.auth.keys.reload(state.store()).await {
-            tracing::warn!(error = %err, "reloading the signing keys failed; keeping the current ones");
+        match state.auth.keys.reload(state.store()).await {
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(error = %err, "reloading the signing keys failed; keeping the current ones until it works again");
+            }
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("reloading the signing keys works again");
+            }
+            _ => {}
         }
     }
 }
