@@ -30,6 +30,7 @@ mod passwords;
 mod pg;
 mod refresh;
 mod rehash;
+mod resource_refresh;
 mod resource_server;
 mod resource_verifier;
 mod revoke;
