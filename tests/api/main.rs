@@ -20,6 +20,7 @@ mod keys;
 mod layout;
 mod limits;
 mod lockout;
+mod log_settings;
 mod logs;
 mod metrics;
 mod nodes;
