@@ -223,10 +223,17 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
 }
 
 /// On a database with no users at all, creates `admin` with every scope and a
-/// random password, printed once to the log.
+/// random password, written once to standard error itself, so that no log
+/// filter or format can hide it, and kept out of the log.
 async fn bootstrap_admin(state: &AppState) -> Result<(), StartError> {
     if let Some(password) = users::create_first_admin(state.store(), &state.auth.hasher).await? {
-        tracing::warn!("created user `admin` with every scope; initial admin password: {password}");
+        tracing::warn!(
+            "created user `admin` with every scope; its password is on standard error, once"
+        );
+        eprintln!(
+            "tollgate: initial admin password: {password} (shown only now; \
+             to replace it: tollgate user set-password admin)"
+        );
     }
     Ok(())
 }

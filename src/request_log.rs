@@ -20,6 +20,7 @@ use tokio::task::futures::TaskLocalFuture;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::{
     EnvFilter,
+    filter::LevelFilter,
     fmt::{
         FmtContext, FormatEvent, FormatFields,
         format::Writer,
@@ -45,14 +46,26 @@ impl LogGuard {
     }
 }
 
-/// `TOLLGATE_LOG` (else `RUST_LOG`, else `info`) filters; `TOLLGATE_LOG_FORMAT=json`
-/// writes JSON lines, anything else tracing-subscriber's text lines, in
-/// colour on a terminal when `NO_COLOR` is unset.
-pub fn init() -> LogGuard {
-    let directives = std::env::var("TOLLGATE_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
-    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+/// `TOLLGATE_LOG` (else `RUST_LOG`, else `info`) filters;
+/// `TOLLGATE_LOG_FORMAT` is `text` (the default: tracing-subscriber's text
+/// lines, in colour on a terminal when `NO_COLOR` is unset) or `json`.
+/// Either one invalid is an error, not a log that silently shows nothing.
+pub fn init() -> Result<LogGuard, String> {
+    let (name, directives) = match (var("TOLLGATE_LOG")?, var("RUST_LOG")?) {
+        (Some(directives), _) => ("TOLLGATE_LOG", directives),
+        (None, Some(directives)) => ("RUST_LOG", directives),
+        (None, None) => ("TOLLGATE_LOG", "info".to_owned()),
+    };
+    let filter = filter(name, &directives)?;
+    let json = match var("TOLLGATE_LOG_FORMAT")?.as_deref() {
+        None | Some("" | "text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(format!(
+                "TOLLGATE_LOG_FORMAT is `{other}`; it must be `text` or `json`"
+            ));
+        }
+    };
     let (writer, guard) = writer();
     let ansi = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -60,7 +73,7 @@ pub fn init() -> LogGuard {
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi);
-    if std::env::var("TOLLGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    if json {
         builder
             .json()
             .map_event_format(|inner| WithRequestId { inner, json: true })
@@ -70,7 +83,36 @@ pub fn init() -> LogGuard {
             .map_event_format(|inner| WithRequestId { inner, json: false })
             .init();
     }
-    guard
+    Ok(guard)
+}
+
+/// A variable's value; unset is `None`, a value that is not UTF-8 an error.
+fn var(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not UTF-8")),
+    }
+}
+
+/// The filter `directives` as tracing-subscriber reads them, except that a
+/// bare word must be a level: tracing-subscriber would take `verbose` as a
+/// target name and so log nothing at all. A target is `target=level`, or a
+/// path with `::`.
+fn filter(name: &str, directives: &str) -> Result<EnvFilter, String> {
+    let levels = "trace, debug, info, warn, error or off";
+    for directive in directives.split(',').map(str::trim) {
+        let bare = !directive.is_empty() && !directive.contains(['=', '[', ':']);
+        if bare && directive.parse::<LevelFilter>().is_err() {
+            return Err(format!(
+                "{name}=`{directives}`: `{directive}` is not a level ({levels}); \
+                 name a target as `target=level`"
+            ));
+        }
+    }
+    EnvFilter::builder()
+        .parse(directives)
+        .map_err(|err| format!("{name}=`{directives}` is not a log filter: {err}"))
 }
 
 /// Standard error at once for warnings and errors, through the queue

@@ -5,7 +5,9 @@
 //! `cargo run -p tollgate-resource --example resource_server`, with
 //! - `TOLLGATE_URL`: tollgate's issuer (default `http://127.0.0.1:8000`);
 //! - `TOLLGATE_AUDIENCE`: the `aud` tokens must carry (default `tollgate`);
-//! - `RESOURCE_BIND`: this service's address (default `127.0.0.1:8100`).
+//! - `RESOURCE_BIND`: this service's address (default `127.0.0.1:8100`);
+//! - `RESOURCE_ALLOW_HTTP`: `1` or `true` to fetch keys over plain HTTP from
+//!   an issuer that is not on loopback (default: HTTPS required there).
 //!
 //! tollgate must sign with RS256, ES256 or EdDSA and serve its metadata and
 //! JWKS; under HS256 its JWKS is empty and every token is refused here.
@@ -15,7 +17,7 @@ use poem_openapi::{
     OAuthScopes, Object, OpenApi, OpenApiService, SecurityScheme, auth::Bearer, param::Path,
     payload::Json,
 };
-use tollgate_resource::{JwksVerifier, Principal, ResourceGuard};
+use tollgate_resource::{CachePolicy, JwksVerifier, Principal, ResourceGuard};
 
 /// The scopes this service checks. tollgate grants only the scopes it knows,
 /// so this one is tollgate's `read:items`.
@@ -76,7 +78,9 @@ async fn main() -> std::io::Result<()> {
     let audience = env("TOLLGATE_AUDIENCE", "tollgate");
     let bind = env("RESOURCE_BIND", "127.0.0.1:8100");
 
-    let verifier = JwksVerifier::new(&issuer, &audience);
+    let allow_http = matches!(env("RESOURCE_ALLOW_HTTP", "").as_str(), "1" | "true");
+    let policy = CachePolicy::default().allow_plain_http(allow_http);
+    let verifier = JwksVerifier::with_policy(&issuer, &audience, policy);
     let guard = ResourceGuard::new::<ReportsApi>(verifier, "reports");
     let service =
         OpenApiService::new(ReportsApi, "reports", "1.0").server(format!("http://{bind}"));

@@ -105,12 +105,19 @@ pub async fn check(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
         .map_err(|err| {
             poem::Error::from_response(match err {
                 VerifyError::Token(token) => invalid_token(realm, token),
-                VerifyError::KeysUnavailable => answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    None,
-                    "temporarily_unavailable",
-                    "the token issuer's keys cannot be fetched; try again shortly",
-                ),
+                VerifyError::KeysUnavailable => {
+                    let mut response = answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        None,
+                        "temporarily_unavailable",
+                        "the token issuer's keys cannot be fetched; try again shortly",
+                    );
+                    let seconds = guard.0.verifier.retry_after().as_secs_f64().ceil().max(1.0);
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
+                    response
+                }
             })
         })?;
     let (method, pattern) = (req.method(), matched_pattern(req));

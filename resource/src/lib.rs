@@ -10,6 +10,10 @@
 //!   the issuer's RFC 8414 metadata names the `jwks_uri`; the JWKS is cached
 //!   for its `Cache-Control: max-age` and refetched, at most once per
 //!   [`CachePolicy::min_refetch`], when a token names an unknown `kid`;
+//!   expired keys keep verifying while a spawned task refreshes them, and
+//!   holding no keys is 503 (never 401);
+//! - keys only over HTTPS or from a loopback issuer, unless
+//!   [`CachePolicy::allow_plain_http`]; no redirects followed;
 //! - the checks tollgate makes itself: the key's algorithm pinned, `typ`
 //!   `at+jwt`, `iss`, `aud`, `sub`, `exp` (with a few seconds' leeway);
 //! - the scope check from the same declaration ([`DeclaredScopes`]);
@@ -32,6 +36,7 @@
 //! patterns poem-openapi registers. HTTPS fetches need the `tls` feature.
 
 mod alg;
+mod fetch;
 mod guard;
 pub mod jwks;
 pub mod key;

@@ -3,14 +3,18 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    jwks::{AuthorizationServerMetadata, Jwks, METADATA_PATH},
+    fetch::{is_loopback, max_age, metadata_url},
+    jwks::{AuthorizationServerMetadata, Jwks},
     key::Verifier,
     token::{Parsed, RegisteredClaims, TokenError, check_claims, now},
 };
@@ -75,6 +79,10 @@ pub struct CachePolicy {
     pub default_max_age: Duration,
     /// The longest a JWKS is kept, whatever its `max-age`.
     pub max_max_age: Duration,
+    /// Fetch the metadata and keys over plain HTTP from a host that is not
+    /// loopback. Off by default: anyone on the path could then hand out
+    /// keys that make their own tokens valid.
+    pub plain_http: bool,
 }
 
 impl Default for CachePolicy {
@@ -83,7 +91,17 @@ impl Default for CachePolicy {
             min_refetch: Duration::from_secs(10),
             default_max_age: Duration::from_secs(300),
             max_max_age: Duration::from_secs(24 * 3600),
+            plain_http: false,
         }
+    }
+}
+
+impl CachePolicy {
+    /// Allows `http://` for an issuer (and `jwks_uri`) that is not on
+    /// loopback; loopback (127.0.0.0/8, ::1, `localhost`) is always allowed.
+    pub fn allow_plain_http(mut self, allow: bool) -> Self {
+        self.plain_http = allow;
+        self
     }
 }
 
@@ -100,6 +118,8 @@ struct Inner {
     cache: RwLock<Arc<KeySet>>,
     /// One fetch at a time; waiters then use its result.
     fetching: tokio::sync::Mutex<()>,
+    /// A background refresh is spawned or running.
+    refreshing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -120,8 +140,10 @@ impl JwksVerifier {
         audience: impl Into<String>,
         policy: CachePolicy,
     ) -> Self {
+        // No redirects: the keys come from the URLs the issuer names, or not at all.
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a client without custom TLS settings builds");
         Self(Arc::new(Inner {
@@ -131,6 +153,7 @@ impl JwksVerifier {
             policy,
             cache: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
+            refreshing: AtomicBool::new(false),
         }))
     }
 
@@ -138,15 +161,29 @@ impl JwksVerifier {
         &self.0.issuer
     }
 
+    /// How long a caller answered [`VerifyError::KeysUnavailable`] should
+    /// wait before trying again: no fetch is made sooner.
+    pub fn retry_after(&self) -> Duration {
+        self.0.policy.min_refetch
+    }
+
     /// Checks the signature with the key named by `kid` (its algorithm
     /// pinned), `typ`, `iss`, `aud`, `sub` and `exp`.
+    ///
+    /// Expired keys keep verifying while a spawned task refreshes them, so
+    /// a slow issuer delays no request. Only two cases wait on a fetch: no
+    /// keys held at all, and a `kid` not held (at most one fetch per
+    /// [`CachePolicy::min_refetch`]; other requests do not wait on it).
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let parsed = Parsed::new(token)?;
         let kid = parsed.kid().ok_or(TokenError::Invalid)?.to_owned();
         let mut keys = self.current();
-        if keys.fresh_until.is_none_or(|until| until <= Instant::now()) {
-            keys = self.refresh(None).await?;
-        } else if !keys.keys.contains_key(&kid) {
+        if keys.keys.is_empty() {
+            keys = self.refresh(Some(&kid)).await?;
+        } else if keys.fresh_until.is_none_or(|until| until <= Instant::now()) {
+            self.refresh_in_background();
+        }
+        if !keys.keys.contains_key(&kid) {
             keys = self.refresh(Some(&kid)).await?;
         }
         let key = keys.keys.get(&kid).ok_or(TokenError::Invalid)?;
@@ -163,9 +200,22 @@ impl JwksVerifier {
             .clone()
     }
 
+    /// Spawns one refresh of expired keys unless one is already under way.
+    fn refresh_in_background(&self) {
+        if self.0.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this.refresh(None).await;
+            this.0.refreshing.store(false, Ordering::Release);
+        });
+    }
+
     /// Fetches the keys unless another task just did, or (for an unknown
-    /// `kid`) unless the last fetch is more recent than `min_refetch`. A
-    /// failed fetch keeps the keys already held.
+    /// `kid`) unless the last attempt is more recent than `min_refetch`. A
+    /// failed fetch keeps the keys already held; holding none is
+    /// [`VerifyError::KeysUnavailable`], never a refused token.
     async fn refresh(&self, unknown_kid: Option<&str>) -> Result<Arc<KeySet>, VerifyError> {
         let _one_at_a_time = self.0.fetching.lock().await;
         let held = self.current();
@@ -177,35 +227,38 @@ impl JwksVerifier {
             Some(kid) => held.keys.contains_key(kid) || recent,
             None => fresh,
         };
-        if settled {
-            return Ok(held);
-        }
-        match self.fetch().await {
-            Ok(fetched) => {
-                let fetched = Arc::new(fetched);
-                *self.0.cache.write().unwrap_or_else(|e| e.into_inner()) = fetched.clone();
-                Ok(fetched)
-            }
-            Err(reason) => {
-                tracing::warn!(issuer = %self.0.issuer, %reason, "could not fetch the issuer's keys");
-                // Try again no sooner than `min_refetch`, with the keys held.
-                let now = Instant::now();
-                let kept = Arc::new(KeySet {
-                    keys: held.keys.clone(),
-                    fresh_until: Some(now + self.0.policy.min_refetch),
-                    fetched_at: Some(now),
-                });
-                *self.0.cache.write().unwrap_or_else(|e| e.into_inner()) = kept.clone();
-                if kept.keys.is_empty() {
-                    return Err(VerifyError::KeysUnavailable);
+        let held = if settled {
+            held
+        } else {
+            match self.fetch().await {
+                Ok(fetched) => {
+                    let fetched = Arc::new(fetched);
+                    *self.0.cache.write().unwrap_or_else(|e| e.into_inner()) = fetched.clone();
+                    fetched
                 }
-                Ok(kept)
+                Err(reason) => {
+                    tracing::warn!(issuer = %self.0.issuer, %reason, "could not fetch the issuer's keys");
+                    // Try again no sooner than `min_refetch`, with the keys held.
+                    let now = Instant::now();
+                    let kept = Arc::new(KeySet {
+                        keys: held.keys.clone(),
+                        fresh_until: Some(now + self.0.policy.min_refetch),
+                        fetched_at: Some(now),
+                    });
+                    *self.0.cache.write().unwrap_or_else(|e| e.into_inner()) = kept.clone();
+                    kept
+                }
             }
+        };
+        if held.keys.is_empty() {
+            return Err(VerifyError::KeysUnavailable);
         }
+        Ok(held)
     }
 
     async fn fetch(&self) -> Result<KeySet, String> {
         let metadata_url = metadata_url(&self.0.issuer)?;
+        self.check_transport(&metadata_url)?;
         let metadata: AuthorizationServerMetadata = self
             .get(&metadata_url)
             .await?
@@ -216,6 +269,7 @@ impl JwksVerifier {
         if metadata.issuer != self.0.issuer {
             return Err(format!("metadata names issuer `{}`", metadata.issuer));
         }
+        self.check_transport(&metadata.jwks_uri)?;
         let response = self.get(&metadata.jwks_uri).await?;
         let max_age = max_age(response.headers())
             .unwrap_or(self.0.policy.default_max_age)
@@ -235,6 +289,20 @@ impl JwksVerifier {
         })
     }
 
+    /// HTTPS, or plain HTTP to loopback, or plain HTTP allowed by the policy.
+    fn check_transport(&self, url: &str) -> Result<(), String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
+        match parsed.scheme() {
+            "https" => Ok(()),
+            "http" if self.0.policy.plain_http || is_loopback(&parsed) => Ok(()),
+            "http" => Err(format!(
+                "`{url}` is plain HTTP to a host that is not loopback; use https \
+                 (or allow plain HTTP in the cache policy)"
+            )),
+            scheme => Err(format!("`{url}`: the scheme `{scheme}` is not http(s)")),
+        }
+    }
+
     async fn get(&self, url: &str) -> Result<reqwest::Response, String> {
         let response = self
             .0
@@ -247,65 +315,5 @@ impl JwksVerifier {
             return Err(format!("GET {url}: status {}", response.status()));
         }
         Ok(response)
-    }
-}
-
-/// RFC 8414 §3.1: the well-known path goes between the host and the
-/// issuer's path (`https://h/t` gives `https://h/.well-known/oauth-authorization-server/t`).
-pub(crate) fn metadata_url(issuer: &str) -> Result<String, String> {
-    let mut url = url::Url::parse(issuer).map_err(|e| format!("issuer `{issuer}`: {e}"))?;
-    let path = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!("{METADATA_PATH}{path}"));
-    Ok(url.to_string())
-}
-
-/// `max-age` of a `Cache-Control` header; `no-cache` and `no-store` count as 0.
-fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
-    value.split(',').map(str::trim).find_map(|directive| {
-        if directive.eq_ignore_ascii_case("no-cache") || directive.eq_ignore_ascii_case("no-store")
-        {
-            return Some(Duration::ZERO);
-        }
-        let (name, seconds) = directive.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("max-age")
-            .then(|| seconds.trim().trim_matches('"').parse().ok())
-            .flatten()
-            .map(Duration::from_secs)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_metadata_url_follows_rfc_8414_section_3_1() {
-        let url = |issuer| metadata_url(issuer).unwrap();
-        assert_eq!(
-            url("http://127.0.0.1:8000"),
-            "http://127.0.0.1:8000/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            url("https://auth.example.com/tenant/"),
-            "https://auth.example.com/.well-known/oauth-authorization-server/tenant"
-        );
-    }
-
-    #[test]
-    fn max_age_is_read_from_cache_control() {
-        let with = |value: &str| {
-            let mut headers = reqwest::header::HeaderMap::new();
-            headers.insert(reqwest::header::CACHE_CONTROL, value.parse().unwrap());
-            max_age(&headers)
-        };
-        assert_eq!(with("public, max-age=300"), Some(Duration::from_secs(300)));
-        assert_eq!(
-            with("Max-Age=7, must-revalidate"),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(with("no-cache"), Some(Duration::ZERO));
-        assert_eq!(with("public"), None);
     }
 }

@@ -76,6 +76,9 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
         let given = matches.subcommand_matches(name);
         given.map_or_else(Config::from_env, Config::from_matches)
     };
+    if let Some((_, given)) = matches.subcommand() {
+        crate::config::warn_about_flags(given);
+    }
     let Some(command) = cli.command else {
         // No subcommand: serve, with the settings from the environment.
         return serve(Config::from_env()?).await;
@@ -100,13 +103,13 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
         }
         Command::Serve(_) => serve(settings("serve")?).await,
         Command::Migrate(db) => {
-            let store = Store::open(&db.database_url, 1, false).await?;
+            let store = Store::open(&db.url()?, 1, false).await?;
             store.close().await;
             eprintln!("database is up to date");
             Ok(())
         }
         Command::User { db, command } => {
-            let store = Store::open(&db.database_url, 2, false).await?;
+            let store = Store::open(&db.url()?, 2, false).await?;
             let hasher = Hasher::new(db.bcrypt_cost, 1);
             let result = users::user(&store, &hasher, command).await;
             store.close().await;
@@ -120,7 +123,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
             result
         }
         Command::Sessions { db, command } => {
-            let store = Store::open(&db.database_url, 2, false).await?;
+            let store = Store::open(&db.url()?, 2, false).await?;
             let result = sessions::sessions(&store, command).await;
             store.close().await;
             result

@@ -1,10 +1,10 @@
 //! Every setting, declared once: a clap argument with its `TOLLGATE_*`
 //! variable, its default and its help, which is the documentation.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{ArgMatches, Args};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::keys::SigningAlg;
 
@@ -13,17 +13,37 @@ use crate::auth::keys::SigningAlg;
 pub struct DatabaseArgs {
     /// `sqlite://FILE` (created if missing, mode 0600) or
     /// `postgres://user:password@host:port/database`.
-    #[arg(
-        long,
-        env = "TOLLGATE_DATABASE_URL",
-        default_value = "sqlite://tollgate.db",
-        hide_env_values = true
-    )]
-    pub database_url: String,
+    /// Default: `sqlite://tollgate.db`.
+    #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// A file holding the database URL (a container secret); its trailing
+    /// line ending is ignored. Not with TOLLGATE_DATABASE_URL.
+    #[arg(long, env = "TOLLGATE_DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
 
     /// bcrypt work factor for new hashes (4 to 31); logins upgrade older hashes.
     #[arg(long, env = "TOLLGATE_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
+}
+
+/// The URL used when neither `TOLLGATE_DATABASE_URL` nor its file is given.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";
+
+impl DatabaseArgs {
+    /// The database URL: as given, read from its file, or the default.
+    pub fn url(&self) -> Result<String, String> {
+        let given = self.database_url.clone().map(SecretString::from);
+        let url = super::secrets::one_of(
+            "TOLLGATE_DATABASE_URL",
+            given,
+            self.database_url_file.as_deref(),
+        )?;
+        Ok(url.map_or_else(
+            || DEFAULT_DATABASE_URL.to_owned(),
+            |url| url.expose_secret().to_owned(),
+        ))
+    }
 }
 
 /// The settings of the server as flags; each falls back to its environment
@@ -37,8 +57,9 @@ pub struct ConfigArgs {
     #[arg(long, env = "TOLLGATE_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
 
-    /// HS256 signing key, at least 32 bytes. Unset: one is generated once and
-    /// kept in the database. Prefer the variable to the flag (flags show in `ps`).
+    /// HS256 signing key, at least 32 bytes and not easy to guess. Unset: one
+    /// is generated once and kept in the database. Prefer the variable or its
+    /// file to the flag (flags show in `ps`).
     #[arg(
         long,
         env = "TOLLGATE_JWT_SECRET",
@@ -47,13 +68,19 @@ pub struct ConfigArgs {
     )]
     pub jwt_secret: Option<SecretString>,
 
+    /// A file holding TOLLGATE_JWT_SECRET (a container secret); its trailing
+    /// line ending is ignored. Not with TOLLGATE_JWT_SECRET.
+    #[arg(long, env = "TOLLGATE_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
     /// Access token signing algorithm: RS256, ES256, EdDSA or HS256.
     /// Default: HS256 when TOLLGATE_JWT_SECRET is set, else RS256.
     #[arg(long, env = "TOLLGATE_JWT_ALG", value_parser = clap::value_parser!(SigningAlg))]
     pub jwt_alg: Option<SigningAlg>,
 
-    /// Encrypts private signing keys at rest; at least 32 bytes. Unset: keys
-    /// are stored unencrypted. Prefer the variable to the flag.
+    /// Encrypts private signing keys at rest; at least 32 bytes and not easy
+    /// to guess. Unset: keys are stored unencrypted. Prefer the variable or
+    /// its file to the flag.
     #[arg(
         long,
         env = "TOLLGATE_KEY_ENCRYPTION_KEY",
@@ -61,6 +88,11 @@ pub struct ConfigArgs {
         value_parser = secret,
     )]
     pub key_encryption_key: Option<SecretString>,
+
+    /// A file holding TOLLGATE_KEY_ENCRYPTION_KEY (a container secret); its
+    /// trailing line ending is ignored. Not with TOLLGATE_KEY_ENCRYPTION_KEY.
+    #[arg(long, env = "TOLLGATE_KEY_ENCRYPTION_KEY_FILE")]
+    pub key_encryption_key_file: Option<PathBuf>,
 
     /// JWKS `Cache-Control: max-age`; a rotated key signs only after this.
     #[arg(long, env = "TOLLGATE_JWKS_MAX_AGE", default_value = "5m", value_parser = parse_duration)]

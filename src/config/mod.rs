@@ -4,13 +4,15 @@
 //! derive from those declarations.
 
 mod args;
+mod secrets;
 
 pub use args::{ConfigArgs, DatabaseArgs};
+pub use secrets::warn_about_flags;
 
 use std::{net::SocketAddr, time::Duration};
 
 use clap::FromArgMatches;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::auth::{kek::MIN_KEK_BYTES, keys::SigningAlg, throttle::ThrottleConfig};
 
@@ -56,16 +58,20 @@ impl TryFrom<ConfigArgs> for Config {
     type Error = String;
 
     fn try_from(args: ConfigArgs) -> Result<Self, String> {
-        let jwt_secret = match args.jwt_secret {
-            Some(secret) if secret.expose_secret().len() < MIN_SECRET_BYTES => {
-                return Err(format!(
-                    "TOLLGATE_JWT_SECRET is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes \
-                     (or leave it unset to have one generated and kept in the database)",
-                    secret.expose_secret().len()
-                ));
-            }
-            secret => secret,
-        };
+        let jwt_secret = secrets::one_of(
+            "TOLLGATE_JWT_SECRET",
+            args.jwt_secret,
+            args.jwt_secret_file.as_deref(),
+        )?;
+        if let Some(secret) = &jwt_secret {
+            secrets::check_strength("TOLLGATE_JWT_SECRET", secret, MIN_SECRET_BYTES).map_err(
+                |err| {
+                    format!(
+                        "{err} (or leave it unset to have one generated and kept in the database)"
+                    )
+                },
+            )?;
+        }
         let jwt_alg = args.jwt_alg.unwrap_or(if jwt_secret.is_some() {
             SigningAlg::HS256
         } else {
@@ -77,23 +83,23 @@ impl TryFrom<ConfigArgs> for Config {
                  unset one of them"
             ));
         }
-        let key_encryption_key = match args.key_encryption_key {
-            Some(key) if key.expose_secret().len() < MIN_KEK_BYTES => {
-                return Err(format!(
-                    "TOLLGATE_KEY_ENCRYPTION_KEY is {} bytes; it must be at least {MIN_KEK_BYTES} bytes",
-                    key.expose_secret().len()
-                ));
-            }
-            key => key,
-        };
+        let key_encryption_key = secrets::one_of(
+            "TOLLGATE_KEY_ENCRYPTION_KEY",
+            args.key_encryption_key,
+            args.key_encryption_key_file.as_deref(),
+        )?;
+        if let Some(key) = &key_encryption_key {
+            secrets::check_strength("TOLLGATE_KEY_ENCRYPTION_KEY", key, MIN_KEK_BYTES)?;
+        }
+        let database_url = args.db.url()?;
         if let Some(issuer) = &args.issuer {
             check_issuer(issuer)?;
         }
-        check_database_url(&args.db.database_url)?;
+        check_database_url(&database_url)?;
         check_metrics_bind(args.bind, args.metrics_bind)?;
         Ok(Config {
             bind: args.bind,
-            database_url: args.db.database_url,
+            database_url,
             jwt_secret,
             jwt_alg,
             key_encryption_key,
@@ -233,6 +239,16 @@ impl Config {
                         format!("{} (from the listen address)", self.issuer_for(self.bind))
                     }
                     ("TOLLGATE_JWT_ALG", "unset") => format!("{} (the default)", self.jwt_alg),
+                    ("TOLLGATE_DATABASE_URL", "unset") => {
+                        let url = crate::db::mask_password(&self.database_url);
+                        let from_file = self.settings.iter().any(|(name, value)| {
+                            name == "TOLLGATE_DATABASE_URL_FILE" && value != "unset"
+                        });
+                        match from_file {
+                            true => format!("{url} (from TOLLGATE_DATABASE_URL_FILE)"),
+                            false => format!("{url} (the default)"),
+                        }
+                    }
                     _ => value.clone(),
                 };
                 (name.clone(), value)

@@ -1,5 +1,8 @@
 use super::*;
 
+/// A secret as `openssl rand -base64 48` prints one.
+const STRONG: &str = "q4Vt8Zk1bN2xJr6LwP0sYe3HdGmA7uCfT9iKoQ5nXlRzE4jWvB8yMp1cS6aDgFh2";
+
 /// The settings given as `flags`, with no variable of the environment read.
 fn config(flags: &[&str]) -> Result<Config, String> {
     let matches = args::command()
@@ -95,17 +98,16 @@ mod metrics {
 
     #[test]
     fn the_start_line_masks_secrets() {
-        let secret = "s".repeat(40);
         let config = super::config(&[
             "--database-url",
             "postgres://u:hunter2pw@db.example/tollgate",
             "--jwt-secret",
-            &secret,
+            STRONG,
         ])
         .unwrap();
         let line = config.describe_line();
         assert!(
-            !line.contains("hunter2pw") && !line.contains(&"s".repeat(40)),
+            !line.contains("hunter2pw") && !line.contains(STRONG),
             "{line}"
         );
         assert!(
@@ -156,9 +158,9 @@ mod parsing {
 
     #[test]
     fn the_algorithm_follows_the_secret_unless_configured() {
-        let secret = "s".repeat(32);
+        let secret = STRONG;
         assert_eq!(config(&[]).unwrap().jwt_alg, SigningAlg::RS256);
-        let with_secret = config(&["--jwt-secret", &secret]).unwrap();
+        let with_secret = config(&["--jwt-secret", secret]).unwrap();
         assert_eq!(with_secret.jwt_alg, SigningAlg::HS256);
         assert_eq!(
             config(&["--jwt-alg", "EdDSA"]).unwrap().jwt_alg,
@@ -169,7 +171,7 @@ mod parsing {
             "alg names are case-sensitive"
         );
         assert!(config(&["--jwt-alg", "none"]).is_err());
-        assert!(config(&["--jwt-alg", "ES256", "--jwt-secret", &secret]).is_err());
+        assert!(config(&["--jwt-alg", "ES256", "--jwt-secret", secret]).is_err());
     }
 
     #[test]
@@ -177,9 +179,114 @@ mod parsing {
         let short = "k".repeat(31);
         let err = config(&["--key-encryption-key", &short]).unwrap_err();
         assert!(err.contains("31 bytes") && !err.contains(&short), "{err}");
-        let long = "k".repeat(32);
-        let configured = config(&["--key-encryption-key", &long]).unwrap();
-        assert!(!format!("{configured:?}").contains(&long));
+        let long = &STRONG[..40];
+        let configured = config(&["--key-encryption-key", long]).unwrap();
+        assert!(!format!("{configured:?}").contains(long));
         assert_eq!(configured.jwks_max_age, Duration::from_secs(300));
+    }
+}
+
+mod secret_settings {
+    use super::*;
+
+    #[test]
+    fn a_secret_easy_to_guess_is_refused_with_how_to_make_one() {
+        for weak in [
+            "x".repeat(32),
+            "ab".repeat(20),
+            "passwordpasswordpasswordpassword".to_owned(),
+        ] {
+            for flag in ["--jwt-secret", "--key-encryption-key"] {
+                let err = config(&[flag, &weak]).unwrap_err();
+                assert!(
+                    err.contains("openssl rand -base64 48") && !err.contains(&weak),
+                    "{flag} {weak}: {err}"
+                );
+            }
+        }
+        // What `openssl rand -hex 32` and `-base64 48` print is accepted.
+        let hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        for strong in [hex, STRONG] {
+            assert!(config(&["--jwt-secret", strong]).is_ok(), "{strong}");
+            assert!(config(&["--key-encryption-key", strong]).is_ok());
+        }
+        assert!(secrets::estimated_bits(&[b'x'; 32]) < 1.0);
+    }
+
+    #[test]
+    fn each_secret_may_come_from_a_file_without_its_line_ending() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let secret = write("jwt", &format!("{STRONG}\n"));
+        let kek = write("kek", &format!("{}\r\n", &STRONG[..40]));
+        let url = write("db", "postgres://u:filed-pw@db.example/tollgate\n");
+        let configured = config(&[
+            "--jwt-secret-file",
+            &secret,
+            "--key-encryption-key-file",
+            &kek,
+            "--database-url-file",
+            &url,
+        ])
+        .unwrap();
+        let exposed = |s: &Option<SecretString>| {
+            secrecy::ExposeSecret::expose_secret(s.as_ref().unwrap()).to_owned()
+        };
+        assert_eq!(exposed(&configured.jwt_secret), STRONG);
+        assert_eq!(exposed(&configured.key_encryption_key), &STRONG[..40]);
+        assert_eq!(
+            configured.database_url,
+            "postgres://u:filed-pw@db.example/tollgate"
+        );
+        let shown = configured.describe_line();
+        assert!(
+            shown.contains("TOLLGATE_DATABASE_URL=\"postgres://u:***@db.example/tollgate (from")
+                && !shown.contains("filed-pw"),
+            "{shown}"
+        );
+
+        let weak = write("weak", &"x".repeat(40));
+        let err = config(&["--jwt-secret-file", &weak]).unwrap_err();
+        assert!(err.contains("TOLLGATE_JWT_SECRET"), "{err}");
+        let missing = dir.path().join("missing").to_string_lossy().into_owned();
+        let err = config(&["--key-encryption-key-file", &missing]).unwrap_err();
+        assert!(err.contains("TOLLGATE_KEY_ENCRYPTION_KEY_FILE"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_given_both_directly_and_as_a_file_is_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, STRONG).unwrap();
+        let path = path.to_string_lossy();
+        for (direct, file, name) in [
+            ("--jwt-secret", "--jwt-secret-file", "TOLLGATE_JWT_SECRET"),
+            (
+                "--key-encryption-key",
+                "--key-encryption-key-file",
+                "TOLLGATE_KEY_ENCRYPTION_KEY",
+            ),
+            (
+                "--database-url",
+                "--database-url-file",
+                "TOLLGATE_DATABASE_URL",
+            ),
+        ] {
+            let value = if name == "TOLLGATE_DATABASE_URL" {
+                "sqlite://x.db"
+            } else {
+                STRONG
+            };
+            let err = config(&[direct, value, file, &path]).unwrap_err();
+            assert!(
+                err.contains(&format!("{name} and {name}_FILE are both set")),
+                "{err}"
+            );
+            assert!(!err.contains(STRONG), "{err}");
+        }
     }
 }

@@ -242,3 +242,48 @@ fn the_metrics_listener_is_refused_on_the_api_address() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_secret_given_as_a_flag_is_warned_about_and_one_in_a_file_is_read() {
+    let secret = "q4Vt8Zk1bN2xJr6LwP0sYe3HdGmA7uCfT9iKoQ5nXlRzE4jWvB8yMp1cS6aDgFh2";
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("tollgate.db"));
+    let flagged = tollgate_command(&url)
+        .args(["config", "--jwt-secret", secret])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&flagged.stderr);
+    assert!(flagged.status.success(), "{stderr}");
+    let warnings: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.contains("TOLLGATE_JWT_SECRET was given as a flag"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(!stderr.contains(secret), "{stderr}");
+
+    let file = dir.path().join("jwt-secret");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let filed = tollgate_command(&url)
+        .arg("config")
+        .env("TOLLGATE_JWT_SECRET_FILE", &file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&filed.stderr);
+    let stdout = String::from_utf8_lossy(&filed.stdout);
+    assert!(filed.status.success(), "{stderr}");
+    assert!(!stderr.contains("as a flag"), "{stderr}");
+    assert!(stdout.contains("TOLLGATE_JWT_ALG=HS256"), "{stdout}");
+
+    let both = tollgate_command(&url)
+        .arg("config")
+        .env("TOLLGATE_JWT_SECRET_FILE", &file)
+        .env("TOLLGATE_JWT_SECRET", secret)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert!(!both.status.success());
+    assert!(
+        stderr.contains("TOLLGATE_JWT_SECRET and TOLLGATE_JWT_SECRET_FILE are both set"),
+        "{stderr}"
+    );
+}
