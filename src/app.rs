@@ -62,7 +62,7 @@ impl AppState {
         let keys = LiveKeys::open(&store, key_source(&store, &config).await?).await?;
         let hash_slots = Hasher::default_concurrency();
         let hasher =
-            Hasher::new(config.bcrypt_cost, hash_slots).with_queue_limit(config.hash_queue);
+            Hasher::new(config.password_profile(), hash_slots).with_queue_limit(config.hash_queue);
         let metrics = Metrics::new(hasher.clone(), hash_slots);
         let auth = Arc::new(AuthContext {
             store,

@@ -10,6 +10,7 @@ use crate::{
     api,
     app::{App, StartError, shutdown_signal},
     auth::{
+        hashes::Profile,
         kek::Kek,
         keystore,
         password::Hasher,
@@ -87,7 +88,7 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show one user.
+    /// Show one user, with the algorithm of their password hash (never the hash).
     Show { name: String },
     /// Replace a user's scopes (ends their sessions).
     SetScopes { name: String, scopes: String },
@@ -181,7 +182,7 @@ pub async fn run(cli: Cli) -> Result<(), StartError> {
         }
         Command::User { db, command } => {
             let store = Store::open(&db.database_url, 2).await?;
-            let hasher = Hasher::new(db.bcrypt_cost, 1);
+            let hasher = Hasher::new(db.password_profile()?, 1);
             let result = user(&store, &hasher, command).await;
             store.close().await;
             result
@@ -247,7 +248,16 @@ async fn user(store: &Store, hasher: &Hasher, command: UserCommand) -> Result<()
         }
         UserCommand::Show { name } => {
             let user = find(store, &name).await?;
-            println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
+            let mut shown = user_json(&user);
+            // Which algorithm, never the hash itself.
+            let hash = store.users().password_hash(user.id).await?;
+            let algorithm = match hash.as_deref().map(Profile::of) {
+                Some(Ok(profile)) => profile.algorithm(),
+                Some(Err(_)) => "unknown",
+                None => "none",
+            };
+            shown["password_hash_algorithm"] = algorithm.into();
+            println!("{}", serde_json::to_string_pretty(&shown)?);
         }
         UserCommand::SetScopes { name, scopes } => {
             let scopes = ScopeSet::parse(&scopes).map_err(|e| e.0)?;

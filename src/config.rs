@@ -5,7 +5,11 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use clap::Args;
 
-use crate::auth::{kek::MIN_KEK_BYTES, keys::SigningAlg};
+use crate::auth::{
+    hashes::{self, Argon2Params, Profile},
+    kek::MIN_KEK_BYTES,
+    keys::SigningAlg,
+};
 
 /// A value that must never reach a log: its `Debug` prints nothing of it.
 #[derive(Clone)]
@@ -40,9 +44,100 @@ pub struct DatabaseArgs {
     )]
     pub database_url: String,
 
+    /// Algorithm of new password hashes: `argon2id` or `bcrypt`. A login
+    /// with a stored hash of the other algorithm, or of other parameters,
+    /// replaces it, so either switch needs no password reset.
+    #[arg(long, env = "TOLLGATE_PASSWORD_HASH", default_value_t = PasswordAlgorithm::Argon2id, value_enum)]
+    pub password_hash: PasswordAlgorithm,
+
     /// bcrypt work factor for new hashes (4 to 31); logins upgrade older hashes.
     #[arg(long, env = "TOLLGATE_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
+
+    /// Argon2id memory per hash in KiB (up to 1 GiB); at most one hash per
+    /// core runs at once, so hashing holds at most this times the cores.
+    #[arg(
+        long,
+        env = "TOLLGATE_ARGON2_MEMORY",
+        default_value_t = DEFAULT_ARGON2.memory_kib,
+        value_parser = clap::value_parser!(u32).range(8..=i64::from(hashes::MAX_ARGON2_MEMORY_KIB)),
+    )]
+    pub argon2_memory: u32,
+
+    /// Argon2id passes over that memory (1 to 32).
+    #[arg(
+        long,
+        env = "TOLLGATE_ARGON2_ITERATIONS",
+        default_value_t = DEFAULT_ARGON2.iterations,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(hashes::MAX_ARGON2_ITERATIONS)),
+    )]
+    pub argon2_iterations: u32,
+
+    /// Argon2id lanes (1 to 16), computed one after another: more lanes
+    /// change the hash, not its speed.
+    #[arg(
+        long,
+        env = "TOLLGATE_ARGON2_PARALLELISM",
+        default_value_t = DEFAULT_ARGON2.parallelism,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(hashes::MAX_ARGON2_PARALLELISM)),
+    )]
+    pub argon2_parallelism: u32,
+}
+
+/// The Argon2id parameters of new hashes by default: OWASP's m=19 MiB, t=2,
+/// p=1 (chosen by measurement: docs/decisions.md, bench/README.md).
+pub const DEFAULT_ARGON2: Argon2Params = hashes::OWASP_ARGON2ID[1];
+
+/// The algorithm of new password hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PasswordAlgorithm {
+    Argon2id,
+    Bcrypt,
+}
+
+impl fmt::Display for PasswordAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Argon2id => "argon2id",
+            Self::Bcrypt => "bcrypt",
+        })
+    }
+}
+
+impl DatabaseArgs {
+    /// How new password hashes are made; refused when the Argon2id
+    /// parameters do not go together (under 8 KiB of memory per lane).
+    pub fn password_profile(&self) -> Result<Profile, String> {
+        let argon2 = self.argon2_params()?;
+        Ok(password_profile(
+            self.password_hash,
+            self.bcrypt_cost,
+            argon2,
+        ))
+    }
+
+    fn argon2_params(&self) -> Result<Argon2Params, String> {
+        let argon2 = Argon2Params::new(
+            self.argon2_memory,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+        );
+        argon2
+            .check()
+            .map_err(|why| format!("TOLLGATE_ARGON2_MEMORY / _ITERATIONS / _PARALLELISM: {why}"))?;
+        Ok(argon2)
+    }
+}
+
+fn password_profile(
+    algorithm: PasswordAlgorithm,
+    bcrypt_cost: u32,
+    argon2: Argon2Params,
+) -> Profile {
+    match algorithm {
+        PasswordAlgorithm::Argon2id => Profile::Argon2id(argon2),
+        PasswordAlgorithm::Bcrypt => Profile::Bcrypt { cost: bcrypt_cost },
+    }
 }
 
 /// The settings of the server as flags; each falls back to its environment
@@ -196,7 +291,9 @@ pub struct Config {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    pub password_hash: PasswordAlgorithm,
     pub bcrypt_cost: u32,
+    pub argon2: Argon2Params,
     pub throttle: ThrottleConfig,
     pub purge_interval: Duration,
     pub metrics_bind: Option<SocketAddr>,
@@ -265,6 +362,7 @@ impl TryFrom<ConfigArgs> for Config {
             check_issuer(issuer)?;
         }
         check_metrics_bind(args.bind, args.metrics_bind)?;
+        let argon2 = args.db.argon2_params()?;
         Ok(Config {
             bind: args.bind,
             database_url: args.db.database_url,
@@ -276,7 +374,9 @@ impl TryFrom<ConfigArgs> for Config {
             audience: args.audience,
             access_ttl: args.access_ttl,
             refresh_ttl: args.refresh_ttl,
+            password_hash: args.db.password_hash,
             bcrypt_cost: args.db.bcrypt_cost,
+            argon2,
             throttle: ThrottleConfig {
                 user_limit: args.throttle_user_limit.max(1),
                 account_limit: args.throttle_account_limit.max(1),
@@ -350,6 +450,11 @@ fn check_issuer(issuer: &str) -> Result<(), String> {
 }
 
 impl Config {
+    /// How new password hashes are made.
+    pub fn password_profile(&self) -> Profile {
+        password_profile(self.password_hash, self.bcrypt_cost, self.argon2)
+    }
+
     /// The issuer: as configured, else `http://127.0.0.1:<port>` of `bound`
     /// (the address actually bound, so port 0 gives the real port), with a
     /// wildcard address (0.0.0.0, ::) read as loopback.
@@ -409,7 +514,17 @@ impl Config {
             ("TOLLGATE_AUDIENCE", self.audience.clone()),
             ("TOLLGATE_ACCESS_TTL", duration(self.access_ttl)),
             ("TOLLGATE_REFRESH_TTL", duration(self.refresh_ttl)),
+            ("TOLLGATE_PASSWORD_HASH", self.describe_hashing()),
             ("TOLLGATE_BCRYPT_COST", self.bcrypt_cost.to_string()),
+            ("TOLLGATE_ARGON2_MEMORY", self.argon2.memory_kib.to_string()),
+            (
+                "TOLLGATE_ARGON2_ITERATIONS",
+                self.argon2.iterations.to_string(),
+            ),
+            (
+                "TOLLGATE_ARGON2_PARALLELISM",
+                self.argon2.parallelism.to_string(),
+            ),
             ("TOLLGATE_THROTTLE_USER_LIMIT", t.user_limit.to_string()),
             (
                 "TOLLGATE_THROTTLE_ACCOUNT_LIMIT",
@@ -425,6 +540,24 @@ impl Config {
                     .map_or_else(|| "unset (no metrics listener)".into(), |a| a.to_string()),
             ),
         ]
+    }
+
+    /// The algorithm, and the most memory hashing can hold at once: one
+    /// hash per core.
+    fn describe_hashing(&self) -> String {
+        let cores = crate::auth::password::Hasher::default_concurrency() as u64;
+        let each = self.password_profile().memory_bytes();
+        let peak = each * cores;
+        let shown = |bytes: u64| match bytes {
+            b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+            b => format!("{} KiB", b >> 10),
+        };
+        format!(
+            "{} (at most {cores} hashes at once, one per core: peak hashing memory {} = {} x {cores})",
+            self.password_hash,
+            shown(peak),
+            shown(each)
+        )
     }
 
     /// [`describe`](Self::describe) as one line, `NAME=value` pairs with a

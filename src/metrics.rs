@@ -447,7 +447,7 @@ mod tests {
 
     #[tokio::test]
     async fn database_errors_count_inside_a_request_only() {
-        let metrics = Metrics::new(Hasher::new(4, 2), 2);
+        let metrics = Metrics::new(Hasher::bcrypt(4, 2), 2);
         let unavailable = || crate::db::DbError::Unavailable(sqlx::Error::PoolTimedOut);
         let other = || crate::db::DbError::Other(sqlx::Error::RowNotFound);
         let _ = crate::error::ApiError::from(unavailable());

@@ -5,6 +5,7 @@
 
 pub mod bearer;
 pub mod grants;
+pub mod hashes;
 pub mod jwks;
 pub mod jwt;
 pub mod kek;

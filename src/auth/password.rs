@@ -1,19 +1,24 @@
-//! Password hashing with bcrypt, run on the blocking pool and never more at
-//! once than there are cores, so logins cannot starve the async workers or
-//! each other; and the rules a new password must meet.
+//! Password hashing (Argon2id or bcrypt, see [`hashes`]), run on the
+//! blocking pool and never more at once than there are cores, so logins
+//! cannot starve the async workers or each other, and Argon2's memory stays
+//! bounded; and the rules a new password must meet.
 
 use std::{
     collections::HashSet,
     sync::{
         Arc, OnceLock,
-        atomic::{AtomicU32, AtomicUsize, Ordering},
+        atomic::{AtomicUsize, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use tokio::sync::{Mutex, Semaphore, TryAcquireError};
 use tracing::Span;
 
+use crate::auth::hashes::{self, Profile};
+
 /// bcrypt reads at most 72 bytes; longer passwords are refused, never cut.
+/// Argon2id keeps the same limit (one rule whatever the algorithm).
 pub const MAX_PASSWORD_BYTES: usize = 72;
 pub const MIN_PASSWORD_BYTES: usize = 8;
 
@@ -38,8 +43,9 @@ pub fn validate(password: &str, username: Option<&str>) -> Result<(), String> {
     }
     if len > MAX_PASSWORD_BYTES {
         return Err(format!(
-            "the password is {len} bytes in UTF-8; bcrypt reads at most {MAX_PASSWORD_BYTES}, \
-             and a longer one is refused rather than silently cut"
+            "the password is {len} bytes in UTF-8; at most {MAX_PASSWORD_BYTES} are read \
+             (bcrypt's limit, kept for every algorithm), and a longer one is refused \
+             rather than silently cut"
         ));
     }
     if username.is_some_and(|name| name.to_lowercase() == password.to_lowercase()) {
@@ -63,8 +69,10 @@ pub fn is_common(password: &str) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
-    #[error("bcrypt failed: {0}")]
-    Bcrypt(#[from] bcrypt::BcryptError),
+    /// The hash function refused its input (a message of the crate, never
+    /// the password).
+    #[error("hashing failed: {0}")]
+    Hashing(String),
     #[error("hashing task failed")]
     Task,
     /// More jobs wait for a core than the queue limit allows.
@@ -72,28 +80,52 @@ pub enum HashError {
     Busy,
 }
 
+/// The most distinct stored profiles a hasher weighs against its dummy; more
+/// are not looked at (a store holds a handful: one per past setting).
+const MAX_NOTED: usize = 16;
+
 /// Hashes and verifies off the async threads, at most `permits` at a time,
-/// with at most `queue_limit` more waiting.
+/// with at most `queue_limit` more waiting. At most `permits` hashes hold
+/// their memory at once, so hashing needs at most permits x one hash's memory.
 #[derive(Clone)]
 pub struct Hasher {
-    cost: u32,
+    profile: Profile,
     permits: Arc<Semaphore>,
+    concurrency: usize,
     queue: Arc<Queue>,
-    /// The highest cost seen among stored hashes (see [`Hasher::note_cost`]).
-    noted: Arc<AtomicU32>,
-    /// The dummy hash, remade when a higher cost is noted.
+    /// The profiles seen in stored hashes (see [`Hasher::note`]).
+    noted: Arc<std::sync::Mutex<Noted>>,
+    /// The dummy hash, remade when a heavier profile is noted.
     dummy: Arc<Mutex<Option<Dummy>>>,
 }
 
+/// The stored profiles seen so far, and the heaviest of them and the
+/// configured one: the profile of the dummy.
+struct Noted {
+    seen: HashSet<Profile>,
+    heaviest: Profile,
+}
+
 impl Hasher {
-    pub fn new(cost: u32, concurrency: usize) -> Self {
+    /// New hashes with `profile`, at most `concurrency` at once.
+    pub fn new(profile: Profile, concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
         Self {
-            cost,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            profile,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
             queue: Arc::new(Queue::new(DEFAULT_QUEUE_LIMIT)),
-            noted: Arc::new(AtomicU32::new(0)),
+            noted: Arc::new(std::sync::Mutex::new(Noted {
+                seen: HashSet::new(),
+                heaviest: profile,
+            })),
             dummy: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// bcrypt at `cost`: the hasher of tests and tools that need no other.
+    pub fn bcrypt(cost: u32, concurrency: usize) -> Self {
+        Self::new(Profile::Bcrypt { cost }, concurrency)
     }
 
     /// At most `limit` jobs wait for a core; one more is refused with
@@ -110,61 +142,135 @@ impl Hasher {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
 
-    pub fn cost(&self) -> u32 {
-        self.cost
+    /// The algorithm and parameters of new hashes.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The most memory hashing holds at once: one hash per permit.
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.profile.memory_bytes() * self.concurrency as u64
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.to_owned();
-        let cost = self.cost;
-        self.run(move || bcrypt::hash(password, cost).map_err(HashError::from))
+        let profile = self.profile;
+        self.run(move || profile.hash(&password).map_err(HashError::Hashing))
             .await
     }
 
     /// Checks `password` against `hash`; with no hash (unknown user, throttled
-    /// attempt) it checks against a dummy hash and answers false. The dummy is
-    /// at the configured cost or the highest noted one, whichever is higher,
-    /// so an unknown user costs what the slowest stored hash seen costs. A
-    /// password over 72 bytes never matches: bcrypt would compare only its
-    /// first 72.
+    /// attempt) it checks against a dummy hash and answers false. A stored
+    /// hash of an unknown algorithm, or with parameters outside the limits of
+    /// [`hashes`](crate::auth::hashes), is logged and treated the same way:
+    /// nothing is computed with its parameters. The dummy follows the
+    /// heaviest profile in use (see [`Hasher::note`]), so an unknown user
+    /// costs what a stored hash costs. A password over 72 bytes never
+    /// matches: bcrypt would compare only its first 72, and both algorithms
+    /// keep one limit.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
         let hash = hash.filter(|_| password.len() <= MAX_PASSWORD_BYTES);
-        let (hash, real): (Arc<str>, bool) = match hash {
-            Some(hash) => (hash.into(), true),
-            None => (self.dummy_hash().await?, false),
+        let stored = match hash.map(|hash| (hash, Profile::of(hash))) {
+            Some((hash, Ok(profile))) => Some((Arc::<str>::from(hash), profile)),
+            Some((_, Err(why))) => {
+                tracing::warn!(
+                    event = "password_hash_unusable",
+                    reason = %why,
+                    "a stored password hash was not checked; the attempt fails"
+                );
+                None
+            }
+            None => None,
+        };
+        let (hash, profile, real) = match stored {
+            Some((hash, profile)) => (hash, profile, true),
+            None => {
+                let dummy = self.dummy_hash().await?;
+                (dummy.hash, dummy.profile, false)
+            }
         };
         let password = password.to_owned();
         let matched = self
-            .run(move || Ok(bcrypt::verify(password, &hash).unwrap_or(false)))
+            .run(move || Ok(hashes::verify(&password, &hash, &profile)))
             .await?;
         Ok(real && matched)
     }
 
-    /// Whether `hash` was made at another cost than the configured one.
+    /// Whether `hash` was made with another algorithm or other parameters
+    /// than the configured ones: a login with it rehashes.
     pub fn needs_rehash(&self, hash: &str) -> bool {
-        cost_of(hash) != Some(self.cost)
+        Profile::of(hash) != Ok(self.profile)
     }
 
-    /// Tells the hasher the cost of a stored hash a login is about to check.
-    /// A cost above the dummy's raises the dummy to it (remade in the
-    /// background), so that after the cost is lowered the users still at the
-    /// old, higher cost are not told apart from unknown names by timing.
-    pub fn note_cost(&self, hash: &str) {
-        let Some(cost) = cost_of(hash).filter(|c| (4..=31).contains(c)) else {
+    /// Tells the hasher the profile of a stored hash a login is about to
+    /// check. A profile heavier than the dummy's raises the dummy to it, so
+    /// that after the settings change the users still on the old, heavier
+    /// hashes are not told apart from unknown names by timing. Within one
+    /// algorithm the parameters say which is heavier; across algorithms,
+    /// the time one hash of each takes (measured in the background).
+    pub fn note(&self, hash: &str) {
+        let Ok(seen) = Profile::of(hash) else {
             return;
         };
-        let before = self.noted.fetch_max(cost, Ordering::Relaxed);
-        if cost > before.max(self.cost)
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let hasher = self.clone();
-            runtime.spawn(async move { hasher.warm_up().await });
-        }
+        let heaviest = {
+            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            if seen == noted.heaviest || noted.seen.len() >= MAX_NOTED || !noted.seen.insert(seen) {
+                return;
+            }
+            match seen.compare_work(&noted.heaviest) {
+                Some(std::cmp::Ordering::Greater) => {
+                    noted.heaviest = seen;
+                    None
+                }
+                Some(_) => return,
+                None => Some(noted.heaviest),
+            }
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let hasher = self.clone();
+        runtime.spawn(async move {
+            let result = match heaviest {
+                None => hasher.warm_up().await,
+                Some(current) => hasher.weigh(seen, current).await,
+            };
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "could not prepare the dummy hash");
+            }
+        });
     }
 
-    /// The cost an unknown user's dummy verify runs at.
-    pub fn dummy_cost(&self) -> u32 {
-        self.cost.max(self.noted.load(Ordering::Relaxed))
+    /// Makes a dummy of `candidate`, and keeps it instead of the dummy of
+    /// `current` if it took longer to make.
+    async fn weigh(&self, candidate: Profile, current: Profile) -> Result<(), HashError> {
+        let made = self.make_dummy(candidate).await?;
+        let mut slot = self.dummy.lock().await;
+        let kept = match slot.as_ref().filter(|d| d.profile == current) {
+            Some(dummy) => dummy.took,
+            None => {
+                drop(slot);
+                let dummy = self.make_dummy(current).await?;
+                let took = dummy.took;
+                slot = self.dummy.lock().await;
+                *slot = Some(dummy);
+                took
+            }
+        };
+        let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+        if made.took > kept && noted.heaviest == current {
+            noted.heaviest = candidate;
+            *slot = Some(made);
+        }
+        Ok(())
+    }
+
+    /// The profile an unknown user's dummy verify runs with.
+    pub fn dummy_profile(&self) -> Profile {
+        self.noted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .heaviest
     }
 
     /// Computes the dummy hash ahead of the first unknown-user login.
@@ -172,22 +278,32 @@ impl Hasher {
         self.dummy_hash().await.map(|_| ())
     }
 
-    async fn dummy_hash(&self) -> Result<Arc<str>, HashError> {
-        let cost = self.dummy_cost();
+    async fn dummy_hash(&self) -> Result<Dummy, HashError> {
+        let profile = self.dummy_profile();
         let mut slot = self.dummy.lock().await;
-        if let Some(dummy) = slot.as_ref().filter(|dummy| dummy.cost >= cost) {
-            return Ok(Arc::clone(&dummy.hash));
+        if let Some(dummy) = slot.as_ref().filter(|dummy| dummy.profile == profile) {
+            return Ok(dummy.clone());
         }
+        let dummy = self.make_dummy(profile).await?;
+        *slot = Some(dummy.clone());
+        Ok(dummy)
+    }
+
+    /// A hash of a random filler with `profile`, and how long it took.
+    async fn make_dummy(&self, profile: Profile) -> Result<Dummy, HashError> {
         let filler = crate::auth::random_token(18);
-        let hash: Arc<str> = self
-            .run(move || bcrypt::hash(filler, cost).map_err(HashError::from))
-            .await?
-            .into();
-        *slot = Some(Dummy {
-            cost,
-            hash: Arc::clone(&hash),
-        });
-        Ok(hash)
+        let (hash, took) = self
+            .run(move || {
+                let started = Instant::now();
+                let hash = profile.hash(&filler).map_err(HashError::Hashing)?;
+                Ok((hash, started.elapsed()))
+            })
+            .await?;
+        Ok(Dummy {
+            profile,
+            hash: hash.into(),
+            took,
+        })
     }
 
     async fn run<T: Send + 'static>(
@@ -228,9 +344,12 @@ impl Hasher {
 }
 
 /// A hash of a random filler, verified against when there is no real hash.
+#[derive(Clone)]
 struct Dummy {
-    cost: u32,
+    profile: Profile,
     hash: Arc<str>,
+    /// How long making it took: what a verify against it takes.
+    took: Duration,
 }
 
 /// The jobs waiting for a permit, counted so that the wait stays bounded.
@@ -266,11 +385,6 @@ impl Drop for Place<'_> {
     }
 }
 
-/// The cost field of a `$2b$12$...` hash.
-pub fn cost_of(hash: &str) -> Option<u32> {
-    hash.split('$').nth(2)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,20 +399,73 @@ mod tests {
         assert!(validate(&"\u{20ac}".repeat(25), None).is_err());
     }
 
+    use crate::auth::hashes::{Argon2Params, bcrypt_cost};
+
+    const ARGON2_SMALL: Profile = Profile::Argon2id(Argon2Params::new(256, 1, 1));
+
     #[tokio::test]
-    async fn verifies_and_reads_the_cost() {
-        let hasher = Hasher::new(4, 2);
-        let hash = hasher.hash("correct horse").await.unwrap();
-        assert_eq!(cost_of(&hash), Some(4));
-        assert!(hasher.verify("correct horse", Some(&hash)).await.unwrap());
-        assert!(!hasher.verify("wrong horse", Some(&hash)).await.unwrap());
-        assert!(!hasher.verify("correct horse", None).await.unwrap());
-        let longest = "a".repeat(MAX_PASSWORD_BYTES);
-        let hash = hasher.hash(&longest).await.unwrap();
-        let longer = format!("{longest}b");
-        assert!(!hasher.verify(&longer, Some(&hash)).await.unwrap());
-        assert!(!hasher.needs_rehash(&hash));
-        assert!(Hasher::new(5, 1).needs_rehash(&hash));
+    async fn verifies_with_either_algorithm_and_reads_the_profile() {
+        for profile in [Profile::Bcrypt { cost: 4 }, ARGON2_SMALL] {
+            let hasher = Hasher::new(profile, 2);
+            let hash = hasher.hash("correct horse").await.unwrap();
+            assert_eq!(Profile::of(&hash), Ok(profile));
+            assert!(hasher.verify("correct horse", Some(&hash)).await.unwrap());
+            assert!(!hasher.verify("wrong horse", Some(&hash)).await.unwrap());
+            assert!(!hasher.verify("correct horse", None).await.unwrap());
+            let longest = "a".repeat(MAX_PASSWORD_BYTES);
+            let hash = hasher.hash(&longest).await.unwrap();
+            let longer = format!("{longest}b");
+            assert!(!hasher.verify(&longer, Some(&hash)).await.unwrap());
+            assert!(!hasher.needs_rehash(&hash));
+        }
+        let bcrypt4 = Hasher::bcrypt(4, 1).hash("correct horse").await.unwrap();
+        let argon2 = Hasher::new(ARGON2_SMALL, 1);
+        // Either way between the algorithms, and a change of parameters.
+        assert!(argon2.needs_rehash(&bcrypt4));
+        let argon2_hash = argon2.hash("correct horse").await.unwrap();
+        assert!(Hasher::bcrypt(4, 1).needs_rehash(&argon2_hash));
+        assert!(Hasher::bcrypt(5, 1).needs_rehash(&bcrypt4));
+        let more_memory = Profile::Argon2id(Argon2Params::new(512, 1, 1));
+        assert!(Hasher::new(more_memory, 1).needs_rehash(&argon2_hash));
+        // A hash of either algorithm verifies whatever the configured one.
+        assert!(
+            argon2
+                .verify("correct horse", Some(&bcrypt4))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hostile_stored_hash_fails_like_an_unknown_user() {
+        let hasher = Hasher::new(ARGON2_SMALL, 1);
+        let hostile = "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHRzb21lc2FsdA\
+                       $ZHVtbXloYXNoZHVtbXloYXNoZHVtbXloYXNoMTI";
+        assert!(!hasher.verify("some password", Some(hostile)).await.unwrap());
+        assert!(
+            !hasher
+                .verify(
+                    "some password",
+                    Some("$argon2id$v=19$m=65536,t=0,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("some password", Some("plain text"))
+                .await
+                .unwrap()
+        );
+        // Noting it changes nothing.
+        hasher.note(hostile);
+        assert_eq!(hasher.dummy_profile(), ARGON2_SMALL);
+    }
+
+    #[test]
+    fn peak_memory_is_one_hash_per_permit() {
+        let hasher = Hasher::new(Profile::Argon2id(Argon2Params::new(19_456, 2, 1)), 3);
+        assert_eq!(hasher.peak_memory_bytes(), 3 * 19_456 * 1024);
     }
 
     #[test]
@@ -328,7 +495,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
         // One permit, no waiting place: with a job running, the next is Busy.
-        let hasher = Hasher::new(10, 1).with_queue_limit(0);
+        let hasher = Hasher::bcrypt(10, 1).with_queue_limit(0);
         let running = {
             let hasher = hasher.clone();
             tokio::spawn(async move { hasher.hash("first password").await })
@@ -345,16 +512,51 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_dummy_follows_the_highest_noted_cost() {
-        let hasher = Hasher::new(4, 2);
+    async fn the_dummy_follows_the_heaviest_noted_profile_of_its_algorithm() {
+        let hasher = Hasher::bcrypt(4, 2);
         hasher.warm_up().await.unwrap();
-        assert_eq!(cost_of(&hasher.dummy_hash().await.unwrap()), Some(4));
-        let older = Hasher::new(5, 1).hash("some password").await.unwrap();
-        hasher.note_cost(&older);
-        assert_eq!(hasher.dummy_cost(), 5);
-        assert_eq!(cost_of(&hasher.dummy_hash().await.unwrap()), Some(5));
+        assert_eq!(
+            bcrypt_cost(&hasher.dummy_hash().await.unwrap().hash),
+            Some(4)
+        );
+        let older = Hasher::bcrypt(5, 1).hash("some password").await.unwrap();
+        hasher.note(&older);
+        assert_eq!(hasher.dummy_profile(), Profile::Bcrypt { cost: 5 });
+        assert_eq!(
+            bcrypt_cost(&hasher.dummy_hash().await.unwrap().hash),
+            Some(5)
+        );
         // A lower cost never lowers it again.
-        hasher.note_cost("$2b$04$invalid");
-        assert_eq!(hasher.dummy_cost(), 5);
+        hasher.note(&Hasher::bcrypt(4, 1).hash("x").await.unwrap());
+        assert_eq!(hasher.dummy_profile(), Profile::Bcrypt { cost: 5 });
+
+        let hasher = Hasher::new(ARGON2_SMALL, 2);
+        let heavier = Profile::Argon2id(Argon2Params::new(512, 2, 1));
+        hasher.note(&Hasher::new(heavier, 1).hash("x").await.unwrap());
+        assert_eq!(hasher.dummy_profile(), heavier);
+        let dummy = hasher.dummy_hash().await.unwrap();
+        assert_eq!(Profile::of(&dummy.hash), Ok(heavier));
+    }
+
+    #[tokio::test]
+    async fn across_algorithms_the_dummy_follows_the_slower_hash() {
+        // Argon2id at 256 KiB takes well under a millisecond; bcrypt at 10
+        // tens of milliseconds. Noted the other way round, it stays.
+        let hasher = Hasher::new(ARGON2_SMALL, 2);
+        hasher.warm_up().await.unwrap();
+        let slower = Profile::Bcrypt { cost: 10 };
+        let stored = Hasher::new(slower, 1).hash("x").await.unwrap();
+        hasher.weigh(slower, ARGON2_SMALL).await.unwrap();
+        assert_eq!(hasher.dummy_profile(), slower);
+        assert_eq!(
+            Profile::of(&hasher.dummy_hash().await.unwrap().hash),
+            Ok(slower)
+        );
+        hasher.note(&stored);
+        assert_eq!(hasher.dummy_profile(), slower);
+
+        let hasher = Hasher::bcrypt(10, 2);
+        hasher.weigh(ARGON2_SMALL, slower).await.unwrap();
+        assert_eq!(hasher.dummy_profile(), slower);
     }
 }

@@ -13,13 +13,14 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use tollgate::{
     app::{App, AppState},
     auth::scopes::ScopeSet,
-    config::Config,
+    config::{Config, PasswordAlgorithm},
     db::{self, Store},
 };
 
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
-/// The cheapest bcrypt cost, so the suite runs fast; logins still run real bcrypt.
+/// The cheapest bcrypt cost, so the suite runs fast; logins still run real
+/// bcrypt. The suite hashes with bcrypt unless a test sets Argon2id.
 pub const TEST_COST: u32 = 4;
 
 pub struct TestApp {
@@ -46,6 +47,7 @@ impl TestApp {
         let db = std::sync::Arc::new(TestDb::new().await);
         let mut config = Config::with_database(db.url.clone());
         config.bind = "127.0.0.1:0".parse().unwrap();
+        config.password_hash = PasswordAlgorithm::Bcrypt;
         config.bcrypt_cost = TEST_COST;
         adjust(&mut config);
         seed_admin(&config).await;
@@ -60,6 +62,7 @@ impl TestApp {
         let db = std::sync::Arc::new(db);
         let mut config = Config::with_database(url);
         config.bind = "127.0.0.1:0".parse().unwrap();
+        config.password_hash = PasswordAlgorithm::Bcrypt;
         config.bcrypt_cost = TEST_COST;
         seed_admin(&config).await;
         Self::start(config, db).await
@@ -484,7 +487,7 @@ pub fn header(response: &Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The `tollgate` binary on `database_url`, with bcrypt cost 4 and no
+/// The `tollgate` binary on `database_url`, with bcrypt at cost 4 and no
 /// `TOLLGATE_*` setting inherited from the environment running the tests.
 pub fn tollgate_command(database_url: &str) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
@@ -495,6 +498,7 @@ pub fn tollgate_command(database_url: &str) -> std::process::Command {
     }
     command
         .env("TOLLGATE_DATABASE_URL", database_url)
+        .env("TOLLGATE_PASSWORD_HASH", "bcrypt")
         .env("TOLLGATE_BCRYPT_COST", TEST_COST.to_string())
         .env("NO_COLOR", "1");
     command

@@ -1,0 +1,333 @@
+//! The stored password hash formats, bcrypt (`$2b$12$...`) and Argon2id (PHC
+//! `$argon2id$v=19$m=...,t=...,p=...$salt$hash`): which algorithm and
+//! parameters a hash uses, and hashing and verifying with each. A stored hash
+//! is checked against fixed limits before any work, so a hostile or mistyped
+//! row can never make tollgate allocate or spin beyond them.
+
+use std::{cmp::Ordering, fmt};
+
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version,
+    password_hash::{PasswordHash, SaltString},
+};
+use rand::RngCore;
+
+/// The most memory one Argon2 hash may use, in KiB (1 GiB): the highest
+/// `TOLLGATE_ARGON2_MEMORY`, and the most a stored hash may ask for.
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 1 << 20;
+/// The most passes over that memory.
+pub const MAX_ARGON2_ITERATIONS: u32 = 32;
+/// The most lanes (computed one after another: the crate runs without threads).
+pub const MAX_ARGON2_PARALLELISM: u32 = 16;
+/// The bcrypt costs the bcrypt crate computes.
+pub const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+
+const SALT_BYTES: usize = 16;
+const OUTPUT_BYTES: usize = 32;
+/// Output lengths accepted in stored hashes (the PHC format's own range is 10 to 64).
+const OUTPUT_RANGE: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// The Argon2id parameters of the OWASP Password Storage Cheat Sheet, which
+/// it lists as equal in strength: memory in KiB, iterations, parallelism.
+pub const OWASP_ARGON2ID: [Argon2Params; 5] = [
+    Argon2Params::new(47_104, 1, 1),
+    Argon2Params::new(19_456, 2, 1),
+    Argon2Params::new(12_288, 3, 1),
+    Argon2Params::new(9_216, 4, 1),
+    Argon2Params::new(7_168, 5, 1),
+];
+
+/// Argon2id's cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Argon2Params {
+    pub const fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
+        Self {
+            memory_kib,
+            iterations,
+            parallelism,
+        }
+    }
+
+    /// Within the limits above, and what Argon2 itself requires (at least
+    /// 8 KiB of memory per lane).
+    pub fn check(&self) -> Result<(), String> {
+        let Self {
+            memory_kib: m,
+            iterations: t,
+            parallelism: p,
+        } = *self;
+        if !(1..=MAX_ARGON2_PARALLELISM).contains(&p) {
+            return Err(format!(
+                "argon2id parallelism {p} is outside 1 to {MAX_ARGON2_PARALLELISM}"
+            ));
+        }
+        if !(1..=MAX_ARGON2_ITERATIONS).contains(&t) {
+            return Err(format!(
+                "argon2id iterations {t} are outside 1 to {MAX_ARGON2_ITERATIONS}"
+            ));
+        }
+        if m > MAX_ARGON2_MEMORY_KIB {
+            return Err(format!(
+                "argon2id memory {m} KiB is above the limit of {MAX_ARGON2_MEMORY_KIB} KiB"
+            ));
+        }
+        if m < 8 * p {
+            return Err(format!(
+                "argon2id memory {m} KiB is below 8 KiB per lane ({p} lanes)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn argon2(&self, output_len: usize) -> Result<Argon2<'static>, String> {
+        self.check()?;
+        let params = Params::new(
+            self.memory_kib,
+            self.iterations,
+            self.parallelism,
+            Some(output_len),
+        )
+        .map_err(|err| format!("argon2id parameters refused: {err}"))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+}
+
+/// An algorithm with its parameters: how a new hash is made, or how a stored
+/// one was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Profile {
+    Bcrypt { cost: u32 },
+    Argon2id(Argon2Params),
+}
+
+impl Profile {
+    /// The algorithm and parameters of a stored hash, refused when they are
+    /// unknown or outside the limits. Reads the string only: nothing is
+    /// allocated for the hash function.
+    pub fn of(hash: &str) -> Result<Self, Unusable> {
+        if hash.starts_with("$2") {
+            let cost = bcrypt_cost(hash).ok_or(Unusable::Malformed)?;
+            if !BCRYPT_COSTS.contains(&cost) {
+                return Err(Unusable::Limits(format!(
+                    "bcrypt cost {cost} is outside 4 to 31"
+                )));
+            }
+            return Ok(Self::Bcrypt { cost });
+        }
+        if !hash.starts_with("$argon2id$") {
+            return Err(Unusable::UnknownAlgorithm);
+        }
+        let phc = PasswordHash::new(hash).map_err(|_| Unusable::Malformed)?;
+        Self::of_argon2id(&phc)
+    }
+
+    fn of_argon2id(phc: &PasswordHash<'_>) -> Result<Self, Unusable> {
+        let output = phc.hash.ok_or(Unusable::Malformed)?;
+        if phc.salt.is_none() || !OUTPUT_RANGE.contains(&output.len()) {
+            return Err(Unusable::Malformed);
+        }
+        if phc.version != Some(u32::from(Version::V0x13)) {
+            return Err(Unusable::Limits("argon2id version other than 19".into()));
+        }
+        let (mut m, mut t, mut p) = (None, None, None);
+        for (name, value) in phc.params.iter() {
+            let slot = match name.as_str() {
+                "m" => &mut m,
+                "t" => &mut t,
+                "p" => &mut p,
+                // A secret key id or associated data: tollgate uses neither.
+                _ => {
+                    return Err(Unusable::Limits(
+                        "argon2id parameter other than m, t, p".into(),
+                    ));
+                }
+            };
+            *slot = Some(value.decimal().map_err(|_| Unusable::Malformed)?);
+        }
+        let (Some(m), Some(t), Some(p)) = (m, t, p) else {
+            return Err(Unusable::Malformed);
+        };
+        let params = Argon2Params::new(m, t, p);
+        params.check().map_err(Unusable::Limits)?;
+        Ok(Self::Argon2id(params))
+    }
+
+    /// `bcrypt` or `argon2id`.
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Self::Bcrypt { .. } => "bcrypt",
+            Self::Argon2id(_) => "argon2id",
+        }
+    }
+
+    /// The memory one hash takes, in bytes (bcrypt's state is 4 KiB).
+    pub fn memory_bytes(&self) -> u64 {
+        match self {
+            Self::Bcrypt { .. } => 4 << 10,
+            Self::Argon2id(params) => u64::from(params.memory_kib) << 10,
+        }
+    }
+
+    /// A new hash of `password` with these parameters and a random salt.
+    pub fn hash(&self, password: &str) -> Result<String, String> {
+        match self {
+            Self::Bcrypt { cost } => bcrypt::hash(password, *cost).map_err(|err| err.to_string()),
+            Self::Argon2id(params) => {
+                let mut salt = [0u8; SALT_BYTES];
+                rand::rngs::OsRng.fill_bytes(&mut salt);
+                let salt = SaltString::encode_b64(&salt).map_err(|err| err.to_string())?;
+                let hash = params
+                    .argon2(OUTPUT_BYTES)?
+                    .hash_password(password.as_bytes(), &salt)
+                    .map_err(|err| err.to_string())?;
+                Ok(hash.to_string())
+            }
+        }
+    }
+
+    /// Which of two profiles costs more to compute, where that follows from
+    /// the parameters: within one algorithm. `None` across algorithms.
+    pub fn compare_work(&self, other: &Self) -> Option<Ordering> {
+        match (self, other) {
+            (Self::Bcrypt { cost: a }, Self::Bcrypt { cost: b }) => Some(a.cmp(b)),
+            (Self::Argon2id(a), Self::Argon2id(b)) => {
+                // Each pass fills the memory once; lanes run one after another.
+                let work = |p: &Argon2Params| u64::from(p.memory_kib) * u64::from(p.iterations);
+                Some(work(a).cmp(&work(b)).then(a.memory_kib.cmp(&b.memory_kib)))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bcrypt { cost } => write!(f, "bcrypt cost {cost}"),
+            Self::Argon2id(p) => write!(
+                f,
+                "argon2id m={} t={} p={}",
+                p.memory_kib, p.iterations, p.parallelism
+            ),
+        }
+    }
+}
+
+/// Why a stored hash is not checked. The reasons quote parameters, never
+/// any part of the salt or hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    #[error("the stored password hash is of an unknown algorithm")]
+    UnknownAlgorithm,
+    #[error("the stored password hash is malformed")]
+    Malformed,
+    #[error("the stored password hash is refused: {0}")]
+    Limits(String),
+}
+
+/// Whether `password` matches `hash`, whose profile has been read with
+/// [`Profile::of`] (so its parameters are within the limits).
+pub fn verify(password: &str, hash: &str, profile: &Profile) -> bool {
+    match profile {
+        Profile::Bcrypt { .. } => bcrypt::verify(password, hash).unwrap_or(false),
+        Profile::Argon2id(_) => PasswordHash::new(hash).is_ok_and(|phc| {
+            // Argon2's verify computes with the parameters in `phc`, which
+            // `Profile::of` has checked; the instance's own are not used.
+            Argon2::default()
+                .verify_password(password.as_bytes(), &phc)
+                .is_ok()
+        }),
+    }
+}
+
+/// The cost field of a `$2b$12$...` hash.
+pub fn bcrypt_cost(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: Profile = Profile::Argon2id(Argon2Params::new(64, 1, 1));
+
+    #[test]
+    fn argon2id_hashes_are_phc_strings_that_verify() {
+        let hash = SMALL.hash("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
+        let profile = Profile::of(&hash).unwrap();
+        assert_eq!(profile, SMALL);
+        assert!(verify("correct horse", &hash, &profile));
+        assert!(!verify("wrong horse", &hash, &profile));
+        assert_ne!(SMALL.hash("correct horse").unwrap(), hash, "salted");
+    }
+
+    #[test]
+    fn hostile_or_unknown_hashes_are_refused_before_any_work() {
+        let salt_and_hash = "c29tZXNhbHRzb21lc2FsdA$ZHVtbXloYXNoZHVtbXloYXNoZHVtbXloYXNoMTI";
+        let refused = |params: &str| {
+            let hash = format!("$argon2id$v=19${params}${salt_and_hash}");
+            Profile::of(&hash).unwrap_err()
+        };
+        assert!(
+            matches!(refused("m=4194304,t=1,p=1"), Unusable::Limits(why) if why.contains("4194304 KiB"))
+        );
+        assert!(matches!(refused("m=65536,t=0,p=1"), Unusable::Limits(_)));
+        assert!(matches!(refused("m=65536,t=1,p=0"), Unusable::Limits(_)));
+        assert!(matches!(
+            refused("m=65536,t=1000000,p=1"),
+            Unusable::Limits(_)
+        ));
+        assert!(matches!(
+            refused("m=65536,t=1,p=1,keyid=AAAA"),
+            Unusable::Limits(_)
+        ));
+        assert!(matches!(refused("m=65536,t=1"), Unusable::Malformed));
+        assert!(matches!(
+            refused("m=99999999999,t=1,p=1"),
+            Unusable::Malformed
+        ));
+        for unknown in [
+            "$argon2i$v=19$m=65536,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$scrypt$ln=16,r=8,p=1$c29tZXNhbHQ$aGFzaA",
+            "plaintext-password",
+            "",
+        ] {
+            assert_eq!(
+                Profile::of(unknown),
+                Err(Unusable::UnknownAlgorithm),
+                "{unknown}"
+            );
+        }
+        assert_eq!(
+            Profile::of("$2b$99$x"),
+            Err(Unusable::Limits("bcrypt cost 99 is outside 4 to 31".into()))
+        );
+        assert_eq!(Profile::of("$argon2id$garbage"), Err(Unusable::Malformed));
+        // The reasons never quote the salt or hash.
+        let why = refused("m=4194304,t=1,p=1").to_string();
+        assert!(!why.contains("c29tZ") && !why.contains("ZHVtb"), "{why}");
+    }
+
+    #[test]
+    fn work_is_compared_within_an_algorithm_only() {
+        let bcrypt = |cost| Profile::Bcrypt { cost };
+        assert_eq!(
+            bcrypt(12).compare_work(&bcrypt(10)),
+            Some(Ordering::Greater)
+        );
+        let [m46, m19, ..] = OWASP_ARGON2ID.map(Profile::Argon2id);
+        assert_eq!(m19.compare_work(&m46), Some(Ordering::Less));
+        assert_eq!(m46.compare_work(&m46), Some(Ordering::Equal));
+        assert_eq!(m46.compare_work(&bcrypt(12)), None);
+        for params in OWASP_ARGON2ID {
+            assert!(params.check().is_ok());
+        }
+    }
+}
