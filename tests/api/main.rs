@@ -12,6 +12,7 @@ mod errors;
 mod events;
 mod files;
 mod hash_queue;
+mod hashing;
 mod headers;
 mod housekeeping;
 mod items;
