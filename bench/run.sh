@@ -285,16 +285,20 @@ if [ -n "$LOGINS_ONLY" ]; then
         echo "- $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before $LOAD_BEFORE, after $LOAD_AFTER"
         echo "- \`just bench --logins\`: release build, one node per profile on a fresh SQLite file, POST /token with the right password over $LOGIN_CONNS connections for $DURATION s (wrk pinned to core 0); at most one hash per core at once"
         echo "- per core = logins/s ÷ $CORES cores; Keycloak's published sizing: 15 password logins/s per vCPU (Argon2id m=7 MiB, t=5, p=1)"
+        echo "- by CPU: the server's CPU time (utime + stime) per login over the measurement, and the logins one core would serve at that cost (1 s ÷ it): steadier than the rate on a shared machine, where the rate follows the CPU share the server gets"
         echo "- peak RSS: the node's VmHWM after its run (start-up, the warm-up second and the measurement)"
         echo
-        echo "| profile | logins/s | per core | ÷ Keycloak's 15 | p50 ms | p99 ms | errors | one verify, ms CPU | peak RSS MB |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| profile | logins/s | per core | ÷ Keycloak's 15 | CPU ms per login | per core by CPU | p50 ms | p99 ms | errors | one verify, ms CPU | peak RSS MB |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         for entry in "${PROFILES[@]}"; do
             read -r name _ <<<"$entry"
             per_core=$(awk -v r="${RPS[logins_$name]}" -v c="$CORES" 'BEGIN {printf "%.1f", r / c}')
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "${RPS[logins_$name]}" \
-                "$per_core" "$(ratio "$per_core" 15)" "${P50[logins_$name]}" "${P99[logins_$name]}" \
-                "${ERRS[logins_$name]}" "${VERIFY_CPU[$name]}" "${HWM_MB[$name]}"
+            cpu_ms=$(awk -v us="${CPU_US[logins_$name]}" 'BEGIN {printf "%.1f", us / 1000}')
+            by_cpu=$(awk -v us="${CPU_US[logins_$name]}" 'BEGIN {printf "%.1f", (us > 0) ? 1e6 / us : 0}')
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
+                "${RPS[logins_$name]}" "$per_core" "$(ratio "$per_core" 15)" "$cpu_ms" "$by_cpu" \
+                "${P50[logins_$name]}" "${P99[logins_$name]}" "${ERRS[logins_$name]}" \
+                "${VERIFY_CPU[$name]}" "${HWM_MB[$name]}"
         done
     } >"$RESULTS"
     echo
