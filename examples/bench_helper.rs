@@ -66,12 +66,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// does not count. The profile is the server's, from the same variables.
 fn hash_cpu(rounds: usize) -> Result<()> {
     let profile = ConfigArgs::from_env()?.db.password_profile()?;
-    let hash = profile.hash(SEED_PASSWORD)?;
+    let memory = &mut hashes::Memory::new();
+    let hash = profile.hash(SEED_PASSWORD, memory)?;
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
     for _ in 0..rounds.max(1) {
         let (cpu_start, wall_start) = (thread_cpu_ns(), Instant::now());
-        assert!(hashes::verify(SEED_PASSWORD, &hash, &profile));
+        assert!(hashes::verify(SEED_PASSWORD, &hash, &profile, memory));
         wall.push(wall_start.elapsed().as_secs_f64() * 1e3);
         cpu.push(
             thread_cpu_ns()

@@ -7,8 +7,8 @@
 use std::{cmp::Ordering, fmt};
 
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version,
-    password_hash::{PasswordHash, SaltString},
+    Algorithm, Argon2, Block, Params, Version,
+    password_hash::{Output, PasswordHash, SaltString},
 };
 use rand::RngCore;
 
@@ -85,18 +85,38 @@ impl Argon2Params {
         Ok(())
     }
 
-    fn argon2(&self, output_len: usize) -> Result<Argon2<'static>, String> {
+    /// Argon2id of `password` and `salt` into `out`, in `memory` (grown to
+    /// the blocks these parameters need, never shrunk: the caller keeps it
+    /// for the next hash, so the allocator is not asked for megabytes at
+    /// every login).
+    fn compute(
+        &self,
+        password: &str,
+        salt: &[u8],
+        out: &mut [u8],
+        memory: &mut Memory,
+    ) -> Result<(), String> {
         self.check()?;
         let params = Params::new(
             self.memory_kib,
             self.iterations,
             self.parallelism,
-            Some(output_len),
+            Some(out.len()),
         )
         .map_err(|err| format!("argon2id parameters refused: {err}"))?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..blocks])
+            .map_err(|err| format!("argon2id failed: {err}"))
     }
 }
+
+/// Argon2's working memory, one 1 KiB block per KiB of `m`, kept by the
+/// caller from one hash to the next (see [`Hasher`](crate::auth::password::Hasher)).
+pub type Memory = Vec<Block>;
 
 /// An algorithm with its parameters: how a new hash is made, or how a stored
 /// one was.
@@ -174,19 +194,24 @@ impl Profile {
         }
     }
 
-    /// A new hash of `password` with these parameters and a random salt.
-    pub fn hash(&self, password: &str) -> Result<String, String> {
+    /// A new hash of `password` with these parameters and a random salt;
+    /// Argon2id computes in `memory`.
+    pub fn hash(&self, password: &str, memory: &mut Memory) -> Result<String, String> {
         match self {
             Self::Bcrypt { cost } => bcrypt::hash(password, *cost).map_err(|err| err.to_string()),
             Self::Argon2id(params) => {
                 let mut salt = [0u8; SALT_BYTES];
                 rand::rngs::OsRng.fill_bytes(&mut salt);
+                let mut out = [0u8; OUTPUT_BYTES];
+                params.compute(password, &salt, &mut out, memory)?;
                 let salt = SaltString::encode_b64(&salt).map_err(|err| err.to_string())?;
-                let hash = params
-                    .argon2(OUTPUT_BYTES)?
-                    .hash_password(password.as_bytes(), &salt)
-                    .map_err(|err| err.to_string())?;
-                Ok(hash.to_string())
+                let out = Output::new(&out).map_err(|err| err.to_string())?;
+                let Argon2Params {
+                    memory_kib: m,
+                    iterations: t,
+                    parallelism: p,
+                } = params;
+                Ok(format!("$argon2id$v=19$m={m},t={t},p={p}${salt}${out}"))
             }
         }
     }
@@ -232,18 +257,27 @@ pub enum Unusable {
 }
 
 /// Whether `password` matches `hash`, whose profile has been read with
-/// [`Profile::of`] (so its parameters are within the limits).
-pub fn verify(password: &str, hash: &str, profile: &Profile) -> bool {
-    match profile {
-        Profile::Bcrypt { .. } => bcrypt::verify(password, hash).unwrap_or(false),
-        Profile::Argon2id(_) => PasswordHash::new(hash).is_ok_and(|phc| {
-            // Argon2's verify computes with the parameters in `phc`, which
-            // `Profile::of` has checked; the instance's own are not used.
-            Argon2::default()
-                .verify_password(password.as_bytes(), &phc)
-                .is_ok()
-        }),
-    }
+/// [`Profile::of`] (so its parameters are within the limits); Argon2id
+/// computes in `memory`. The outputs are compared in constant time.
+pub fn verify(password: &str, hash: &str, profile: &Profile, memory: &mut Memory) -> bool {
+    let params = match profile {
+        Profile::Bcrypt { .. } => return bcrypt::verify(password, hash).unwrap_or(false),
+        Profile::Argon2id(params) => params,
+    };
+    let Ok(phc) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = [0u8; 64];
+    let out = &mut out[..expected.len()];
+    params.compute(password, salt, out, memory).is_ok()
+        && Output::new(out).is_ok_and(|computed| computed == expected)
 }
 
 /// The cost field of a `$2b$12$...` hash.
@@ -259,13 +293,46 @@ mod tests {
 
     #[test]
     fn argon2id_hashes_are_phc_strings_that_verify() {
-        let hash = SMALL.hash("correct horse").unwrap();
+        let memory = &mut Memory::new();
+        let hash = SMALL.hash("correct horse", memory).unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
         let profile = Profile::of(&hash).unwrap();
         assert_eq!(profile, SMALL);
-        assert!(verify("correct horse", &hash, &profile));
-        assert!(!verify("wrong horse", &hash, &profile));
-        assert_ne!(SMALL.hash("correct horse").unwrap(), hash, "salted");
+        assert!(verify("correct horse", &hash, &profile, memory));
+        assert!(!verify("wrong horse", &hash, &profile, memory));
+        assert_ne!(SMALL.hash("correct horse", memory).unwrap(), hash, "salted");
+        assert_eq!(memory.len(), 64, "one block per KiB, kept");
+    }
+
+    #[test]
+    fn hashes_agree_with_the_crates_own_phc_hasher_either_way() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let memory = &mut Memory::new();
+        let params = Argon2Params::new(256, 2, 2);
+        let argon2 = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(256, 2, 2, None).unwrap(),
+        );
+        // A buffer left larger and dirty by a bigger hash changes nothing.
+        Profile::Argon2id(Argon2Params::new(1024, 1, 1))
+            .hash("x", memory)
+            .unwrap();
+        let ours = Profile::Argon2id(params)
+            .hash("correct horse", memory)
+            .unwrap();
+        let phc = PasswordHash::new(&ours).unwrap();
+        assert!(argon2.verify_password(b"correct horse", &phc).is_ok());
+        assert!(argon2.verify_password(b"wrong horse", &phc).is_err());
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        let theirs = argon2
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        let profile = Profile::of(&theirs).unwrap();
+        assert_eq!(profile, Profile::Argon2id(params));
+        assert!(verify("correct horse", &theirs, &profile, memory));
+        assert!(!verify("correct horsf", &theirs, &profile, memory));
     }
 
     #[test]
