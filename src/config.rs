@@ -84,9 +84,9 @@ pub struct DatabaseArgs {
     pub argon2_parallelism: u32,
 }
 
-/// The Argon2id parameters of new hashes by default: OWASP's m=19 MiB, t=2,
+/// The Argon2id parameters of new hashes by default: OWASP's m=7 MiB, t=5,
 /// p=1 (chosen by measurement: docs/decisions.md, bench/README.md).
-pub const DEFAULT_ARGON2: Argon2Params = hashes::OWASP_ARGON2ID[1];
+pub const DEFAULT_ARGON2: Argon2Params = hashes::OWASP_ARGON2ID[4];
 
 /// The algorithm of new password hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
