@@ -2,7 +2,8 @@
 //! `$argon2id$v=19$m=...,t=...,p=...$salt$hash`): which algorithm and
 //! parameters a hash uses, and hashing and verifying with each. A stored hash
 //! is checked against fixed limits before any work, so a hostile or mistyped
-//! row can never make tollgate allocate or spin beyond them.
+//! row can never make tollgate allocate more than 1 GiB for one hash, nor
+//! run an unknown algorithm (docs/decisions.md lists the limits).
 
 use std::{cmp::Ordering, fmt};
 
