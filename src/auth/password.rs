@@ -9,13 +9,15 @@ use std::{
         Arc, OnceLock,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
 };
 
 use tokio::sync::{Mutex, Semaphore, TryAcquireError};
 use tracing::Span;
 
 use crate::auth::hashes::{self, Memory, Profile};
+use dummy::{Dummy, Noted};
+
+mod dummy;
 
 /// bcrypt reads at most 72 bytes; longer passwords are refused, never cut.
 /// Argon2id keeps the same limit (one rule whatever the algorithm).
@@ -80,10 +82,6 @@ pub enum HashError {
     Busy,
 }
 
-/// The most distinct stored profiles a hasher weighs against its dummy; more
-/// are not looked at (a store holds a handful: one per past setting).
-const MAX_NOTED: usize = 16;
-
 /// Hashes and verifies off the async threads, at most `permits` at a time,
 /// with at most `queue_limit` more waiting. At most `permits` hashes hold
 /// their memory at once, so hashing needs at most permits x one hash's memory.
@@ -102,13 +100,6 @@ pub struct Hasher {
     /// them resident in the allocator's per-thread arenas, across the
     /// blocking pool's many threads (measured: 665 MB at 19 MiB x 2 cores).
     memory: Arc<std::sync::Mutex<Vec<Memory>>>,
-}
-
-/// The stored profiles seen so far, and the heaviest of them and the
-/// configured one: the profile of the dummy.
-struct Noted {
-    seen: HashSet<Profile>,
-    heaviest: Profile,
 }
 
 impl Hasher {
@@ -208,110 +199,6 @@ impl Hasher {
         Profile::of(hash) != Ok(self.profile)
     }
 
-    /// Tells the hasher the profile of a stored hash a login is about to
-    /// check. A profile heavier than the dummy's raises the dummy to it, so
-    /// that after the settings change the users still on the old, heavier
-    /// hashes are not told apart from unknown names by timing. Within one
-    /// algorithm the parameters say which is heavier; across algorithms,
-    /// the time one hash of each takes (measured in the background).
-    pub fn note(&self, hash: &str) {
-        let Ok(seen) = Profile::of(hash) else {
-            return;
-        };
-        let heaviest = {
-            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
-            if seen == noted.heaviest || noted.seen.len() >= MAX_NOTED || !noted.seen.insert(seen) {
-                return;
-            }
-            match seen.compare_work(&noted.heaviest) {
-                Some(std::cmp::Ordering::Greater) => {
-                    noted.heaviest = seen;
-                    None
-                }
-                Some(_) => return,
-                None => Some(noted.heaviest),
-            }
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let hasher = self.clone();
-        runtime.spawn(async move {
-            let result = match heaviest {
-                None => hasher.warm_up().await,
-                Some(current) => hasher.weigh(seen, current).await,
-            };
-            if let Err(err) = result {
-                tracing::warn!(error = %err, "could not prepare the dummy hash");
-            }
-        });
-    }
-
-    /// Makes a dummy of `candidate`, and keeps it instead of the dummy of
-    /// `current` if it took longer to make.
-    async fn weigh(&self, candidate: Profile, current: Profile) -> Result<(), HashError> {
-        let made = self.make_dummy(candidate).await?;
-        let mut slot = self.dummy.lock().await;
-        let kept = match slot.as_ref().filter(|d| d.profile == current) {
-            Some(dummy) => dummy.took,
-            None => {
-                drop(slot);
-                let dummy = self.make_dummy(current).await?;
-                let took = dummy.took;
-                slot = self.dummy.lock().await;
-                *slot = Some(dummy);
-                took
-            }
-        };
-        let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
-        if made.took > kept && noted.heaviest == current {
-            noted.heaviest = candidate;
-            *slot = Some(made);
-        }
-        Ok(())
-    }
-
-    /// The profile an unknown user's dummy verify runs with.
-    pub fn dummy_profile(&self) -> Profile {
-        self.noted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .heaviest
-    }
-
-    /// Computes the dummy hash ahead of the first unknown-user login.
-    pub async fn warm_up(&self) -> Result<(), HashError> {
-        self.dummy_hash().await.map(|_| ())
-    }
-
-    async fn dummy_hash(&self) -> Result<Dummy, HashError> {
-        let profile = self.dummy_profile();
-        let mut slot = self.dummy.lock().await;
-        if let Some(dummy) = slot.as_ref().filter(|dummy| dummy.profile == profile) {
-            return Ok(dummy.clone());
-        }
-        let dummy = self.make_dummy(profile).await?;
-        *slot = Some(dummy.clone());
-        Ok(dummy)
-    }
-
-    /// A hash of a random filler with `profile`, and how long it took.
-    async fn make_dummy(&self, profile: Profile) -> Result<Dummy, HashError> {
-        let filler = crate::auth::random_token(18);
-        let (hash, took) = self
-            .run(move |memory| {
-                let started = Instant::now();
-                let hash = profile.hash(&filler, memory).map_err(HashError::Hashing)?;
-                Ok((hash, started.elapsed()))
-            })
-            .await?;
-        Ok(Dummy {
-            profile,
-            hash: hash.into(),
-            took,
-        })
-    }
-
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Memory) -> Result<T, HashError> + Send + 'static,
@@ -369,15 +256,6 @@ impl Hasher {
     }
 }
 
-/// A hash of a random filler, verified against when there is no real hash.
-#[derive(Clone)]
-struct Dummy {
-    profile: Profile,
-    hash: Arc<str>,
-    /// How long making it took: what a verify against it takes.
-    took: Duration,
-}
-
 /// The jobs waiting for a permit, counted so that the wait stays bounded.
 struct Queue {
     waiting: AtomicUsize,
@@ -412,177 +290,4 @@ impl Drop for Place<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lengths_are_counted_in_bytes() {
-        assert!(validate("short", None).is_err());
-        assert!(validate(&"a".repeat(72), None).is_ok());
-        assert!(validate(&"a".repeat(73), None).is_err());
-        // 24 three-byte characters are 72 bytes; 25 are 75.
-        assert!(validate(&"\u{20ac}".repeat(24), None).is_ok());
-        assert!(validate(&"\u{20ac}".repeat(25), None).is_err());
-    }
-
-    use crate::auth::hashes::{Argon2Params, bcrypt_cost};
-
-    const ARGON2_SMALL: Profile = Profile::Argon2id(Argon2Params::new(256, 1, 1));
-
-    #[tokio::test]
-    async fn verifies_with_either_algorithm_and_reads_the_profile() {
-        for profile in [Profile::Bcrypt { cost: 4 }, ARGON2_SMALL] {
-            let hasher = Hasher::new(profile, 2);
-            let hash = hasher.hash("correct horse").await.unwrap();
-            assert_eq!(Profile::of(&hash), Ok(profile));
-            assert!(hasher.verify("correct horse", Some(&hash)).await.unwrap());
-            assert!(!hasher.verify("wrong horse", Some(&hash)).await.unwrap());
-            assert!(!hasher.verify("correct horse", None).await.unwrap());
-            let longest = "a".repeat(MAX_PASSWORD_BYTES);
-            let hash = hasher.hash(&longest).await.unwrap();
-            let longer = format!("{longest}b");
-            assert!(!hasher.verify(&longer, Some(&hash)).await.unwrap());
-            assert!(!hasher.needs_rehash(&hash));
-        }
-        let bcrypt4 = Hasher::bcrypt(4, 1).hash("correct horse").await.unwrap();
-        let argon2 = Hasher::new(ARGON2_SMALL, 1);
-        // Either way between the algorithms, and a change of parameters.
-        assert!(argon2.needs_rehash(&bcrypt4));
-        let argon2_hash = argon2.hash("correct horse").await.unwrap();
-        assert!(Hasher::bcrypt(4, 1).needs_rehash(&argon2_hash));
-        assert!(Hasher::bcrypt(5, 1).needs_rehash(&bcrypt4));
-        let more_memory = Profile::Argon2id(Argon2Params::new(512, 1, 1));
-        assert!(Hasher::new(more_memory, 1).needs_rehash(&argon2_hash));
-        // A hash of either algorithm verifies whatever the configured one.
-        assert!(
-            argon2
-                .verify("correct horse", Some(&bcrypt4))
-                .await
-                .unwrap()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_hostile_stored_hash_fails_like_an_unknown_user() {
-        let hasher = Hasher::new(ARGON2_SMALL, 1);
-        let hostile = "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHRzb21lc2FsdA\
-                       $ZHVtbXloYXNoZHVtbXloYXNoZHVtbXloYXNoMTI";
-        assert!(!hasher.verify("some password", Some(hostile)).await.unwrap());
-        assert!(
-            !hasher
-                .verify(
-                    "some password",
-                    Some("$argon2id$v=19$m=65536,t=0,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
-                )
-                .await
-                .unwrap()
-        );
-        assert!(
-            !hasher
-                .verify("some password", Some("plain text"))
-                .await
-                .unwrap()
-        );
-        // Noting it changes nothing.
-        hasher.note(hostile);
-        assert_eq!(hasher.dummy_profile(), ARGON2_SMALL);
-    }
-
-    #[test]
-    fn peak_memory_is_one_hash_per_permit() {
-        let hasher = Hasher::new(Profile::Argon2id(Argon2Params::new(19_456, 2, 1)), 3);
-        assert_eq!(hasher.peak_memory_bytes(), 3 * 19_456 * 1024);
-    }
-
-    #[test]
-    fn common_passwords_and_the_username_are_refused() {
-        assert!(COMMON_PASSWORDS.lines().count() >= 3000);
-        for common in [
-            "password1",
-            "Password1",
-            "iloveyou",
-            "12345678",
-            "qwertyuiop",
-        ] {
-            let reason = validate(common, None).unwrap_err();
-            assert!(reason.contains("common"), "{common}: {reason}");
-            assert!(!reason.contains(common), "{reason}");
-        }
-        assert!(validate("Alice.Smith", Some("alice.smith")).is_err());
-        assert!(validate("alice.smith!", Some("alice.smith")).is_ok());
-        // No composition rules: a long phrase of lowercase words passes.
-        assert!(validate("staple battery horse correct", Some("alice")).is_ok());
-        // The first admin's generated password meets the rules it would be held to.
-        for _ in 0..100 {
-            assert!(validate(&crate::auth::random_token(18), Some("admin")).is_ok());
-        }
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_refuses_at_once() {
-        // One permit, no waiting place: with a job running, the next is Busy.
-        let hasher = Hasher::bcrypt(10, 1).with_queue_limit(0);
-        let running = {
-            let hasher = hasher.clone();
-            tokio::spawn(async move { hasher.hash("first password").await })
-        };
-        while hasher.permits.available_permits() > 0 {
-            tokio::task::yield_now().await;
-        }
-        assert!(matches!(
-            hasher.hash("second password").await,
-            Err(HashError::Busy)
-        ));
-        assert!(running.await.unwrap().is_ok());
-        assert!(hasher.hash("third password").await.is_ok());
-    }
-
-    #[tokio::test]
-    async fn the_dummy_follows_the_heaviest_noted_profile_of_its_algorithm() {
-        let hasher = Hasher::bcrypt(4, 2);
-        hasher.warm_up().await.unwrap();
-        assert_eq!(
-            bcrypt_cost(&hasher.dummy_hash().await.unwrap().hash),
-            Some(4)
-        );
-        let older = Hasher::bcrypt(5, 1).hash("some password").await.unwrap();
-        hasher.note(&older);
-        assert_eq!(hasher.dummy_profile(), Profile::Bcrypt { cost: 5 });
-        assert_eq!(
-            bcrypt_cost(&hasher.dummy_hash().await.unwrap().hash),
-            Some(5)
-        );
-        // A lower cost never lowers it again.
-        hasher.note(&Hasher::bcrypt(4, 1).hash("x").await.unwrap());
-        assert_eq!(hasher.dummy_profile(), Profile::Bcrypt { cost: 5 });
-
-        let hasher = Hasher::new(ARGON2_SMALL, 2);
-        let heavier = Profile::Argon2id(Argon2Params::new(512, 2, 1));
-        hasher.note(&Hasher::new(heavier, 1).hash("x").await.unwrap());
-        assert_eq!(hasher.dummy_profile(), heavier);
-        let dummy = hasher.dummy_hash().await.unwrap();
-        assert_eq!(Profile::of(&dummy.hash), Ok(heavier));
-    }
-
-    #[tokio::test]
-    async fn across_algorithms_the_dummy_follows_the_slower_hash() {
-        // Argon2id at 256 KiB takes well under a millisecond; bcrypt at 10
-        // tens of milliseconds. Noted the other way round, it stays.
-        let hasher = Hasher::new(ARGON2_SMALL, 2);
-        hasher.warm_up().await.unwrap();
-        let slower = Profile::Bcrypt { cost: 10 };
-        let stored = Hasher::new(slower, 1).hash("x").await.unwrap();
-        hasher.weigh(slower, ARGON2_SMALL).await.unwrap();
-        assert_eq!(hasher.dummy_profile(), slower);
-        assert_eq!(
-            Profile::of(&hasher.dummy_hash().await.unwrap().hash),
-            Ok(slower)
-        );
-        hasher.note(&stored);
-        assert_eq!(hasher.dummy_profile(), slower);
-
-        let hasher = Hasher::bcrypt(10, 2);
-        hasher.weigh(ARGON2_SMALL, slower).await.unwrap();
-        assert_eq!(hasher.dummy_profile(), slower);
-    }
-}
+mod tests;
