@@ -3,6 +3,7 @@
 # bench/README.md for what it measures and why.
 #
 #   bench/run.sh [--users N] [--duration SECONDS] [--database URL]
+#   bench/run.sh --logins [--duration SECONDS]
 #
 #   --users N       also seed N users by direct inserts and compare GET /users/me
 #                   with 10 users against N users (env BENCH_USERS; 0 skips it;
@@ -11,6 +12,10 @@
 #   --database URL  serve this database (TOLLGATE_DATABASE_URL) instead of a
 #                   fresh SQLite file in a temp dir; it is never deleted, and a
 #                   user `bench-<random>` with 10 items is left in it
+#   --logins        only logins: POST /token with each password hash profile
+#                   (bcrypt 12 and 10, OWASP's five Argon2id ones), each on a
+#                   fresh SQLite file; logins/s per core and peak RSS beside
+#                   Keycloak's 15 per vCPU. Writes bench/results-logins.md
 #
 # The server runs as a user runs it: default settings (log level info, text
 # lines, standard error sent to a file). A second node at TOLLGATE_LOG=warn
@@ -24,6 +29,7 @@ cd "$(dirname "$0")/.."
 USERS=${BENCH_USERS:-0}
 DURATION=${BENCH_DURATION:-8}
 DATABASE=
+LOGINS_ONLY=
 while [ $# -gt 0 ]; do
     case "$1" in
         --users) USERS=$2; shift 2 ;;
@@ -32,14 +38,14 @@ while [ $# -gt 0 ]; do
         --duration=*) DURATION=${1#*=}; shift ;;
         --database) DATABASE=$2; shift 2 ;;
         --database=*) DATABASE=${1#*=}; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --logins) LOGINS_ONLY=yes; shift ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 CONNS=64             # connections of every GET measurement and of the login storm
 LOGIN_CONNS=16       # connections of the logins-only measurement
-COST=12              # the default bcrypt cost, as served (not set: the default)
 SIZE_TOKENS=1000     # distinct users whose tokens the size comparison rotates through
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
@@ -86,7 +92,8 @@ case "$DB_URL" in sqlite:*) SQLITE=yes ;; *) SQLITE= ;; esac
 case "$DB_URL" in postgres*) RESULTS=bench/results-postgres.md ;; esac
 export TOLLGATE_DATABASE_URL=$DB_URL
 # The settings users run: no log level, format or cost set here.
-unset TOLLGATE_LOG RUST_LOG TOLLGATE_LOG_FORMAT TOLLGATE_BCRYPT_COST TOLLGATE_BIND
+unset TOLLGATE_LOG RUST_LOG TOLLGATE_LOG_FORMAT TOLLGATE_BCRYPT_COST TOLLGATE_BIND \
+    TOLLGATE_PASSWORD_HASH TOLLGATE_ARGON2_MEMORY TOLLGATE_ARGON2_ITERATIONS TOLLGATE_ARGON2_PARALLELISM
 if [ -z "${TOLLGATE_JWT_SECRET:-}" ]; then
     # The HS256 figures (the targets are against the HS256 ceiling): one key
     # for the nodes and the ceiling alike. Without a secret the default
@@ -235,6 +242,70 @@ json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average before: $LOAD_BEFORE (on $CORES cores; a busy machine lowers every number)"
 
+# --- logins only: one node per password hash profile ---------------------------------
+# Each profile on a fresh SQLite file with its user hashed at that profile;
+# POST /token with the right password, LOGIN_CONNS connections (queued
+# behind one hash per core), then the node's peak RSS (VmHWM).
+if [ -n "$LOGINS_ONLY" ]; then
+    PROFILES=(
+        "bcrypt-12 TOLLGATE_PASSWORD_HASH=bcrypt TOLLGATE_BCRYPT_COST=12"
+        "bcrypt-10 TOLLGATE_PASSWORD_HASH=bcrypt TOLLGATE_BCRYPT_COST=10"
+        "argon2id-m47104-t1 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=47104 TOLLGATE_ARGON2_ITERATIONS=1"
+        "argon2id-m19456-t2 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=19456 TOLLGATE_ARGON2_ITERATIONS=2"
+        "argon2id-m12288-t3 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=12288 TOLLGATE_ARGON2_ITERATIONS=3"
+        "argon2id-m9216-t4 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=9216 TOLLGATE_ARGON2_ITERATIONS=4"
+        "argon2id-m7168-t5 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=7168 TOLLGATE_ARGON2_ITERATIONS=5"
+    )
+    RESULTS=bench/results-logins.md
+    BENCH_USER=bench-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    BENCH_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+    LOGIN_BODY="grant_type=password&username=$BENCH_USER&password=$BENCH_PASSWORD"
+    declare -A HWM_MB VERIFY_CPU
+    say "logins only: ${#PROFILES[@]} profiles, $DURATION s each, $LOGIN_CONNS connections"
+    for entry in "${PROFILES[@]}"; do
+        read -r name settings <<<"$entry"
+        read -ra settings <<<"$settings"
+        url="sqlite://$TMP/$name.db"
+        printf '%s\n' "$BENCH_PASSWORD" | env "${settings[@]}" TOLLGATE_DATABASE_URL="$url" \
+            "$BIN" user add "$BENCH_USER" --password-stdin >>"$OUT/user-add.log" 2>&1 ||
+            die "could not add the bench user for $name (see $OUT/user-add.log)"
+        VERIFY_CPU[$name]=$(env "${settings[@]}" "$HELPER" hash-cpu 3 | sed -n 's/.*cpu_ms=\([0-9.]*\).*/\1/p')
+        start_node "$name" "${settings[@]}" TOLLGATE_DATABASE_URL="$url"
+        measure "warmup_$name" "$name" "$LOGIN_CONNS" 1 /token BENCH_BODY="$LOGIN_BODY" 2>/dev/null
+        wait_idle "$name"
+        measure "logins_$name" "$name" "$LOGIN_CONNS" "$DURATION" /token BENCH_BODY="$LOGIN_BODY"
+        wait_idle "$name"
+        HWM_MB[$name]=$(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/${NODE_PID[$name]}/status")
+        stop_node "$name"
+    done
+    LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+    {
+        echo "# Logins by password hash profile"
+        echo
+        echo "- $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before $LOAD_BEFORE, after $LOAD_AFTER"
+        echo "- \`just bench --logins\`: release build, one node per profile on a fresh SQLite file, POST /token with the right password over $LOGIN_CONNS connections for $DURATION s (wrk pinned to core 0); at most one hash per core at once"
+        echo "- per core = logins/s ÷ $CORES cores; Keycloak's published sizing: 15 password logins/s per vCPU (Argon2id m=7 MiB, t=5, p=1)"
+        echo "- by CPU: the server's CPU time (utime + stime) per login over the measurement, and the logins one core would serve at that cost (1 s ÷ it): steadier than the rate on a shared machine, where the rate follows the CPU share the server gets"
+        echo "- peak RSS: the node's VmHWM after its run (start-up, the warm-up second and the measurement)"
+        echo
+        echo "| profile | logins/s | per core | ÷ Keycloak's 15 | CPU ms per login | per core by CPU | p50 ms | p99 ms | errors | one verify, ms CPU | peak RSS MB |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        for entry in "${PROFILES[@]}"; do
+            read -r name _ <<<"$entry"
+            per_core=$(awk -v r="${RPS[logins_$name]}" -v c="$CORES" 'BEGIN {printf "%.1f", r / c}')
+            cpu_ms=$(awk -v us="${CPU_US[logins_$name]}" 'BEGIN {printf "%.1f", us / 1000}')
+            by_cpu=$(awk -v us="${CPU_US[logins_$name]}" 'BEGIN {printf "%.1f", (us > 0) ? 1e6 / us : 0}')
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
+                "${RPS[logins_$name]}" "$per_core" "$(ratio "$per_core" 15)" "$cpu_ms" "$by_cpu" \
+                "${P50[logins_$name]}" "${P99[logins_$name]}" "${ERRS[logins_$name]}" \
+                "${VERIFY_CPU[$name]}" "${HWM_MB[$name]}"
+        done
+    } >"$RESULTS"
+    echo
+    cat "$RESULTS"
+    exit 0
+fi
+
 # --- set-up: a user with 10 items, through the binary and the API ---------------------
 BENCH_USER=bench-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 BENCH_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
@@ -341,10 +412,11 @@ for alg in HS256 RS256 EdDSA; do
 done
 
 # --- logins, at the defaults ------------------------------------------------------
-BCRYPT=$("$HELPER" bcrypt-cpu "$COST" 3)
-VERIFY_MS=$(echo "$BCRYPT" | sed -n 's/.*cpu_ms=\([0-9.]*\).*/\1/p')
+HASH=$("$HELPER" hash-cpu 3)
+VERIFY_MS=$(echo "$HASH" | sed -n 's/.*cpu_ms=\([0-9.]*\).*/\1/p')
+HASH_PROFILE=$(echo "$HASH" | sed -n 's/.*profile=//p')
 CEILING=$(awk -v c="$CORES" -v ms="$VERIFY_MS" 'BEGIN {printf "%.2f", c / (ms / 1000)}')
-say "one bcrypt verify at cost $COST: $VERIFY_MS ms of CPU; ceiling $CEILING logins/s on $CORES cores"
+say "one password verify ($HASH_PROFILE): $VERIFY_MS ms of CPU; ceiling $CEILING logins/s on $CORES cores"
 
 measure token info "$LOGIN_CONNS" $((DURATION + 4)) /token BENCH_BODY="$LOGIN_BODY"
 wait_idle info
@@ -502,7 +574,7 @@ row() {
     echo "- per round, /users/me (info) ÷ ceiling: $(round_ratios me_info me_ceiling "$ROUNDS"); ÷ warn: $(round_ratios me_info me_warn "$ROUNDS"); /items ÷ /users/me: $(round_ratios items_info me_info "$ROUNDS")"
     echo "- by server CPU per request, which other load inflates less than it cuts rates: /users/me (info) costs $(ratio "${CPU_US[me_info]}" "${CPU_US[me_ceiling]}") × the ceiling's, $(ratio "${CPU_US[me_info]}" "${CPU_US[me_warn]}") × its own at warn; /items costs $(ratio "${CPU_US[items_info]}" "${CPU_US[me_info]}") × /users/me"
     echo "- POST /items one at a time (a commit each): median $POST_ITEMS_P50 ms of 200"
-    echo "- one bcrypt verify at cost $COST: $VERIFY_MS ms of CPU, so the ceiling is $CORES / $VERIFY_MS ms = **$CEILING logins/s**"
+    echo "- one password verify at the default ($HASH_PROFILE): $VERIFY_MS ms of CPU, so the ceiling is $CORES / $VERIFY_MS ms = **$CEILING logins/s** (\`just bench --logins\` compares the profiles)"
     echo "- the info node's log: $LOG_MB MB, $LOG_LINES request lines; lines dropped by its queue: $DROPPED"
     echo "- peak RSS of the server (VmHWM, highest of all its runs): $PEAK_RSS_MB MB"
     echo "- start-up on the existing database, until /healthz answers: $STARTUP_MEDIAN ms (median of 5: ${startups[*]})${STARTUP_BIG_MS:+; with $USERS users: $STARTUP_BIG_MS ms}"
@@ -527,10 +599,10 @@ row() {
     echo "| the same by CPU: warn's CPU per request ÷ info's ≥ 0.90 | $C_WARN | $(met "$C_WARN >= 0.90") |"
     echo "| /items (10) ≥ 0.6 × /users/me | $R_ITEMS | $(met "$R_ITEMS >= 0.6") |"
     echo "| /users/me ≥ 0.70 × /healthz | $R_HEALTH | $(met "$R_HEALTH >= 0.70") |"
-    echo "| logins ≥ 0.90 × bcrypt ceiling | $R_LOGIN | $(met "$R_LOGIN >= 0.90") |"
+    echo "| logins ≥ 0.90 × hash ceiling | $R_LOGIN | $(met "$R_LOGIN >= 0.90") |"
     echo "| storm: /users/me ≥ 0.40 × just before | $R_STORM | $(met "$R_STORM >= 0.40") |"
     echo "| storm: /users/me p99 < 20 ms | ${P99[storm_users_me]} ms | $(met "${P99[storm_users_me]} < 20") |"
-    echo "| storm: logins ≥ 0.50 × bcrypt ceiling | $R_STORM_LOGIN | $(met "$R_STORM_LOGIN >= 0.50") |"
+    echo "| storm: logins ≥ 0.50 × hash ceiling | $R_STORM_LOGIN | $(met "$R_STORM_LOGIN >= 0.50") |"
     echo "| peak RSS < 50 MB | $PEAK_RSS_MB MB | $(met "$PEAK_RSS_MB < 50") |"
     echo "| start-up < 200 ms (existing database) | $STARTUP_MEDIAN ms | $(met "$STARTUP_MEDIAN < 200") |"
     if [ -n "$SIZE_RUN" ]; then

@@ -14,7 +14,11 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use tollgate::{app::App, config::Config, db};
+use tollgate::{
+    app::App,
+    config::{Config, PasswordAlgorithm},
+    db,
+};
 
 const USER: &str = "bench-user";
 const OLDER_USER: &str = "bench-older";
@@ -51,6 +55,7 @@ async fn run() {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let mut config = Config::with_database(url);
     config.bind = "127.0.0.1:0".parse().unwrap();
+    config.password_hash = PasswordAlgorithm::Bcrypt;
     config.bcrypt_cost = cost;
     // The bench fails hundreds of logins for one name: no lock may get in the way.
     config.throttle.user_limit = u32::MAX;
@@ -58,7 +63,7 @@ async fn run() {
 
     let app = App::build(config).await.expect("the server starts");
     let state = app.state().clone();
-    seed(&state).await;
+    seed(&state, cost).await;
     let addr = app.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
@@ -159,8 +164,8 @@ fn case(name: &'static str, username: &'static str, expect: StatusCode) -> Case 
 
 /// A user with a real hash at the configured cost, and a username locked far
 /// into the future (as the throttle would lock it).
-async fn seed(state: &tollgate::state::AppState) {
-    seed_user(state, USER, state.auth.hasher.cost()).await;
+async fn seed(state: &tollgate::state::AppState, cost: u32) {
+    seed_user(state, USER, cost).await;
     let until_ms = (db::now() + 3600) * 1000;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&state.config.database_url)

@@ -1,7 +1,8 @@
 //! The helper of the load benchmark (`bench/run.sh`); not part of the service.
 //!
 //! ```text
-//! bench_helper bcrypt-cpu COST [ROUNDS]     CPU time of one bcrypt verify at COST
+//! bench_helper hash-cpu [ROUNDS]            CPU time of one password verify with the
+//!                                           hash settings of the environment (as served)
 //! bench_helper seed DATABASE_URL TOTAL      insert users until there are TOTAL
 //! bench_helper mint DATABASE_URL N FILE     access tokens for N random users
 //! bench_helper start ADDR LOG -- CMD...     start CMD, time it until /healthz answers
@@ -26,9 +27,11 @@ use sqlx::{
 };
 use tollgate::{
     auth::{
+        hashes,
         jwt::{AccessClaims, AccessTokens},
         random_token, sha256_hex,
     },
+    config::Config,
     db,
 };
 
@@ -45,7 +48,7 @@ fn main() -> Result<()> {
             .ok_or_else(|| "missing argument; see the usage in examples/bench_helper.rs".into())
     };
     match arg(0)? {
-        "bcrypt-cpu" => bcrypt_cpu(arg(1)?.parse()?, arg(2).unwrap_or("3").parse()?),
+        "hash-cpu" => hash_cpu(arg(1).unwrap_or("3").parse()?),
         "seed" => runtime()?.block_on(seed(arg(1)?, arg(2)?.parse()?)),
         "mint" => runtime()?.block_on(mint(arg(1)?, arg(2)?.parse()?, arg(3)?)),
         "start" if arg(3)? == "--" => start(arg(1)?, arg(2)?, &args[4..]),
@@ -59,15 +62,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Prints `cpu_ms=... wall_ms=...`: the median over `rounds` verifies, on
-/// this thread's own CPU clock, so other load on the machine does not count.
-fn bcrypt_cpu(cost: u32, rounds: usize) -> Result<()> {
-    let hash = bcrypt::hash(SEED_PASSWORD, cost)?;
+/// Prints `cpu_ms=... wall_ms=... profile=...`: the median over `rounds`
+/// verifies, on this thread's own CPU clock, so other load on the machine
+/// does not count. The profile is the server's, from the same variables.
+fn hash_cpu(rounds: usize) -> Result<()> {
+    let profile = Config::from_env()?.password_profile();
+    let memory = &mut hashes::Memory::new();
+    let hash = profile.hash(SEED_PASSWORD, memory)?;
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
     for _ in 0..rounds.max(1) {
         let (cpu_start, wall_start) = (thread_cpu_ns(), Instant::now());
-        assert!(bcrypt::verify(SEED_PASSWORD, &hash)?);
+        assert!(hashes::verify(SEED_PASSWORD, &hash, &profile, memory));
         wall.push(wall_start.elapsed().as_secs_f64() * 1e3);
         cpu.push(
             thread_cpu_ns()
@@ -85,7 +91,7 @@ fn bcrypt_cpu(cost: u32, rounds: usize) -> Result<()> {
         .into_iter()
         .collect::<Option<Vec<_>>>()
         .map_or(wall, median);
-    println!("cpu_ms={cpu:.2} wall_ms={wall:.2}");
+    println!("cpu_ms={cpu:.2} wall_ms={wall:.2} profile={profile}");
     Ok(())
 }
 

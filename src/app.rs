@@ -35,7 +35,8 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
     let store = Store::open(&config.database_url, pool_size(), config.cache).await?;
     let keys = LiveKeys::open(&store, key_source(&store, &config).await?).await?;
     let hash_slots = Hasher::default_concurrency();
-    let hasher = Hasher::new(config.bcrypt_cost, hash_slots).with_queue_limit(config.hash_queue);
+    let hasher =
+        Hasher::new(config.password_profile(), hash_slots).with_queue_limit(config.hash_queue);
     let load = hasher.clone();
     let metrics = Metrics::new::<api::Api>(
         move || HashLoad {

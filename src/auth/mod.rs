@@ -4,6 +4,7 @@
 //! `crate::api::bearer`.
 
 pub mod grants;
+pub mod hashes;
 pub mod jwt;
 pub mod kek;
 pub mod keys;

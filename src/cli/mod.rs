@@ -110,7 +110,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
         }
         Command::User { db, command } => {
             let store = Store::open(&db.url()?, 2, false).await?;
-            let hasher = Hasher::new(db.bcrypt_cost, 1);
+            let hasher = Hasher::new(db.password_profile()?, 1);
             let result = users::user(&store, &hasher, command).await;
             store.close().await;
             result

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use crate::{
     app::StartError,
     auth::{
+        hashes::Profile,
         password::Hasher,
         scopes::ScopeSet,
         users::{self, NewAccount, UserChange, UserError},
@@ -32,7 +33,7 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show one user.
+    /// Show one user, with the algorithm of their password hash (never the hash).
     Show { name: String },
     /// Replace a user's scopes (ends their sessions).
     SetScopes { name: String, scopes: String },
@@ -100,7 +101,16 @@ pub(super) async fn user(
         }
         UserCommand::Show { name } => {
             let user = find(store, &name).await?;
-            println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
+            let mut shown = user_json(&user);
+            // Which algorithm, never the hash itself.
+            let hash = store.users().password_hash(user.id).await?;
+            let algorithm = match hash.as_deref().map(Profile::of) {
+                Some(Ok(profile)) => profile.algorithm(),
+                Some(Err(_)) => "unknown",
+                None => "none",
+            };
+            shown["password_hash_algorithm"] = algorithm.into();
+            println!("{}", serde_json::to_string_pretty(&shown)?);
         }
         UserCommand::SetScopes { name, scopes } => {
             let scopes = ScopeSet::parse(&scopes).map_err(|e| e.0)?;

@@ -6,7 +6,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{ArgMatches, Args};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::keys::SigningAlg;
+use crate::auth::{
+    hashes::{self, Argon2Params, Profile},
+    keys::SigningAlg,
+};
 
 /// The settings every command that opens the database takes.
 #[derive(Debug, Clone, Args)]
@@ -22,15 +25,92 @@ pub struct DatabaseArgs {
     #[arg(long, env = "TOLLGATE_DATABASE_URL_FILE")]
     pub database_url_file: Option<PathBuf>,
 
+    /// Algorithm of new password hashes: `argon2id` or `bcrypt`. A login
+    /// with a stored hash of the other algorithm, or of other parameters,
+    /// replaces it, so either switch needs no password reset.
+    #[arg(long, env = "TOLLGATE_PASSWORD_HASH", default_value_t = PasswordAlgorithm::Argon2id, value_enum)]
+    pub password_hash: PasswordAlgorithm,
+
     /// bcrypt work factor for new hashes (4 to 31); logins upgrade older hashes.
     #[arg(long, env = "TOLLGATE_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
+
+    /// Argon2id memory per hash in KiB (up to 1 GiB); at most one hash per
+    /// core runs at once, so hashing holds at most this times the cores.
+    #[arg(
+        long,
+        env = "TOLLGATE_ARGON2_MEMORY",
+        default_value_t = DEFAULT_ARGON2.memory_kib,
+        value_parser = clap::value_parser!(u32).range(8..=i64::from(hashes::MAX_ARGON2_MEMORY_KIB)),
+    )]
+    pub argon2_memory: u32,
+
+    /// Argon2id passes over that memory (1 to 32).
+    #[arg(
+        long,
+        env = "TOLLGATE_ARGON2_ITERATIONS",
+        default_value_t = DEFAULT_ARGON2.iterations,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(hashes::MAX_ARGON2_ITERATIONS)),
+    )]
+    pub argon2_iterations: u32,
+
+    /// Argon2id lanes (1 to 16), computed one after another: more lanes
+    /// change the hash, not its speed.
+    #[arg(
+        long,
+        env = "TOLLGATE_ARGON2_PARALLELISM",
+        default_value_t = DEFAULT_ARGON2.parallelism,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(hashes::MAX_ARGON2_PARALLELISM)),
+    )]
+    pub argon2_parallelism: u32,
+}
+
+/// The Argon2id parameters of new hashes by default: OWASP's m=7 MiB, t=5,
+/// p=1 (chosen by measurement: docs/decisions.md, bench/README.md).
+pub const DEFAULT_ARGON2: Argon2Params = hashes::OWASP_ARGON2ID[4];
+
+/// The algorithm of new password hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PasswordAlgorithm {
+    Argon2id,
+    Bcrypt,
+}
+
+impl std::fmt::Display for PasswordAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Argon2id => "argon2id",
+            Self::Bcrypt => "bcrypt",
+        })
+    }
 }
 
 /// The URL used when neither `TOLLGATE_DATABASE_URL` nor its file is given.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";
 
 impl DatabaseArgs {
+    /// How new password hashes are made; refused when the Argon2id
+    /// parameters do not go together (under 8 KiB of memory per lane).
+    pub fn password_profile(&self) -> Result<Profile, String> {
+        Ok(password_profile(
+            self.password_hash,
+            self.bcrypt_cost,
+            self.argon2_params()?,
+        ))
+    }
+
+    pub(super) fn argon2_params(&self) -> Result<Argon2Params, String> {
+        let argon2 = Argon2Params::new(
+            self.argon2_memory,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+        );
+        argon2
+            .check()
+            .map_err(|why| format!("TOLLGATE_ARGON2_MEMORY / _ITERATIONS / _PARALLELISM: {why}"))?;
+        Ok(argon2)
+    }
+
     /// The database URL: as given, read from its file, or the default.
     pub fn url(&self) -> Result<String, String> {
         let given = self.database_url.clone().map(SecretString::from);
@@ -236,4 +316,16 @@ pub(super) fn settings(matches: &ArgMatches) -> Vec<(String, String)> {
             Some((name, value))
         })
         .collect()
+}
+
+/// The hashing of new passwords, from the settings.
+pub(super) fn password_profile(
+    algorithm: PasswordAlgorithm,
+    bcrypt_cost: u32,
+    argon2: Argon2Params,
+) -> Profile {
+    match algorithm {
+        PasswordAlgorithm::Argon2id => Profile::Argon2id(argon2),
+        PasswordAlgorithm::Bcrypt => Profile::Bcrypt { cost: bcrypt_cost },
+    }
 }

@@ -6,12 +6,14 @@
 mod args;
 mod secrets;
 
-pub use args::{ConfigArgs, DatabaseArgs};
+pub use args::{ConfigArgs, DEFAULT_ARGON2, DatabaseArgs, PasswordAlgorithm};
 pub use secrets::warn_about_flags;
 
 use std::{net::SocketAddr, time::Duration};
 
 use clap::FromArgMatches;
+
+use crate::auth::hashes::{Argon2Params, Profile};
 use secrecy::SecretString;
 
 use crate::auth::{kek::MIN_KEK_BYTES, keys::SigningAlg, throttle::ThrottleConfig};
@@ -31,7 +33,9 @@ pub struct Config {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    pub password_hash: PasswordAlgorithm,
     pub bcrypt_cost: u32,
+    pub argon2: Argon2Params,
     pub throttle: ThrottleConfig,
     pub purge_interval: Duration,
     pub metrics_bind: Option<SocketAddr>,
@@ -97,6 +101,7 @@ impl TryFrom<ConfigArgs> for Config {
         }
         check_database_url(&database_url)?;
         check_metrics_bind(args.bind, args.metrics_bind)?;
+        let argon2 = args.db.argon2_params()?;
         Ok(Config {
             bind: args.bind,
             database_url,
@@ -108,7 +113,9 @@ impl TryFrom<ConfigArgs> for Config {
             audience: args.audience,
             access_ttl: args.access_ttl,
             refresh_ttl: args.refresh_ttl,
+            password_hash: args.db.password_hash,
             bcrypt_cost: args.db.bcrypt_cost,
+            argon2,
             throttle: ThrottleConfig {
                 user_limit: args.throttle_user_limit.max(1),
                 account_limit: args.throttle_account_limit.max(1),
@@ -239,6 +246,7 @@ impl Config {
                         format!("{} (from the listen address)", self.issuer_for(self.bind))
                     }
                     ("TOLLGATE_JWT_ALG", "unset") => format!("{} (the default)", self.jwt_alg),
+                    ("TOLLGATE_PASSWORD_HASH", _) => self.describe_hashing(),
                     ("TOLLGATE_DATABASE_URL", "unset") => {
                         let url = crate::db::mask_password(&self.database_url);
                         let from_file = self.settings.iter().any(|(name, value)| {
@@ -254,6 +262,29 @@ impl Config {
                 (name.clone(), value)
             })
             .collect()
+    }
+
+    /// How new password hashes are made.
+    pub fn password_profile(&self) -> Profile {
+        args::password_profile(self.password_hash, self.bcrypt_cost, self.argon2)
+    }
+
+    /// The algorithm, and the most memory hashing can hold at once: one
+    /// hash per core.
+    fn describe_hashing(&self) -> String {
+        let cores = crate::auth::password::Hasher::default_concurrency() as u64;
+        let each = self.password_profile().memory_bytes();
+        let peak = each * cores;
+        let shown = |bytes: u64| match bytes {
+            b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+            b => format!("{} KiB", b >> 10),
+        };
+        format!(
+            "{} (at most {cores} hashes at once, one per core: peak hashing memory {} = {} x {cores})",
+            self.password_hash,
+            shown(peak),
+            shown(each)
+        )
     }
 
     /// [`describe`](Self::describe) as one line, `NAME=value` pairs with a

@@ -290,3 +290,38 @@ mod secret_settings {
         }
     }
 }
+
+#[test]
+fn the_password_hash_settings_are_flags_and_config_shows_the_peak_memory() {
+    let bcrypt = config(&["--password-hash", "bcrypt", "--bcrypt-cost", "10"]).unwrap();
+    assert_eq!(bcrypt.password_profile(), Profile::Bcrypt { cost: 10 });
+    let flags = ["--argon2-memory", "7168", "--argon2-iterations", "5"];
+    let argon2 = config(&flags).unwrap();
+    let profile = Profile::Argon2id(Argon2Params::new(7168, 5, 1));
+    assert_eq!(argon2.password_profile(), profile);
+    let cores = crate::auth::password::Hasher::default_concurrency();
+    let (_, shown) = argon2
+        .describe()
+        .into_iter()
+        .find(|(name, _)| name == "TOLLGATE_PASSWORD_HASH")
+        .unwrap();
+    let peak = format!(
+        "peak hashing memory {:.1} MiB = 7.0 MiB x {cores}",
+        7.0 * cores as f64
+    );
+    assert!(
+        shown.starts_with("argon2id") && shown.contains(&peak),
+        "{shown}"
+    );
+    for bad in [
+        &["--argon2-memory", "4194304"][..],
+        &["--argon2-memory", "7"],
+        &["--argon2-iterations", "0"],
+        &["--argon2-iterations", "33"],
+        &["--argon2-parallelism", "17"],
+        &["--argon2-memory", "16", "--argon2-parallelism", "4"],
+        &["--password-hash", "scrypt"],
+    ] {
+        assert!(config(bad).is_err(), "{bad:?}");
+    }
+}

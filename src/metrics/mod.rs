@@ -31,7 +31,7 @@ mod operations;
 use operations::{METHOD_LABELS, Operations, method_index, method_name};
 
 /// Latency buckets in seconds: a bearer-checked read takes well under a
-/// millisecond, a login one bcrypt verify (tens to hundreds of milliseconds).
+/// millisecond, a login one password verify (tens to hundreds of milliseconds).
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -149,15 +149,15 @@ impl Metrics {
         );
         let hash_running = gauge(
             "tollgate_hash_jobs_running",
-            "bcrypt hashes and verifies running now.",
+            "Password hashes and verifies running now.",
         );
         let hash_waiting = gauge(
             "tollgate_hash_jobs_waiting",
-            "bcrypt hashes and verifies waiting for a core.",
+            "Password hashes and verifies waiting for a core.",
         );
         let slots = gauge(
             "tollgate_hash_slots",
-            "bcrypt jobs that may run at once; more wait.",
+            "Password hash jobs that may run at once; more wait.",
         );
         slots.set(hash_slots as i64);
         let info = Opts::new("tollgate_build_info", "Always 1; the version is the label.");

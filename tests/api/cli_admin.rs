@@ -33,13 +33,16 @@ fn stderr(output: &Output) -> String {
 async fn user_show_and_list_json_print_the_api_shape() {
     let app = TestApp::spawn().await;
     app.create_user("shown", PASSWORD, &["read:items"]).await;
-    let shown: Value =
-        serde_json::from_str(&stdout(&tollgate(&app, &["user", "show", "Shown"], ""))).unwrap();
+    let printed = stdout(&tollgate(&app, &["user", "show", "Shown"], ""));
+    let shown: Value = serde_json::from_str(&printed).unwrap();
     assert_eq!(shown["username"], "shown");
     assert_eq!(shown["scopes"], serde_json::json!(["read:items"]));
     assert_eq!(shown["disabled"], false);
     assert!(shown["created_at"].as_str().unwrap().ends_with('Z'));
+    // The algorithm of the hash, never the hash.
     assert!(shown.get("password_hash").is_none());
+    assert_eq!(shown["password_hash_algorithm"], "bcrypt");
+    assert!(!printed.contains("$2b$"), "{printed}");
 
     let listed: Value =
         serde_json::from_str(&stdout(&tollgate(&app, &["user", "list", "--json"], ""))).unwrap();

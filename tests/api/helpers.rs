@@ -13,14 +13,15 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use tollgate::{
     app::App,
     auth::scopes::ScopeSet,
-    config::Config,
+    config::{Config, PasswordAlgorithm},
     db::{self, Store},
     state::AppState,
 };
 
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
-/// The cheapest bcrypt cost, so the suite runs fast; logins still run real bcrypt.
+/// The cheapest bcrypt cost, so the suite runs fast; logins still run real
+/// bcrypt. The suite hashes with bcrypt unless a test sets Argon2id.
 pub const TEST_COST: u32 = 4;
 
 pub struct TestApp {
@@ -47,6 +48,7 @@ impl TestApp {
         let db = std::sync::Arc::new(TestDb::new().await);
         let mut config = Config::with_database(db.url.clone());
         config.bind = "127.0.0.1:0".parse().unwrap();
+        config.password_hash = PasswordAlgorithm::Bcrypt;
         config.bcrypt_cost = TEST_COST;
         adjust(&mut config);
         seed_admin(&config).await;
@@ -61,6 +63,7 @@ impl TestApp {
         let db = std::sync::Arc::new(db);
         let mut config = Config::with_database(url);
         config.bind = "127.0.0.1:0".parse().unwrap();
+        config.password_hash = PasswordAlgorithm::Bcrypt;
         config.bcrypt_cost = TEST_COST;
         seed_admin(&config).await;
         Self::start(config, db).await
@@ -402,7 +405,7 @@ async fn seed_admin(config: &Config) {
     let store = Store::open(&config.database_url, 1, false)
         .await
         .expect("the database opens");
-    let hasher = tollgate::auth::password::Hasher::new(config.bcrypt_cost, 1);
+    let hasher = tollgate::auth::password::Hasher::new(config.password_profile(), 1);
     let hash = hasher.hash(ADMIN_PASSWORD).await.unwrap();
     let admin = db::users::NewUser {
         username: ADMIN,
@@ -491,7 +494,7 @@ pub fn header(response: &Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The `tollgate` binary on `database_url`, with bcrypt cost 4 and no
+/// The `tollgate` binary on `database_url`, with bcrypt at cost 4 and no
 /// `TOLLGATE_*` setting inherited from the environment running the tests.
 pub fn tollgate_command(database_url: &str) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
@@ -502,6 +505,7 @@ pub fn tollgate_command(database_url: &str) -> std::process::Command {
     }
     command
         .env("TOLLGATE_DATABASE_URL", database_url)
+        .env("TOLLGATE_PASSWORD_HASH", "bcrypt")
         .env("TOLLGATE_BCRYPT_COST", TEST_COST.to_string())
         .env("NO_COLOR", "1");
     command

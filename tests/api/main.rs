@@ -13,6 +13,7 @@ mod events;
 mod faults;
 mod files;
 mod hash_queue;
+mod hashing;
 mod headers;
 mod housekeeping;
 mod items;

@@ -94,7 +94,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
     let plausible = validate::username(login.username).is_ok();
     let keys = throttle::Counters::new(plausible.then_some(login.username), login.addr);
 
-    // Every attempt, refused or not, costs one bcrypt verify (a dummy one for
+    // Every attempt, refused or not, costs one hash verify (a dummy one for
     // an unknown user), so timing tells none of the cases apart.
     let credentials = match plausible {
         true => ctx.store.users().credentials(login.username).await?,
@@ -102,7 +102,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
     };
     let hash = credentials.as_ref().map(|c| c.password_hash.as_str());
     if let Some(hash) = hash {
-        ctx.hasher.note_cost(hash);
+        ctx.hasher.note(hash);
     }
     let matched = ctx.hasher.verify(login.password, hash).await?;
 
@@ -279,8 +279,8 @@ fn sign(
     })
 }
 
-/// Rehashes at the configured cost after a successful login. A failure is
-/// logged and the login goes on: the old hash still works.
+/// Rehashes with the configured algorithm and parameters after a successful
+/// login. A failure is logged and the login goes on: the old hash still works.
 async fn upgrade_hash(ctx: &AuthContext, user_id: i64, password: &str, old: &str) {
     let result = match ctx.hasher.hash(password).await {
         Ok(new) => ctx
@@ -292,7 +292,7 @@ async fn upgrade_hash(ctx: &AuthContext, user_id: i64, password: &str, old: &str
         Err(err) => Err(err.to_string()),
     };
     match result {
-        Ok(()) => tracing::info!(user_id, cost = ctx.hasher.cost(), "password hash upgraded"),
+        Ok(()) => tracing::info!(user_id, to = %ctx.hasher.profile(), "password hash upgraded"),
         Err(error) => tracing::warn!(user_id, %error, "password hash upgrade failed"),
     }
 }

@@ -34,7 +34,7 @@ async fn context(dir: &tempfile::TempDir) -> AuthContext {
     )
     .await
     .unwrap();
-    let hasher = Hasher::new(4, 2);
+    let hasher = Hasher::bcrypt(4, 2);
     let account = NewAccount {
         username: "ann",
         password: PASSWORD,
