@@ -13,29 +13,37 @@ use crate::config::ServerConfig;
 /// connection can hold, so most of it waits on the server.
 const ANSWER: usize = 24 << 20;
 
-#[tokio::test]
-async fn an_answer_read_slowly_is_not_cut_by_the_header_timeout() {
+/// A server answering every request with `ANSWER` bytes, with a header
+/// timeout of 500 ms, this idle timeout and at most `max_connections`
+/// open; it stops when the sender is dropped or sent to.
+async fn serving(
+    idle_timeout: Duration,
+    max_connections: usize,
+) -> (
+    std::net::SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let limits = ServerConfig {
         header_timeout: Duration::from_millis(500),
         body_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(30),
-        max_connections: 4,
+        idle_timeout,
+        max_connections,
     };
     let ep = poem::endpoint::make(|_: Request| async { Response::from(vec![b'x'; ANSWER]) });
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        super::serve(
-            listener,
-            ep,
-            &limits,
-            async { drop(stopped.await) },
-            Duration::ZERO,
-        )
-        .await
+        let stopped = async { drop(stopped.await) };
+        super::serve(listener, ep, &limits, stopped, Duration::ZERO).await
     });
+    (addr, stop, server)
+}
 
+#[tokio::test]
+async fn an_answer_read_slowly_is_not_cut_by_the_header_timeout() {
+    let (addr, stop, server) = serving(Duration::from_secs(30), 4).await;
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
@@ -60,38 +68,12 @@ async fn an_answer_read_slowly_is_not_cut_by_the_header_timeout() {
     server.await.unwrap().unwrap();
 }
 
-/// A server with short clocks, at most `max_connections` open, answering
-/// every request with `ANSWER` bytes.
-async fn short_clocked(max_connections: usize) -> (std::net::SocketAddr, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let limits = ServerConfig {
-        header_timeout: Duration::from_millis(500),
-        body_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(1),
-        max_connections,
-    };
-    let ep = poem::endpoint::make(|_: Request| async { Response::from(vec![b'x'; ANSWER]) });
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        super::serve(
-            listener,
-            ep,
-            &limits,
-            async { drop(stopped.await) },
-            Duration::ZERO,
-        )
-        .await
-    });
-    (addr, stop)
-}
-
 /// A client that asks for a large answer and never reads holds its
 /// connection, and the answer buffered for it, only for the idle timeout:
 /// with one connection allowed, the next client is served once it is gone.
 #[tokio::test]
 async fn a_client_that_never_reads_is_dropped_after_the_idle_timeout() {
-    let (addr, _stop) = short_clocked(1).await;
+    let (addr, _stop, _server) = serving(Duration::from_secs(1), 1).await;
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stuck = socket.connect(addr).await.unwrap();
@@ -117,7 +99,7 @@ async fn a_client_that_never_reads_is_dropped_after_the_idle_timeout() {
 /// the idle timeout instead of holding its answers for ever.
 #[tokio::test]
 async fn an_http2_client_that_opens_no_window_is_bounded_and_dropped() {
-    let (addr, _stop) = short_clocked(4).await;
+    let (addr, _stop, _server) = serving(Duration::from_secs(1), 4).await;
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     // SETTINGS: INITIAL_WINDOW_SIZE (4) = 0.
