@@ -77,6 +77,14 @@ impl Items<'_> {
         {
             return Ok(rows);
         }
+        if let Some(reads) = self.0.hot_reads() {
+            return super::postgres::read_fresh!(reads, |conn| sqlx::query_as(LIST_SQL)
+                .bind(owner_id)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(conn)
+                .await);
+        }
         Ok(on_pool!(self.0, |pool| sqlx::query_as(LIST_SQL)
             .bind(owner_id)
             .bind(after_id)

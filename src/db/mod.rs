@@ -16,7 +16,7 @@
 mod auth_cache;
 pub mod items;
 pub mod keys;
-mod postgres;
+pub(crate) mod postgres;
 pub mod readers;
 pub mod settings;
 mod sqlite;
@@ -111,6 +111,9 @@ struct Inner {
     /// SQLite only: the inline read connections of the bearer check and
     /// the item list, with their cache.
     readers: Option<readers::Readers>,
+    /// PostgreSQL only: the pool of the bearer check and the item list
+    /// (`postgres::read_fresh!`).
+    hot_reads: Option<PgPool>,
     /// The URL with its password masked, for logs.
     shown_url: String,
 }
@@ -175,6 +178,7 @@ impl Store {
     /// safe (`readers`); PostgreSQL keeps nothing.
     pub async fn open(url: &str, max_connections: u32, cache: bool) -> Result<Self, OpenError> {
         let shown_url = mask_password(url);
+        let mut hot_reads = None;
         let (backend, readers) = if url.starts_with("sqlite:") {
             let pool = sqlite::open(url, &shown_url, max_connections).await?;
             let readers = readers::Readers::open(url, reader_count(), cache)
@@ -185,8 +189,9 @@ impl Store {
                 })?;
             (Backend::Sqlite(pool), Some(readers))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = postgres::open(url, &shown_url, max_connections).await?;
-            (Backend::Postgres(pool), None)
+            let pools = postgres::open(url, &shown_url, max_connections).await?;
+            hot_reads = Some(pools.reads);
+            (Backend::Postgres(pools.main), None)
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(OpenError::Scheme(scheme.to_owned()));
@@ -194,6 +199,7 @@ impl Store {
         Ok(Self(Arc::new(Inner {
             backend,
             readers,
+            hot_reads,
             shown_url,
         })))
     }
@@ -261,8 +267,16 @@ impl Store {
         .await
     }
 
+    /// PostgreSQL only: the pool of the hot reads.
+    pub(crate) fn hot_reads(&self) -> Option<&PgPool> {
+        self.0.hot_reads.as_ref()
+    }
+
     /// Closes every connection (tests, and the CLI before it exits).
     pub async fn close(&self) {
+        if let Some(reads) = self.hot_reads() {
+            reads.close().await;
+        }
         match self.backend() {
             Backend::Sqlite(pool) => pool.close().await,
             Backend::Postgres(pool) => pool.close().await,

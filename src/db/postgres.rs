@@ -33,11 +33,14 @@ fn session_settings() -> String {
 /// Connects, checks that the server answers, that no pooler in transaction
 /// mode stands between, and applies the migrations. Several nodes starting
 /// at once are safe: sqlx's migrator holds an advisory lock while it runs.
-pub(super) async fn open(
-    url: &str,
-    shown: &str,
-    max_connections: u32,
-) -> Result<PgPool, OpenError> {
+/// The pool of writes and everything else, and the pool of the hot reads
+/// ([`read_fresh!`]).
+pub(super) struct Pools {
+    pub(super) main: PgPool,
+    pub(super) reads: PgPool,
+}
+
+pub(super) async fn open(url: &str, shown: &str, max_connections: u32) -> Result<Pools, OpenError> {
     let connect = |err: sqlx::Error| OpenError::Connect {
         url: shown.to_owned(),
         reason: err.to_string(),
@@ -48,28 +51,36 @@ pub(super) async fn open(
             reason: err.to_string(),
         })?
         .application_name("tollgate");
-    let settings = session_settings();
-    let pool = PgPoolOptions::new()
-        // Two at least: the pooling check below holds two at once.
-        .max_connections(max_connections.max(2))
+    let pool_options = || {
+        let settings = session_settings();
+        PgPoolOptions::new()
+            // Two at least: the pooling check below holds two at once.
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |conn, _| {
+                let settings = settings.clone();
+                Box::pin(async move {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(settings))
+                        .execute(conn)
+                        .await
+                        .map(drop)
+                })
+            })
+    };
+    let pool = pool_options()
         .min_connections(1)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
         // A ping before each use: one round trip, but a connection that a
         // restart of the server left dead is replaced instead of failing a
         // request.
         .test_before_acquire(true)
-        .after_connect(move |conn, _| {
-            let settings = settings.clone();
-            Box::pin(async move {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(settings))
-                    .execute(conn)
-                    .await
-                    .map(drop)
-            })
-        })
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .map_err(connect)?;
+    // No ping: a dead connection is found by the read itself, which then
+    // runs again on another (`read_fresh!`).
+    let reads = pool_options()
+        .test_before_acquire(false)
+        .connect_lazy_with(options);
     if transaction_pooling(&pool).await.map_err(connect)? {
         return Err(OpenError::TransactionPooling {
             url: shown.to_owned(),
@@ -82,7 +93,47 @@ pub(super) async fn open(
             url: shown.to_owned(),
             reason: err.to_string(),
         })?;
-    Ok(pool)
+    Ok(Pools { main: pool, reads })
+}
+
+/// Runs `$body`, a read that uses `$conn`, on a connection of the read pool
+/// (no ping before use), within the query deadline. A connection that turns
+/// out dead (a server restart, a terminated backend) is closed and the read
+/// runs again on another, up to one more time than the pool has
+/// connections, so every dead idle one can be passed over. Only for reads:
+/// a read that failed changed nothing, and the one that answers began after
+/// the request arrived.
+macro_rules! read_fresh {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        $crate::db::deadline(async {
+            let attempts = $pool.options().get_max_connections() + 1;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut pooled = $pool.acquire().await?;
+                let $conn = &mut *pooled;
+                match $body {
+                    Err(err) if attempt < attempts && $crate::db::postgres::lost(&err) => {
+                        pooled.close_on_drop();
+                    }
+                    result => break Ok(result?),
+                }
+            }
+        })
+        .await
+    };
+}
+pub(crate) use read_fresh;
+
+/// The connection is gone: closed, reset, or its backend ended.
+pub(crate) fn lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|err| err.code().starts_with("08") || err.code().starts_with("57P0")),
+        _ => false,
+    }
 }
 
 /// Whether a pooler that hands out server connections per transaction

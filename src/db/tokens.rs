@@ -125,6 +125,13 @@ impl Store {
         if let Some(readers) = &self.0.readers {
             return readers.auth_row(user_id, family_id).await;
         }
+        if let Some(reads) = self.hot_reads() {
+            return super::postgres::read_fresh!(reads, |conn| sqlx::query_as(AUTH_ROW_SQL)
+                .bind(user_id)
+                .bind(family_id)
+                .fetch_optional(conn)
+                .await);
+        }
         Ok(on_pool!(self, |pool| sqlx::query_as(AUTH_ROW_SQL)
             .bind(user_id)
             .bind(family_id)
