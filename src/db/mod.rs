@@ -16,7 +16,7 @@
 mod auth_cache;
 pub mod items;
 pub mod keys;
-pub(crate) mod postgres;
+mod postgres;
 pub mod readers;
 pub mod settings;
 mod sqlite;
