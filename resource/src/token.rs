@@ -40,6 +40,28 @@ pub trait RegisteredClaims {
     fn exp(&self) -> i64;
 }
 
+/// Implements [`RegisteredClaims`] for a claims struct whose `iss`, `aud`
+/// and `sub` are `String` fields and `exp` an `i64` field.
+#[macro_export]
+macro_rules! registered_claims {
+    ($claims:ty) => {
+        impl $crate::token::RegisteredClaims for $claims {
+            fn iss(&self) -> &str {
+                &self.iss
+            }
+            fn aud(&self) -> &str {
+                &self.aud
+            }
+            fn sub(&self) -> &str {
+                &self.sub
+            }
+            fn exp(&self) -> i64 {
+                self.exp
+            }
+        }
+    };
+}
+
 /// A compact JWT split into its parts, its header parsed once and `typ`
 /// checked: the key is looked up by [`Parsed::kid`] before the signature is.
 pub struct Parsed<'t> {

@@ -16,7 +16,7 @@ use crate::{
     fetch::{is_loopback, max_age, metadata_url},
     jwks::{AuthorizationServerMetadata, Jwks},
     key::Verifier,
-    token::{Parsed, RegisteredClaims, TokenError, check_claims, now},
+    token::{Parsed, TokenError, check_claims, now},
 };
 
 /// The claims of a tollgate access token that a resource server reads.
@@ -45,20 +45,7 @@ impl Claims {
     }
 }
 
-impl RegisteredClaims for Claims {
-    fn iss(&self) -> &str {
-        &self.iss
-    }
-    fn aud(&self) -> &str {
-        &self.aud
-    }
-    fn sub(&self) -> &str {
-        &self.sub
-    }
-    fn exp(&self) -> i64 {
-        self.exp
-    }
-}
+crate::registered_claims!(Claims);
 
 /// Why a token was not accepted.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub use tollgate_resource::token::{ACCESS_TOKEN_TYP, TokenError, now};
-use tollgate_resource::token::{RegisteredClaims, check_claims, verify_compact};
+use tollgate_resource::token::{check_claims, verify_compact};
 
 use crate::auth::keys::{KeyRing, Verifier};
 
@@ -28,20 +28,7 @@ pub struct AccessClaims {
     pub fam: i64,
 }
 
-impl RegisteredClaims for AccessClaims {
-    fn iss(&self) -> &str {
-        &self.iss
-    }
-    fn aud(&self) -> &str {
-        &self.aud
-    }
-    fn sub(&self) -> &str {
-        &self.sub
-    }
-    fn exp(&self) -> i64 {
-        self.exp
-    }
-}
+tollgate_resource::registered_claims!(AccessClaims);
 
 /// Access tokens signed and verified: the key ring and the claims every
 /// token must carry, built once at start.
