@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--users N] [--duration SECONDS] [--database URL]
 #   bench/run.sh --logins [--duration SECONDS]
+#   bench/run.sh --grants [--duration SECONDS] [--database postgres://...]
 #
 #   --users N       also seed N users by direct inserts and compare GET /users/me
 #                   with 10 users against N users (env BENCH_USERS; 0 skips it;
@@ -16,6 +17,11 @@
 #                   (bcrypt 12 and 10, OWASP's five Argon2id ones), each on a
 #                   fresh SQLite file; logins/s per core and peak RSS beside
 #                   Keycloak's 15 per vCPU. Writes bench/results-logins.md
+#   --grants        only grants: client_credentials and refresh per second with
+#                   RS256 and EdDSA on fresh SQLite files (and on fresh databases
+#                   of a postgres:// --database), beside one core's signatures
+#                   per second and serial commits per second of this same run.
+#                   Writes bench/results-grants.md
 #
 # The server runs as a user runs it: default settings (log level info, text
 # lines, standard error sent to a file). A second node at TOLLGATE_LOG=warn
@@ -30,6 +36,7 @@ USERS=${BENCH_USERS:-0}
 DURATION=${BENCH_DURATION:-8}
 DATABASE=
 LOGINS_ONLY=
+GRANTS_ONLY=
 while [ $# -gt 0 ]; do
     case "$1" in
         --users) USERS=$2; shift 2 ;;
@@ -39,7 +46,8 @@ while [ $# -gt 0 ]; do
         --database) DATABASE=$2; shift 2 ;;
         --database=*) DATABASE=${1#*=}; shift ;;
         --logins) LOGINS_ONLY=yes; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        --grants) GRANTS_ONLY=yes; shift ;;
+        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -47,39 +55,14 @@ done
 CONNS=64             # connections of every GET measurement and of the login storm
 LOGIN_CONNS=16       # connections of the logins-only measurement
 SIZE_TOKENS=1000     # distinct users whose tokens the size comparison rotates through
-CORES=$(nproc)
-TICKS=$(getconf CLK_TCK)
-OUT=bench/out
-RESULTS=bench/results.md
-mkdir -p "$OUT"
-rm -f "$OUT"/*.txt "$OUT"/*.log "$OUT"/tokens-*
+source bench/lib.sh
 
-say() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-# --- the load generator -------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-    say "installing wrk (Debian package)"
-    if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
-    $SUDO apt-get install -y wrk >/dev/null 2>&1 ||
-        { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y wrk >/dev/null; } ||
-        die "could not install wrk; install it (apt-get install wrk) and run again"
-fi
-command -v curl >/dev/null || die "curl is needed"
-# wrk runs on core 0; the server may use every core (on 2 cores it shares core 0).
-if command -v taskset >/dev/null; then PIN=(taskset -c 0); else PIN=(); fi
-
-# --- build --------------------------------------------------------------------
-say "building the release binary, the benchmark helper and the ceiling"
-nice -n 10 cargo build --release --quiet --bin tollgate --example bench_helper --example jwt_ceiling
-BIN=target/release/tollgate
-HELPER=target/release/examples/bench_helper
-CEILING_BIN=target/release/examples/jwt_ceiling
+if [ -n "$LOGINS_ONLY" ]; then source bench/logins.sh; fi
+if [ -n "$GRANTS_ONLY" ]; then source bench/grants.sh; fi
 
 # --- the database -------------------------------------------------------------
 # Only the temp dir is ever deleted: a database given with --database is left
 # as it was, but for the bench user.
-TMP=$(mktemp -d)
 if [ -n "$DATABASE" ]; then
     DB_URL=$DATABASE
     FRESH=
@@ -91,9 +74,6 @@ case "$DB_URL" in sqlite:*) SQLITE=yes ;; *) SQLITE= ;; esac
 # Each engine's latest figures in a file of their own.
 case "$DB_URL" in postgres*) RESULTS=bench/results-postgres.md ;; esac
 export TOLLGATE_DATABASE_URL=$DB_URL
-# The settings users run: no log level, format or cost set here.
-unset TOLLGATE_LOG RUST_LOG TOLLGATE_LOG_FORMAT TOLLGATE_BCRYPT_COST TOLLGATE_BIND \
-    TOLLGATE_PASSWORD_HASH TOLLGATE_ARGON2_MEMORY TOLLGATE_ARGON2_ITERATIONS TOLLGATE_ARGON2_PARALLELISM
 if [ -z "${TOLLGATE_JWT_SECRET:-}" ]; then
     # The HS256 figures (the targets are against the HS256 ceiling): one key
     # for the nodes and the ceiling alike. Without a secret the default
@@ -101,209 +81,6 @@ if [ -z "${TOLLGATE_JWT_SECRET:-}" ]; then
     TOLLGATE_JWT_SECRET=$(head -c 36 /dev/urandom | base64 | tr -d '\n')
     export TOLLGATE_JWT_SECRET
     SECRET_NOTE="TOLLGATE_JWT_SECRET set by the script, so every server signs HS256 with one key"
-fi
-# Every node and the ceiling name one issuer (the default names each node's port).
-export TOLLGATE_ISSUER=${TOLLGATE_ISSUER:-http://tollgate.bench.test}
-
-# --- the servers ----------------------------------------------------------------
-# A node is one server process with a name: NODE_URL[name], NODE_PID[name],
-# NODE_LOG[name]. Another node on the same database (the row "two nodes on one
-# database") is one more start_node with its own name.
-declare -A NODE_URL NODE_PID NODE_LOG
-STORM_PID=
-cleanup() {
-    local pid
-    for pid in "${NODE_PID[@]}" ${STORM_PID:-}; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-    local port
-    for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 20000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-    done
-    die "no free port found"
-}
-
-PEAK_RSS_KB=0
-# start_node NAME [VAR=VALUE...] [-- CMD...]: starts tollgate (or CMD) on a free
-# port with those settings, its standard error appended to a file; sets
-# STARTUP_MS, the time from the start until /healthz answers.
-start_node() {
-    local name=$1 port line
-    shift
-    local env=() cmd=("$BIN")
-    while [ $# -gt 0 ]; do
-        if [ "$1" = -- ]; then shift; cmd=("$@"); break; fi
-        env+=("$1"); shift
-    done
-    port=$(free_port)
-    NODE_LOG[$name]=$TMP/$name.log
-    line=$(env TOLLGATE_BIND="127.0.0.1:$port" "${env[@]}" \
-        "$HELPER" start "127.0.0.1:$port" "${NODE_LOG[$name]}" -- "${cmd[@]}") ||
-        { tail -5 "${NODE_LOG[$name]}" >&2; die "$name did not start"; }
-    NODE_PID[$name]=${line% *}
-    NODE_URL[$name]="http://127.0.0.1:$port"
-    STARTUP_MS=${line#* }
-}
-# stop_node NAME: stops it gracefully, keeping the highest VmHWM seen.
-stop_node() {
-    local name=$1 pid=${NODE_PID[$1]} hwm
-    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    { printf '%s: ' "$name"; grep -E '^(VmHWM|VmRSS|RssAnon|RssFile):' "/proc/$pid/status" |
-        tr -s ' \t' ' ' | paste -sd' '; } >>"$OUT/rss.txt" || true
-    [ "${hwm:-0}" -gt "$PEAK_RSS_KB" ] && PEAK_RSS_KB=$hwm
-    kill -TERM "$pid"
-    # Not our child (the helper started it): poll until it is gone or a zombie.
-    while grep -qs '^State:[[:space:]]*[^Z]' "/proc/$pid/status"; do sleep 0.02; done
-    unset "NODE_PID[$name]"
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-# --- measuring ------------------------------------------------------------------
-# Per measurement: RPS, P50, P99 (ms), ERRS, and the server's CPU: TICKS_USED
-# (utime + stime over the run) and REQS, so that CPU_US = CPU µs per request.
-declare -A RPS P50 P99 ERRS REQS TICKS_USED CPU_US
-# measure NAME NODE CONNS SECONDS PATH [VAR=VALUE...]: one wrk run against NODE,
-# env for bench/wrk.lua.
-measure() {
-    local name=$1 node=$2 conns=$3 secs=$4 path=$5 before after
-    shift 5
-    before=$(cpu_ticks "${NODE_PID[$node]}")
-    env "$@" "${PIN[@]}" wrk -t1 -c"$conns" -d"${secs}s" --timeout 60s -s bench/wrk.lua \
-        "${NODE_URL[$node]}$path" >"$OUT/$name.txt" 2>&1 || die "wrk failed for $name (see $OUT/$name.txt)"
-    after=$(cpu_ticks "${NODE_PID[$node]}")
-    TICKS_USED[$name]=$((after - before))
-    summarize "$name"
-}
-# summarize NAME: reads the RESULT line of $OUT/NAME.txt.
-summarize() {
-    local name=$1 line kv requests=0 duration_us=1 p50_us=0 p99_us=0
-    local status_errors=0 timeouts=0 socket_errors=0
-    line=$(grep '^RESULT ' "$OUT/$name.txt") || die "no result for $name (see $OUT/$name.txt)"
-    for kv in ${line#RESULT }; do local "$kv"; done
-    REQS[$name]=$requests
-    RPS[$name]=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN {printf "%.1f", r / (d / 1e6)}')
-    P50[$name]=$(awk -v v="$p50_us" 'BEGIN {printf "%.2f", v / 1000}')
-    P99[$name]=$(awk -v v="$p99_us" 'BEGIN {printf "%.2f", v / 1000}')
-    ERRS[$name]=$((status_errors + timeouts + socket_errors))
-    cpu_per_request "$name"
-    say "$(printf '%-20s %10s req/s  p50 %7s ms  p99 %7s ms  errors %s  CPU %s µs/req' "$name" \
-        "${RPS[$name]}" "${P50[$name]}" "${P99[$name]}" "${ERRS[$name]}" "${CPU_US[$name]}")"
-}
-cpu_per_request() {
-    local name=$1
-    CPU_US[$name]=
-    [ -n "${TICKS_USED[$name]:-}" ] && CPU_US[$name]=$(awk -v t="${TICKS_USED[$name]}" \
-        -v hz="$TICKS" -v r="${REQS[$name]}" 'BEGIN {printf "%.1f", (r > 0) ? t / hz * 1e6 / r : 0}')
-    return 0
-}
-# The server goes on with a request whose client has gone (a login keeps its
-# bcrypt): wait until it has used under 5% of a core for half a second.
-wait_idle() {
-    local pid=${NODE_PID[$1]} before after waited=0
-    for _ in $(seq 120); do
-        before=$(cpu_ticks "$pid")
-        sleep 0.5
-        after=$(cpu_ticks "$pid")
-        [ $((after - before)) -le $((TICKS / 40)) ] && break
-        waited=$((waited + 1))
-    done
-    [ "$waited" -gt 0 ] && say "waited $((waited / 2)).$((waited % 2 * 5)) s for the server to finish abandoned requests"
-    return 0
-}
-# combine NAME ROUND...: NAME gets the mean rate and p50 of the rounds, their
-# worst p99, their summed CPU and requests, and SPREAD, the lowest and highest rate.
-declare -A SPREAD ALG_TOKEN
-combine() {
-    local name=$1 round
-    shift
-    RPS[$name]=$(for round; do echo "${RPS[$round]}"; done | awk '{s += $1} END {printf "%.1f", s / NR}')
-    P50[$name]=$(for round; do echo "${P50[$round]}"; done | awk '{s += $1} END {printf "%.2f", s / NR}')
-    P99[$name]=$(for round; do echo "${P99[$round]}"; done | sort -n | tail -1)
-    ERRS[$name]=$(for round; do echo "${ERRS[$round]}"; done | awk '{s += $1} END {print s}')
-    REQS[$name]=$(for round; do echo "${REQS[$round]}"; done | awk '{s += $1} END {print s}')
-    TICKS_USED[$name]=$(for round; do echo "${TICKS_USED[$round]}"; done | awk '{s += $1} END {print s}')
-    SPREAD[$name]=$(for round; do echo "${RPS[$round]}"; done | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f to %.0f", lo, hi}')
-    cpu_per_request "$name"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}'; }
-# round_ratios A B ROUNDS: the lowest and highest A_r ÷ B_r over the rounds.
-round_ratios() {
-    local a=$1 b=$2 rounds=$3 r
-    for r in $(seq "$rounds"); do ratio "${RPS[${a}_$r]}" "${RPS[${b}_$r]}"; echo; done |
-        sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s to %s", lo, hi}'
-}
-
-json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
-
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-say "load average before: $LOAD_BEFORE (on $CORES cores; a busy machine lowers every number)"
-
-# --- logins only: one node per password hash profile ---------------------------------
-# Each profile on a fresh SQLite file with its user hashed at that profile;
-# POST /token with the right password, LOGIN_CONNS connections (queued
-# behind one hash per core), then the node's peak RSS (VmHWM).
-if [ -n "$LOGINS_ONLY" ]; then
-    PROFILES=(
-        "bcrypt-12 TOLLGATE_PASSWORD_HASH=bcrypt TOLLGATE_BCRYPT_COST=12"
-        "bcrypt-10 TOLLGATE_PASSWORD_HASH=bcrypt TOLLGATE_BCRYPT_COST=10"
-        "argon2id-m47104-t1 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=47104 TOLLGATE_ARGON2_ITERATIONS=1"
-        "argon2id-m19456-t2 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=19456 TOLLGATE_ARGON2_ITERATIONS=2"
-        "argon2id-m12288-t3 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=12288 TOLLGATE_ARGON2_ITERATIONS=3"
-        "argon2id-m9216-t4 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=9216 TOLLGATE_ARGON2_ITERATIONS=4"
-        "argon2id-m7168-t5 TOLLGATE_PASSWORD_HASH=argon2id TOLLGATE_ARGON2_MEMORY=7168 TOLLGATE_ARGON2_ITERATIONS=5"
-    )
-    RESULTS=bench/results-logins.md
-    BENCH_USER=bench-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
-    BENCH_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-    LOGIN_BODY="grant_type=password&username=$BENCH_USER&password=$BENCH_PASSWORD"
-    declare -A HWM_MB VERIFY_CPU
-    say "logins only: ${#PROFILES[@]} profiles, $DURATION s each, $LOGIN_CONNS connections"
-    for entry in "${PROFILES[@]}"; do
-        read -r name settings <<<"$entry"
-        read -ra settings <<<"$settings"
-        url="sqlite://$TMP/$name.db"
-        printf '%s\n' "$BENCH_PASSWORD" | env "${settings[@]}" TOLLGATE_DATABASE_URL="$url" \
-            "$BIN" user add "$BENCH_USER" --password-stdin >>"$OUT/user-add.log" 2>&1 ||
-            die "could not add the bench user for $name (see $OUT/user-add.log)"
-        VERIFY_CPU[$name]=$(env "${settings[@]}" "$HELPER" hash-cpu 3 | sed -n 's/.*cpu_ms=\([0-9.]*\).*/\1/p')
-        start_node "$name" "${settings[@]}" TOLLGATE_DATABASE_URL="$url"
-        measure "warmup_$name" "$name" "$LOGIN_CONNS" 1 /token BENCH_BODY="$LOGIN_BODY" 2>/dev/null
-        wait_idle "$name"
-        measure "logins_$name" "$name" "$LOGIN_CONNS" "$DURATION" /token BENCH_BODY="$LOGIN_BODY"
-        wait_idle "$name"
-        HWM_MB[$name]=$(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/${NODE_PID[$name]}/status")
-        stop_node "$name"
-    done
-    LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-    {
-        echo "# Logins by password hash profile"
-        echo
-        echo "- $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before $LOAD_BEFORE, after $LOAD_AFTER"
-        echo "- \`just bench --logins\`: release build, one node per profile on a fresh SQLite file, POST /token with the right password over $LOGIN_CONNS connections for $DURATION s (wrk pinned to core 0); at most one hash per core at once"
-        echo "- per core = logins/s ÷ $CORES cores; Keycloak's published sizing: 15 password logins/s per vCPU (Argon2id m=7 MiB, t=5, p=1)"
-        echo "- by CPU: the server's CPU time (utime + stime) per login over the measurement, and the logins one core would serve at that cost (1 s ÷ it): steadier than the rate on a shared machine, where the rate follows the CPU share the server gets"
-        echo "- peak RSS: the node's VmHWM after its run (start-up, the warm-up second and the measurement)"
-        echo
-        echo "| profile | logins/s | per core | ÷ Keycloak's 15 | CPU ms per login | per core by CPU | p50 ms | p99 ms | errors | one verify, ms CPU | peak RSS MB |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        for entry in "${PROFILES[@]}"; do
-            read -r name _ <<<"$entry"
-            per_core=$(awk -v r="${RPS[logins_$name]}" -v c="$CORES" 'BEGIN {printf "%.1f", r / c}')
-            cpu_ms=$(awk -v us="${CPU_US[logins_$name]}" 'BEGIN {printf "%.1f", us / 1000}')
-            by_cpu=$(awk -v us="${CPU_US[logins_$name]}" 'BEGIN {printf "%.1f", (us > 0) ? 1e6 / us : 0}')
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
-                "${RPS[logins_$name]}" "$per_core" "$(ratio "$per_core" 15)" "$cpu_ms" "$by_cpu" \
-                "${P50[logins_$name]}" "${P99[logins_$name]}" "${ERRS[logins_$name]}" \
-                "${VERIFY_CPU[$name]}" "${HWM_MB[$name]}"
-        done
-    } >"$RESULTS"
-    echo
-    cat "$RESULTS"
-    exit 0
 fi
 
 # --- set-up: a user with 10 items, through the binary and the API ---------------------

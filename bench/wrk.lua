@@ -2,11 +2,17 @@
 --   BENCH_TOKEN        send `Authorization: Bearer <token>` on every request
 --   BENCH_TOKENS_FILE  rotate through the tokens in this file, one per line
 --   BENCH_BODY         POST this form body (application/x-www-form-urlencoded)
+--   BENCH_BASIC        send `Authorization: Basic <value>` on every request
+--   BENCH_REFRESH_FILE refresh grants: one refresh token a line, one per wrk
+--                      thread (run one connection per thread); each thread
+--                      presents the refresh token its last answer returned
 -- At the end it prints one line, `RESULT key=value ...`, for run.sh to read.
 
 local token = os.getenv("BENCH_TOKEN")
 local tokens_file = os.getenv("BENCH_TOKENS_FILE")
 local body = os.getenv("BENCH_BODY")
+local basic = os.getenv("BENCH_BASIC")
+local refresh_file = os.getenv("BENCH_REFRESH_FILE")
 
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
@@ -16,6 +22,37 @@ if body and body ~= "" then
   wrk.method = "POST"
   wrk.body = body
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+end
+
+if basic and basic ~= "" then
+  wrk.headers["Authorization"] = "Basic " .. basic
+end
+
+if refresh_file and refresh_file ~= "" then
+  -- setup runs in the main state, once per thread: number the threads.
+  local threads = 0
+  setup = function(thread)
+    threads = threads + 1
+    thread:set("chain", threads)
+  end
+  local current
+  init = function()
+    local n = 0
+    for line in io.lines(refresh_file) do
+      n = n + 1
+      if n == chain then current = line end
+    end
+  end
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  request = function()
+    return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. current)
+  end
+  response = function(status, headers, body)
+    if status == 200 then
+      current = body:match('"refresh_token":"([^"]+)"') or current
+    end
+  end
 end
 
 if tokens_file and tokens_file ~= "" then

@@ -6,6 +6,10 @@
 //! bench_helper seed DATABASE_URL TOTAL      insert users until there are TOTAL
 //! bench_helper mint DATABASE_URL N FILE     access tokens for N random users
 //! bench_helper start ADDR LOG -- CMD...     start CMD, time it until /healthz answers
+//! bench_helper sign-rate ALG SECONDS        access tokens one thread signs per CPU second
+//! bench_helper commit-rate URL SECONDS      serial durable single-row commits per second
+//! bench_helper fresh-db POSTGRES_URL NAME   create database NAME there, print its URL
+//! bench_helper drop-db POSTGRES_URL URL     drop the database of URL (made by fresh-db)
 //! ```
 //!
 //! `seed` and `mint` write straight to the database (no bcrypt per user, no
@@ -22,10 +26,14 @@ use std::{
 
 use secrecy::SecretString;
 use sqlx::{
-    SqlitePool,
-    sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous},
+    Connection, SqlitePool,
+    sqlite::{
+        SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+        SqliteSynchronous,
+    },
 };
 use tollgate::{
+    auth::keystore::{KeySource, LiveKeys},
     auth::{
         hashes,
         jwt::{AccessClaims, AccessTokens},
@@ -52,6 +60,10 @@ fn main() -> Result<()> {
         "seed" => runtime()?.block_on(seed(arg(1)?, arg(2)?.parse()?)),
         "mint" => runtime()?.block_on(mint(arg(1)?, arg(2)?.parse()?, arg(3)?)),
         "start" if arg(3)? == "--" => start(arg(1)?, arg(2)?, &args[4..]),
+        "sign-rate" => runtime()?.block_on(sign_rate(arg(1)?, arg(2)?.parse()?)),
+        "commit-rate" => runtime()?.block_on(commit_rate(arg(1)?, arg(2)?.parse()?)),
+        "fresh-db" => runtime()?.block_on(fresh_db(arg(1)?, arg(2)?)),
+        "drop-db" => runtime()?.block_on(drop_db(arg(1)?, arg(2)?)),
         other => Err(format!("unknown command `{other}`").into()),
     }
 }
@@ -244,4 +256,140 @@ fn healthz(addr: &str) -> bool {
     stream.write_all(request.as_bytes()).is_ok()
         && stream.read_to_string(&mut response).is_ok()
         && response.starts_with("HTTP/1.1 200")
+}
+
+/// Prints `per_core_s=...`: access tokens signed per second of this thread's
+/// CPU time, by tollgate's own signer with a fresh key of `alg` (generated in
+/// a scratch SQLite file, as a first start would), for `seconds` of wall time.
+async fn sign_rate(alg: &str, seconds: f64) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("tollgate-sign-rate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}", dir.join("keys.db").display());
+    let store = db::Store::open(&url, 1, false).await?;
+    let source = KeySource {
+        alg: alg
+            .parse()
+            .map_err(|_| format!("unknown algorithm `{alg}`"))?,
+        secret: None,
+        kek: None,
+        issuer: "http://tollgate.bench.test".into(),
+        audience: "tollgate".into(),
+    };
+    let keys = LiveKeys::open(&store, source).await?;
+    let now = db::now();
+    let claims = AccessClaims {
+        iss: keys.issuer().into(),
+        aud: keys.audience().into(),
+        sub: "1".into(),
+        exp: now + 900,
+        iat: now,
+        jti: random_token(16),
+        scope: "read:items write:items".into(),
+        client_id: "tollgate".into(),
+        ver: 1,
+        fam: 1,
+    };
+    let (cpu_start, wall_start) = (thread_cpu_ns(), Instant::now());
+    let mut signed = 0u64;
+    while wall_start.elapsed().as_secs_f64() < seconds {
+        std::hint::black_box(keys.sign(&claims)?);
+        signed += 1;
+    }
+    let wall = wall_start.elapsed().as_secs_f64();
+    let cpu = thread_cpu_ns()
+        .zip(cpu_start)
+        .map_or(wall, |(end, start)| (end - start) as f64 / 1e9);
+    std::fs::remove_dir_all(&dir)?;
+    println!(
+        "per_core_s={:.0} signed={signed} cpu_s={cpu:.2} alg={alg}",
+        signed as f64 / cpu
+    );
+    Ok(())
+}
+
+/// Prints `commits_per_s=...`: single-row inserts, each its own transaction,
+/// one after another on one connection with the server's durability settings
+/// (SQLite: WAL, `synchronous = FULL`; PostgreSQL: its defaults, so
+/// `synchronous_commit = on`; its `fsync` and `synchronous_commit` are
+/// printed first), in a scratch table dropped after.
+async fn commit_rate(url: &str, seconds: f64) -> Result<()> {
+    if url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(db::BUSY_TIMEOUT);
+        commits::<sqlx::Sqlite>(
+            &mut SqliteConnection::connect_with(&options).await?,
+            seconds,
+        )
+        .await
+    } else {
+        let mut conn = sqlx::postgres::PgConnection::connect(url).await?;
+        let fsync: String = sqlx::query_scalar("SHOW fsync")
+            .fetch_one(&mut conn)
+            .await?;
+        let commit: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut conn)
+            .await?;
+        print!("fsync={fsync} synchronous_commit={commit} ");
+        commits::<sqlx::Postgres>(&mut conn, seconds).await
+    }
+}
+
+async fn commits<DB: sqlx::Database>(conn: &mut DB::Connection, seconds: f64) -> Result<()>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS bench_commits (id BIGINT NOT NULL)")
+        .execute(&mut *conn)
+        .await?;
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed().as_secs_f64() < seconds {
+        sqlx::raw_sql("INSERT INTO bench_commits (id) VALUES (1)")
+            .execute(&mut *conn)
+            .await?;
+        count += 1;
+    }
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    sqlx::raw_sql("DROP TABLE bench_commits")
+        .execute(&mut *conn)
+        .await?;
+    println!("commits_per_s={rate:.0} commits={count}");
+    Ok(())
+}
+
+/// Creates database `name` on the PostgreSQL server of `url`; prints its URL.
+async fn fresh_db(url: &str, name: &str) -> Result<()> {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err("a database name of a-z, 0-9 and _".into());
+    }
+    let mut conn = sqlx::postgres::PgConnection::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let (base, _) = url
+        .rsplit_once('/')
+        .ok_or("a postgres:// URL with a database")?;
+    println!("{base}/{name}");
+    Ok(())
+}
+
+/// Drops the database that `fresh_db` made (the last part of `db_url`).
+async fn drop_db(url: &str, db_url: &str) -> Result<()> {
+    let name = db_url.rsplit('/').next().unwrap_or_default();
+    if !name.starts_with("tollgate_bench_") {
+        return Err(format!("not a benchmark database: {name}").into());
+    }
+    let mut conn = sqlx::postgres::PgConnection::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    Ok(())
 }

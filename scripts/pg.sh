@@ -8,7 +8,8 @@
 #   scripts/pg.sh clean   stop it and delete $PG_DIR
 #   scripts/pg.sh url     print the URL
 #
-# Knobs: PG_DIR (default /tmp/tollgate-pg), PG_PORT (default 55432).
+# Knobs: PG_DIR (default /tmp/tollgate-pg), PG_PORT (default 55432), PG_FSYNC
+# (default off: tests need no durability; `on` for benchmarks that count commits).
 # The cluster listens on 127.0.0.1 only and asks TCP clients for a password
 # (the role `tollgate` has the password `tollgate`); the superuser `postgres`
 # connects through the socket in $PG_DIR. It is for development and tests,
@@ -17,6 +18,7 @@ set -euo pipefail
 
 PG_DIR=${PG_DIR:-/tmp/tollgate-pg}
 PG_PORT=${PG_PORT:-55432}
+PG_FSYNC=${PG_FSYNC:-off}
 URL="postgres://tollgate:tollgate@127.0.0.1:$PG_PORT/tollgate"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -60,7 +62,7 @@ start() {
     fi
     if ! as_owner "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
         as_owner "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
-            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=$PG_FSYNC" start >/dev/null
     fi
     if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'tollgate'")" != 1 ]; then
         psql_admin -c "CREATE ROLE tollgate LOGIN CREATEDB PASSWORD 'tollgate'"
