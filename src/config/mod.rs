@@ -1,7 +1,7 @@
 //! The validated settings the service runs with. Each setting is declared
 //! once, as a clap argument with its variable (`args.rs`); `tollgate
-//! config`, the start-up line and the README's table (a test compares them)
-//! derive from those declarations.
+//! config`, the start-up line and the table in docs/configuration.md (a
+//! test compares them) derive from those declarations.
 
 mod args;
 mod errors;

@@ -1,3 +1,5 @@
+use clap::Args;
+
 use super::*;
 
 /// A secret as `openssl rand -base64 48` prints one.
@@ -12,11 +14,11 @@ fn config(flags: &[&str]) -> Result<Config, String> {
     Config::from_matches(&matches)
 }
 
-/// The README's table of settings lists every declared variable with its
-/// default, and nothing that is not declared.
+/// The table of settings (docs/configuration.md) lists every declared
+/// variable with its default, and nothing that is not declared.
 #[test]
-fn the_readme_table_is_the_declared_settings() {
-    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+fn the_documented_table_is_the_declared_settings() {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"));
     let rows: Vec<(&str, &str)> = readme
         .lines()
         .filter_map(|line| {
@@ -35,23 +37,33 @@ fn the_readme_table_is_the_declared_settings() {
         let (_, default) = rows
             .iter()
             .find(|(row, _)| row == &name)
-            .unwrap_or_else(|| panic!("README's table has no row for TOLLGATE_{name}"));
+            .unwrap_or_else(|| panic!("docs/configuration.md has no row for TOLLGATE_{name}"));
         for value in arg.get_default_values() {
             let value = value.to_string_lossy();
             assert!(
                 default.contains(&format!("`{value}`")),
-                "README gives TOLLGATE_{name} the default {default}, the code `{value}`"
+                "docs/configuration.md gives TOLLGATE_{name} the default {default}, the code `{value}`"
             );
         }
     }
-    // The log settings are read before the command line (`request_log`).
-    for (row, _) in rows {
+    // The log settings are every command's (`LogArgs`), not the server's.
+    let log = LogArgs::augment_args(clap::Command::new("tollgate"));
+    let log_declared: Vec<_> = log
+        .get_arguments()
+        .filter_map(|arg| Some(arg.get_env()?.to_str()?.to_owned()))
+        .collect();
+    for name in &log_declared {
+        let row = name.strip_prefix("TOLLGATE_").unwrap();
         assert!(
-            declared
-                .iter()
-                .any(|(name, _)| name == &format!("TOLLGATE_{row}"))
-                || matches!(row, "LOG" | "LOG_FORMAT"),
-            "README lists TOLLGATE_{row}, which is not a setting"
+            rows.iter().any(|(listed, _)| listed == &row),
+            "docs/configuration.md has no row for {name}"
+        );
+    }
+    for (row, _) in rows {
+        let name = format!("TOLLGATE_{row}");
+        assert!(
+            declared.iter().any(|(declared, _)| declared == &name) || log_declared.contains(&name),
+            "docs/configuration.md lists {name}, which is not a setting"
         );
     }
 }
