@@ -19,8 +19,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-commands.XXXXXX")
+# The copy the commands run in: at one path, so that cargo's build of it in
+# the shared target directory is reused from one run to the next (a new
+# path each time would leave a new build of the crate behind each time).
+COPY=${TMPDIR:-/tmp}/tollgate-commands-check
+rm -rf "$COPY"
+mkdir -p "$COPY"
 # PostgreSQL's tools run as its own user, from this directory.
-chmod 755 "$WORK"
+chmod 755 "$COPY"
 export PG_DIR
 PG_DIR=$(mktemp -d /tmp/tollgate-commands-pg.XXXXXX)
 
@@ -35,11 +41,11 @@ cleanup() {
         while read -r pid; do kill -- "-$pid" 2>/dev/null || true; done < "$WORK/pids"
     fi
     "$ROOT/scripts/pg.sh" clean >/dev/null 2>&1 || true
-    rm -rf "$WORK" "$PG_DIR"
+    rm -rf "$WORK" "$COPY" "$PG_DIR"
 }
 trap cleanup EXIT
 
-git ls-files -z | xargs -0 cp --parents -t "$WORK"
+git ls-files -z | xargs -0 cp --parents -t "$COPY"
 mkdir -p "$WORK/check"
 : > "$WORK/pids"
 python3 - "$ROOT" "$WORK/check" "$P1" "$P2" <<'PY'
@@ -117,10 +123,10 @@ for name in README deployment; do
     # Only what the page sets: no TOLLGATE_ setting of the caller's.
     for var in $(env | sed -n 's/^\(TOLLGATE_[A-Z_]*\)=.*/\1/p'); do unset "$var"; done
     (
-        cd "$WORK"
+        cd "$COPY"
         export TOLLGATE_BIND=127.0.0.1:$P1
-        cat check/prelude.sh "check/$name.sh" > "check/$name.run.sh"
-        bash -euo pipefail "check/$name.run.sh" < <(password) | tee "check/$name.out"
+        cat "$WORK/check/prelude.sh" "$WORK/check/$name.sh" > "$WORK/check/$name.run.sh"
+        bash -euo pipefail "$WORK/check/$name.run.sh" < <(password) | tee "$WORK/check/$name.out"
     ) || { echo "docs check: $name failed (server logs: below)" >&2; tail -n 20 "$WORK"/check/server-*.log >&2 || true; exit 1; }
     while read -r status; do
         grep -qF "$status" "$WORK/check/$name.out" || { echo "docs check: $name: no \`$status\` in the output" >&2; exit 1; }
