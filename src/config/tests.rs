@@ -18,7 +18,10 @@ fn config(flags: &[&str]) -> Result<Config, String> {
 /// variable with its default, and nothing that is not declared.
 #[test]
 fn the_documented_table_is_the_declared_settings() {
-    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"));
+    let readme = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ));
     let rows: Vec<(&str, &str)> = readme
         .lines()
         .filter_map(|line| {
