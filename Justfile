@@ -32,3 +32,7 @@ e2e:
 lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
+
+# The commands of README.md and docs/deployment.md marked `check`, run as written against real servers on free ports
+docs:
+    bash docs/commands-check.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Follows docs/extending.md as written, on a copy of the repository: applies
 # its diffs, writes its files, regenerates the spec, and runs the spec and
-# scope tests, which must then cover the new resource and scopes.
+# scope tests, which must then cover the new resource and scopes, and the
+# resource's own test from the guide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,5 +34,6 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 cargo run --quiet -- openapi > openapi/openapi.json
 grep -q '"read:notes"' openapi/openapi.json || { echo "the spec lacks read:notes" >&2; exit 1; }
 grep -q '"/notes"' openapi/openapi.json || { echo "the spec lacks /notes" >&2; exit 1; }
-cargo test --quiet --test api -- scopes spec
-echo "docs/extending.md: followed as written, the new scopes are in the spec and enforced"
+grep -q '"Notes"' openapi/openapi.json || { echo "the spec lacks the Notes tag" >&2; exit 1; }
+cargo test --quiet --test api -- scopes spec notes::
+echo "docs/extending.md: followed as written, the new scopes are in the spec and enforced, and its test passes"

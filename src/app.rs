@@ -103,6 +103,19 @@ fn pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2)
 }
 
+/// A listener on `addr`; the error names `which` and the address.
+async fn bind(which: &str, addr: std::net::SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|err| {
+        let why = match err.kind() {
+            std::io::ErrorKind::AddrInUse => "the address is already in use".to_owned(),
+            std::io::ErrorKind::AddrNotAvailable => "no interface of this host has it".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => err.to_string(),
+        };
+        format!("cannot listen on {addr} for {which}: {why}").into()
+    })
+}
+
 /// How long scrapes in flight get to finish once the server stops.
 const METRICS_GRACE: Duration = Duration::from_secs(1);
 
@@ -121,10 +134,21 @@ impl App {
     pub async fn build(mut config: Config) -> Result<Self, StartError> {
         tracing::info!("configuration {}", config.describe_line());
         config::check_metrics_bind(config.bind, config.metrics_bind)?;
-        let listener = TcpListener::bind(config.bind).await?;
+        // Both listeners first, so a port in use stops the start before the
+        // database is touched, with the address and which listener it was.
+        let listener = bind("the API (--bind, TOLLGATE_BIND)", config.bind).await?;
+        let metrics = match config.metrics_bind {
+            Some(addr) => Some(
+                bind(
+                    "the metrics listener (--metrics-bind, TOLLGATE_METRICS_BIND)",
+                    addr,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         // The default issuer names the port actually bound (port 0 included).
         config.issuer = Some(config.issuer_for(listener.local_addr()?));
-        let metrics_bind = config.metrics_bind;
         let state = open_state(config).await?;
         bootstrap_admin(&state).await?;
         let warm = state.auth.hasher.clone();
@@ -133,10 +157,6 @@ impl App {
                 tracing::error!(error = %err, "could not prepare the dummy hash");
             }
         });
-        let metrics = match metrics_bind {
-            Some(addr) => Some(TcpListener::bind(addr).await?),
-            None => None,
-        };
         Ok(Self {
             listener,
             metrics,

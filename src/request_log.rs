@@ -46,24 +46,28 @@ impl LogGuard {
     }
 }
 
-/// `TOLLGATE_LOG` (else `RUST_LOG`, else `info`) filters;
-/// `TOLLGATE_LOG_FORMAT` is `text` (the default: tracing-subscriber's text
-/// lines, in colour on a terminal when `NO_COLOR` is unset) or `json`.
-/// Either one invalid is an error, not a log that silently shows nothing.
-pub fn init() -> Result<LogGuard, String> {
-    let (name, directives) = match (var("TOLLGATE_LOG")?, var("RUST_LOG")?) {
-        (Some(directives), _) => ("TOLLGATE_LOG", directives),
-        (None, Some(directives)) => ("RUST_LOG", directives),
-        (None, None) => ("TOLLGATE_LOG", "info".to_owned()),
+/// `filter` (`TOLLGATE_LOG` or `--log`; else `RUST_LOG`, else `info`)
+/// filters; `format` (`TOLLGATE_LOG_FORMAT` or `--log-format`) is `text`
+/// (the default: tracing-subscriber's text lines, in colour on a terminal
+/// when `NO_COLOR` is unset) or `json`. Each is `(name as given, value)`.
+/// Either one invalid is an error naming it, not a log that silently shows
+/// nothing.
+pub fn init(
+    filter: Option<(String, String)>,
+    format: Option<(String, String)>,
+) -> Result<LogGuard, String> {
+    let (name, directives) = match (filter, var("RUST_LOG")?) {
+        (Some(given), _) => given,
+        (None, Some(directives)) => ("RUST_LOG".to_owned(), directives),
+        (None, None) => ("TOLLGATE_LOG".to_owned(), "info".to_owned()),
     };
-    let filter = filter(name, &directives)?;
-    let json = match var("TOLLGATE_LOG_FORMAT")?.as_deref() {
-        None | Some("" | "text") => false,
-        Some("json") => true,
-        Some(other) => {
-            return Err(format!(
-                "TOLLGATE_LOG_FORMAT is `{other}`; it must be `text` or `json`"
-            ));
+    let filter = self::filter(&name, &directives)?;
+    let json = match format {
+        None => false,
+        Some((_, value)) if value.is_empty() || value == "text" => false,
+        Some((_, value)) if value == "json" => true,
+        Some((name, other)) => {
+            return Err(format!("{name} is `{other}`; it must be `text` or `json`"));
         }
     };
     let (writer, guard) = writer();

@@ -9,7 +9,7 @@ use crate::{
         kek::Kek,
         keystore::{self, PUBLISHED_WITHIN, Rotation},
     },
-    config::Config,
+    config::Signing,
     db::{self, Store, keys::Revocation},
 };
 
@@ -42,7 +42,7 @@ pub enum KeysCommand {
 
 pub(super) async fn keys(
     store: &Store,
-    config: &Config,
+    config: &Signing,
     command: KeysCommand,
 ) -> Result<(), StartError> {
     let kek = config

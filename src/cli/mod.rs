@@ -12,7 +12,7 @@ use crate::{
     api,
     app::{App, StartError, shutdown_signal},
     auth::password::Hasher,
-    config::{Config, ConfigArgs, DatabaseArgs},
+    config::{Config, ConfigArgs, DatabaseArgs, KeysArgs, KeysConfig, LogArgs, PasswordArgs},
     db::Store,
 };
 pub use keys::KeysCommand;
@@ -26,6 +26,9 @@ pub use users::UserCommand;
     about = "OAuth2 password-flow token server and scoped API"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -43,6 +46,8 @@ pub enum Command {
     User {
         #[command(flatten)]
         db: DatabaseArgs,
+        #[command(flatten)]
+        password: PasswordArgs,
         #[command(subcommand)]
         command: UserCommand,
     },
@@ -57,7 +62,7 @@ pub enum Command {
     /// every node).
     Keys {
         #[command(flatten)]
-        config: ConfigArgs,
+        keys: KeysArgs,
         #[command(subcommand)]
         command: KeysCommand,
     },
@@ -108,19 +113,26 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
             eprintln!("database is up to date");
             Ok(())
         }
-        Command::User { db, command } => {
+        Command::User {
+            db,
+            password,
+            command,
+        } => {
+            let hasher = Hasher::new(password.password_profile()?, 1);
             let store = Store::open(&db.url()?, 2, false).await?;
-            let hasher = Hasher::new(db.password_profile()?, 1);
             let result = users::user(&store, &hasher, command).await;
             store.close().await;
             result
         }
         Command::Keys { command, .. } => {
-            let config = settings("keys")?;
+            let given = matches
+                .subcommand_matches("keys")
+                .expect("the keys command");
+            let config = KeysConfig::from_matches(given)?;
             let store = Store::open(&config.database_url, 1, false).await?;
-            let result = keys::keys(&store, &config, command).await;
+            let result = keys::keys(&store, &config.signing, command).await;
             store.close().await;
-            result
+            result.map_err(|err| crate::config::name_as_given(&err.to_string(), given).into())
         }
         Command::Sessions { db, command } => {
             let store = Store::open(&db.url()?, 2, false).await?;

@@ -37,6 +37,14 @@ pub enum UserCommand {
     Show { name: String },
     /// Replace a user's scopes (ends their sessions).
     SetScopes { name: String, scopes: String },
+    /// Grant scopes on top of those a user holds, e.g. the scopes of a new
+    /// resource (ends their sessions if it adds any, as any change of scopes
+    /// does; the next login carries them).
+    AddScopes {
+        name: String,
+        /// Space-delimited scopes, e.g. "read:notes write:notes".
+        scopes: String,
+    },
     /// Set a user's password (ends their sessions); prompts for it.
     SetPassword {
         name: String,
@@ -119,6 +127,22 @@ pub(super) async fn user(
                 ..UserChange::default()
             };
             apply(store, hasher, &name, change).await?;
+            println!("{name} now holds [{scopes}]");
+        }
+        UserCommand::AddScopes { name, scopes } => {
+            let added = ScopeSet::parse(&scopes).map_err(|e| e.0)?;
+            let user = find(store, &name).await?;
+            let held = ScopeSet::parse_lenient(&user.scopes);
+            if held.contains(added) {
+                println!("{name} already holds [{added}]; nothing changed");
+                return Ok(());
+            }
+            let scopes = held.union(added);
+            let change = UserChange {
+                scopes: Some(scopes),
+                ..UserChange::default()
+            };
+            apply(store, hasher, &user.username, change).await?;
             println!("{name} now holds [{scopes}]");
         }
         UserCommand::SetPassword {

@@ -6,33 +6,43 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{ArgMatches, Args};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::{
-    hashes::{self, Argon2Params, Profile},
-    keys::SigningAlg,
-};
+use super::SigningArgs;
+use crate::auth::hashes::{self, Argon2Params, Profile};
 
-/// The settings every command that opens the database takes.
+/// The settings every command that opens the database takes. Like every
+/// setting of a command with subcommands, they are `global`: accepted
+/// before or after the subcommand (`tollgate user list --database-url ...`).
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// `sqlite://FILE` (created if missing, mode 0600) or
     /// `postgres://user:password@host:port/database`.
     /// Default: `sqlite://tollgate.db`.
-    #[arg(long, env = "TOLLGATE_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TOLLGATE_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: Option<String>,
 
     /// A file holding the database URL (a container secret); its trailing
     /// line ending is ignored. Not with TOLLGATE_DATABASE_URL.
-    #[arg(long, env = "TOLLGATE_DATABASE_URL_FILE")]
+    #[arg(long, env = "TOLLGATE_DATABASE_URL_FILE", global = true)]
     pub database_url_file: Option<PathBuf>,
+}
 
+/// How new password hashes are made: the settings of the commands that set
+/// passwords (`serve`, `user`).
+#[derive(Debug, Clone, Args)]
+pub struct PasswordArgs {
     /// Algorithm of new password hashes: `argon2id` or `bcrypt`. A login
     /// with a stored hash of the other algorithm, or of other parameters,
     /// replaces it, so either switch needs no password reset.
-    #[arg(long, env = "TOLLGATE_PASSWORD_HASH", default_value_t = PasswordAlgorithm::Argon2id, value_enum)]
+    #[arg(long, env = "TOLLGATE_PASSWORD_HASH", global = true, default_value_t = PasswordAlgorithm::Argon2id, value_enum)]
     pub password_hash: PasswordAlgorithm,
 
     /// bcrypt work factor for new hashes (4 to 31); logins upgrade older hashes.
-    #[arg(long, env = "TOLLGATE_BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    #[arg(long, env = "TOLLGATE_BCRYPT_COST", global = true, default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
 
     /// Argon2id memory per hash in KiB (up to 1 GiB); at most one hash per
@@ -40,6 +50,7 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         env = "TOLLGATE_ARGON2_MEMORY",
+        global = true,
         default_value_t = DEFAULT_ARGON2.memory_kib,
         value_parser = clap::value_parser!(u32).range(8..=i64::from(hashes::MAX_ARGON2_MEMORY_KIB)),
     )]
@@ -49,6 +60,7 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         env = "TOLLGATE_ARGON2_ITERATIONS",
+        global = true,
         default_value_t = DEFAULT_ARGON2.iterations,
         value_parser = clap::value_parser!(u32).range(1..=i64::from(hashes::MAX_ARGON2_ITERATIONS)),
     )]
@@ -59,6 +71,7 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         env = "TOLLGATE_ARGON2_PARALLELISM",
+        global = true,
         default_value_t = DEFAULT_ARGON2.parallelism,
         value_parser = clap::value_parser!(u32).range(1..=i64::from(hashes::MAX_ARGON2_PARALLELISM)),
     )]
@@ -88,7 +101,7 @@ impl std::fmt::Display for PasswordAlgorithm {
 /// The URL used when neither `TOLLGATE_DATABASE_URL` nor its file is given.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tollgate.db";
 
-impl DatabaseArgs {
+impl PasswordArgs {
     /// How new password hashes are made; refused when the Argon2id
     /// parameters do not go together (under 8 KiB of memory per lane).
     pub fn password_profile(&self) -> Result<Profile, String> {
@@ -110,7 +123,9 @@ impl DatabaseArgs {
             .map_err(|why| format!("TOLLGATE_ARGON2_MEMORY / _ITERATIONS / _PARALLELISM: {why}"))?;
         Ok(argon2)
     }
+}
 
+impl DatabaseArgs {
     /// The database URL: as given, read from its file, or the default.
     pub fn url(&self) -> Result<String, String> {
         let given = self.database_url.clone().map(SecretString::from);
@@ -133,50 +148,15 @@ pub struct ConfigArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
 
+    #[command(flatten)]
+    pub password: PasswordArgs,
+
     /// Listen address.
     #[arg(long, env = "TOLLGATE_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
 
-    /// HS256 signing key, at least 32 bytes and not easy to guess. Unset: one
-    /// is generated once and kept in the database. Prefer the variable or its
-    /// file to the flag (flags show in `ps`).
-    #[arg(
-        long,
-        env = "TOLLGATE_JWT_SECRET",
-        hide_env_values = true,
-        value_parser = secret,
-    )]
-    pub jwt_secret: Option<SecretString>,
-
-    /// A file holding TOLLGATE_JWT_SECRET (a container secret); its trailing
-    /// line ending is ignored. Not with TOLLGATE_JWT_SECRET.
-    #[arg(long, env = "TOLLGATE_JWT_SECRET_FILE")]
-    pub jwt_secret_file: Option<PathBuf>,
-
-    /// Access token signing algorithm: RS256, ES256, EdDSA or HS256.
-    /// Default: HS256 when TOLLGATE_JWT_SECRET is set, else RS256.
-    #[arg(long, env = "TOLLGATE_JWT_ALG", value_parser = clap::value_parser!(SigningAlg))]
-    pub jwt_alg: Option<SigningAlg>,
-
-    /// Encrypts private signing keys at rest; at least 32 bytes and not easy
-    /// to guess. Unset: keys are stored unencrypted. Prefer the variable or
-    /// its file to the flag.
-    #[arg(
-        long,
-        env = "TOLLGATE_KEY_ENCRYPTION_KEY",
-        hide_env_values = true,
-        value_parser = secret,
-    )]
-    pub key_encryption_key: Option<SecretString>,
-
-    /// A file holding TOLLGATE_KEY_ENCRYPTION_KEY (a container secret); its
-    /// trailing line ending is ignored. Not with TOLLGATE_KEY_ENCRYPTION_KEY.
-    #[arg(long, env = "TOLLGATE_KEY_ENCRYPTION_KEY_FILE")]
-    pub key_encryption_key_file: Option<PathBuf>,
-
-    /// JWKS `Cache-Control: max-age`; a rotated key signs only after this.
-    #[arg(long, env = "TOLLGATE_JWKS_MAX_AGE", default_value = "5m", value_parser = parse_duration)]
-    pub jwks_max_age: Duration,
+    #[command(flatten)]
+    pub signing: SigningArgs,
 
     /// `iss` claim written into access tokens and required of them, and the
     /// RFC 8414 issuer: an absolute http(s) URL without query or fragment,
@@ -274,11 +254,11 @@ pub struct ConfigArgs {
     pub metrics_bind: Option<SocketAddr>,
 }
 
-fn secret(value: &str) -> Result<SecretString, String> {
+pub(super) fn secret(value: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(value))
 }
 
-fn parse_duration(value: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(value: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(value).map_err(|e| e.to_string())?;
     if duration.is_zero() {
         return Err("must be longer than zero".into());

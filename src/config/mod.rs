@@ -1,13 +1,19 @@
 //! The validated settings the service runs with. Each setting is declared
 //! once, as a clap argument with its variable (`args.rs`); `tollgate
-//! config`, the start-up line and the README's table (a test compares them)
-//! derive from those declarations.
+//! config`, the start-up line and the table in docs/configuration.md (a
+//! test compares them) derive from those declarations.
 
 mod args;
+mod errors;
+mod log;
 mod secrets;
+mod signing;
 
-pub use args::{ConfigArgs, DEFAULT_ARGON2, DatabaseArgs, PasswordAlgorithm};
+pub use args::{ConfigArgs, DEFAULT_ARGON2, DatabaseArgs, PasswordAlgorithm, PasswordArgs};
+pub use errors::{explain, name_as_given};
+pub use log::LogArgs;
 pub use secrets::warn_about_flags;
+pub use signing::{KeysArgs, KeysConfig, Signing, SigningArgs};
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -16,7 +22,7 @@ use clap::FromArgMatches;
 use crate::auth::hashes::{Argon2Params, Profile};
 use secrecy::SecretString;
 
-use crate::auth::{kek::MIN_KEK_BYTES, keys::SigningAlg, throttle::ThrottleConfig};
+use crate::auth::{keys::SigningAlg, throttle::ThrottleConfig};
 
 /// The validated settings the service runs with.
 #[derive(Debug, Clone)]
@@ -62,59 +68,32 @@ impl TryFrom<ConfigArgs> for Config {
     type Error = String;
 
     fn try_from(args: ConfigArgs) -> Result<Self, String> {
-        let jwt_secret = secrets::one_of(
-            "TOLLGATE_JWT_SECRET",
-            args.jwt_secret,
-            args.jwt_secret_file.as_deref(),
-        )?;
-        if let Some(secret) = &jwt_secret {
-            secrets::check_strength("TOLLGATE_JWT_SECRET", secret, MIN_SECRET_BYTES).map_err(
-                |err| {
-                    format!(
-                        "{err} (or leave it unset to have one generated and kept in the database)"
-                    )
-                },
-            )?;
-        }
-        let jwt_alg = args.jwt_alg.unwrap_or(if jwt_secret.is_some() {
-            SigningAlg::HS256
-        } else {
-            SigningAlg::RS256
-        });
-        if jwt_secret.is_some() && jwt_alg != SigningAlg::HS256 {
-            return Err(format!(
-                "TOLLGATE_JWT_SECRET is an HS256 key, but TOLLGATE_JWT_ALG is {jwt_alg}: \
-                 unset one of them"
-            ));
-        }
-        let key_encryption_key = secrets::one_of(
-            "TOLLGATE_KEY_ENCRYPTION_KEY",
-            args.key_encryption_key,
-            args.key_encryption_key_file.as_deref(),
-        )?;
-        if let Some(key) = &key_encryption_key {
-            secrets::check_strength("TOLLGATE_KEY_ENCRYPTION_KEY", key, MIN_KEK_BYTES)?;
-        }
+        let Signing {
+            jwt_secret,
+            jwt_alg,
+            key_encryption_key,
+            jwks_max_age,
+        } = Signing::try_from(args.signing)?;
         let database_url = args.db.url()?;
         if let Some(issuer) = &args.issuer {
             check_issuer(issuer)?;
         }
         check_database_url(&database_url)?;
         check_metrics_bind(args.bind, args.metrics_bind)?;
-        let argon2 = args.db.argon2_params()?;
+        let argon2 = args.password.argon2_params()?;
         Ok(Config {
             bind: args.bind,
             database_url,
             jwt_secret,
             jwt_alg,
             key_encryption_key,
-            jwks_max_age: args.jwks_max_age,
+            jwks_max_age,
             issuer: args.issuer,
             audience: args.audience,
             access_ttl: args.access_ttl,
             refresh_ttl: args.refresh_ttl,
-            password_hash: args.db.password_hash,
-            bcrypt_cost: args.db.bcrypt_cost,
+            password_hash: args.password.password_hash,
+            bcrypt_cost: args.password.bcrypt_cost,
             argon2,
             throttle: ThrottleConfig {
                 user_limit: args.throttle_user_limit.max(1),
@@ -217,7 +196,7 @@ impl Config {
     /// [`ConfigArgs`], validated as `serve` validates them.
     pub fn from_matches(matches: &clap::ArgMatches) -> Result<Self, String> {
         let parsed = ConfigArgs::from_arg_matches(matches).map_err(|err| err.to_string())?;
-        let mut config = Config::try_from(parsed)?;
+        let mut config = Config::try_from(parsed).map_err(|err| name_as_given(&err, matches))?;
         config.settings = args::settings(matches);
         Ok(config)
     }
@@ -225,9 +204,10 @@ impl Config {
     /// The settings from the environment alone (no flags), over the defaults:
     /// what `tollgate` with no command serves with.
     pub fn from_env() -> Result<Self, String> {
-        let matches = args::command()
-            .try_get_matches_from(["tollgate"])
-            .map_err(|err| err.to_string())?;
+        let mut command = args::command();
+        let matches = command
+            .try_get_matches_from_mut(["tollgate"])
+            .map_err(|err| explain(&err, &command, &[]).unwrap_or_else(|| err.to_string()))?;
         Config::from_matches(&matches)
     }
 }

@@ -14,6 +14,7 @@
 //! decided in `crate::auth`.
 
 mod auth_cache;
+mod describe;
 pub mod items;
 pub mod keys;
 mod postgres;
@@ -27,6 +28,7 @@ pub mod users;
 
 use std::{sync::Arc, time::Duration};
 
+pub use describe::describe;
 pub use url::mask_password;
 
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
@@ -47,10 +49,10 @@ pub enum DbError {
     #[error("unique constraint violated")]
     Conflict,
     /// The database is locked past the busy timeout, or unreachable.
-    #[error("database unavailable: {0}")]
+    #[error("database unavailable: {}", describe(.0))]
     Unavailable(#[source] sqlx::Error),
     /// Anything else: a bug or a broken database.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe(.0))]
     Other(#[source] sqlx::Error),
 }
 

@@ -43,7 +43,7 @@ pub(super) struct Pools {
 pub(super) async fn open(url: &str, shown: &str, max_connections: u32) -> Result<Pools, OpenError> {
     let connect = |err: sqlx::Error| OpenError::Connect {
         url: shown.to_owned(),
-        reason: err.to_string(),
+        reason: super::describe(&err),
     };
     let options = PgConnectOptions::from_str(url)
         .map_err(|err| OpenError::Url {
@@ -67,6 +67,10 @@ pub(super) async fn open(url: &str, shown: &str, max_connections: u32) -> Result
                 })
             })
     };
+    reach(&options).await.map_err(|reason| OpenError::Connect {
+        url: shown.to_owned(),
+        reason,
+    })?;
     let pool = pool_options()
         .min_connections(1)
         // A ping before each use: one round trip, but a connection that a
@@ -91,9 +95,32 @@ pub(super) async fn open(url: &str, shown: &str, max_connections: u32) -> Result
         .await
         .map_err(|err| OpenError::Migrate {
             url: shown.to_owned(),
-            reason: err.to_string(),
+            reason: super::describe::describe_migration(&err),
         })?;
     Ok(Pools { main: pool, reads })
+}
+
+/// One connection, opened and closed, so that a server that cannot be
+/// reached or refuses the login is reported as such, naming its host: a pool
+/// retries until its timeout and then reports only that it timed out.
+async fn reach(options: &PgConnectOptions) -> Result<(), String> {
+    use sqlx::{ConnectOptions, Connection};
+    let host = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(ACQUIRE_TIMEOUT, options.connect()).await {
+        Err(_) => Err(format!(
+            "PostgreSQL at {host} did not answer within {} s",
+            ACQUIRE_TIMEOUT.as_secs()
+        )),
+        Ok(Err(sqlx::Error::Io(err))) => Err(format!("cannot reach PostgreSQL at {host}: {err}")),
+        Ok(Err(err)) => Err(format!(
+            "PostgreSQL at {host} refused the connection: {}",
+            super::describe(&err)
+        )),
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+    }
 }
 
 /// Runs `$body`, a read that uses `$conn`, on a connection of the read pool

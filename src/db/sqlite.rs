@@ -133,7 +133,7 @@ pub(super) async fn open(
         .await
         .map_err(|err| OpenError::Migrate {
             url: shown.to_owned(),
-            reason: err.to_string(),
+            reason: super::describe::describe_migration(&err),
         })?;
     Ok(pool)
 }

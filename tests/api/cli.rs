@@ -171,6 +171,38 @@ async fn set_scopes_and_disable_take_effect_on_the_running_server() {
 }
 
 #[tokio::test]
+async fn add_scopes_grants_more_and_keeps_what_the_user_held() {
+    let app = TestApp::spawn().await;
+    app.user_token("hana", &["read:items"]).await;
+    let output = tollgate(
+        &app,
+        &["user", "add-scopes", "hana", "write:items introspect"],
+        "",
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("hana now holds [read:items write:items introspect]"),
+        "{}",
+        text(&output)
+    );
+    let tokens = app.login("hana", crate::helpers::PASSWORD, None).await;
+    assert_eq!(tokens.scope, "read:items write:items introspect");
+
+    // Scopes already held change nothing, and so end no session.
+    let output = tollgate(&app, &["user", "add-scopes", "hana", "read:items"], "");
+    assert!(text(&output).contains("already holds"), "{}", text(&output));
+    let me = app.get_as("/users/me", &tokens.access).await;
+    assert_eq!(me.status(), StatusCode::OK);
+
+    let output = tollgate(&app, &["user", "add-scopes", "hana", "read:nothing"], "");
+    assert!(!output.status.success());
+    assert!(text(&output).contains("read:nothing"), "{}", text(&output));
+    let output = tollgate(&app, &["user", "add-scopes", "nobody", "read:items"], "");
+    assert!(!output.status.success());
+    assert!(text(&output).contains("nobody"), "{}", text(&output));
+}
+
+#[tokio::test]
 async fn the_command_line_will_not_demote_or_disable_the_last_admin() {
     let app = TestApp::spawn().await;
     for args in [

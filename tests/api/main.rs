@@ -6,6 +6,7 @@ mod helpers;
 mod bearer;
 mod cli;
 mod cli_admin;
+mod cli_settings;
 mod connections;
 mod docs;
 mod errors;

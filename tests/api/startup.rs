@@ -287,3 +287,80 @@ fn a_secret_given_as_a_flag_is_warned_about_and_one_in_a_file_is_read() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_port_in_use_is_refused_naming_the_address_and_the_listener() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(&dir.path().join("tollgate.db"));
+    for (env, listener) in [
+        ("TOLLGATE_BIND", "for the API (--bind, TOLLGATE_BIND)"),
+        (
+            "TOLLGATE_METRICS_BIND",
+            "for the metrics listener (--metrics-bind, TOLLGATE_METRICS_BIND)",
+        ),
+    ] {
+        let output = tollgate_command(&url)
+            .arg("serve")
+            .env("TOLLGATE_BIND", "127.0.0.1:0")
+            .env(env, &addr)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{env}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let expected =
+            format!("tollgate: cannot listen on {addr} {listener}: the address is already in use");
+        assert!(stderr.lines().any(|line| line == expected), "{stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_postgresql_is_named_by_its_host() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://tollgate:pw-xyz@127.0.0.1:{port}/tollgate");
+    let output = tollgate_command(&url).arg("migrate").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot reach PostgreSQL at 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("pool timed out") && !stderr.contains("pw-xyz"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn a_refused_postgresql_login_is_its_message_without_the_servers_source_line() {
+    let Some(url) = std::env::var("TOLLGATE_TEST_DATABASE_URL").ok() else {
+        return;
+    };
+    let mut wrong = url::Url::parse(&url).unwrap();
+    wrong.set_password(Some("not-the-password")).unwrap();
+    wrong.set_path("/tollgate_no_such_database");
+    let output = tollgate_command(wrong.as_str())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let host = format!(
+        "{}:{}",
+        wrong.host_str().unwrap(),
+        wrong.port().unwrap_or(5432)
+    );
+    assert!(
+        stderr.contains(&format!("PostgreSQL at {host} refused the connection: ")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(" at line "), "{stderr}");
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+}
