@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 fn spec() -> Value {
-    serde_json::from_str(&tollgate::api::service().spec()).unwrap()
+    serde_json::from_str(&tollgate::api::docs::spec()).unwrap()
 }
 
 /// Every operation as (method, path, operation).

@@ -7,7 +7,7 @@ fn the_committed_spec_matches_the_code() {
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
             .expect("openapi/openapi.json exists");
-    let generated = format!("{}\n", tollgate::api::service().spec());
+    let generated = format!("{}\n", tollgate::api::docs::spec());
     assert!(
         committed == generated,
         "openapi/openapi.json is stale: run `just openapi` (or `cargo run -- openapi > openapi/openapi.json`)"
@@ -37,7 +37,7 @@ async fn the_served_spec_is_the_committed_one() {
 }
 
 fn spec() -> serde_json::Value {
-    serde_json::from_str(&tollgate::api::service().spec()).unwrap()
+    serde_json::from_str(&tollgate::api::docs::spec()).unwrap()
 }
 
 /// The names of the schemas `schema` refers to, directly or through

@@ -1,0 +1,158 @@
+//! The spec as served and committed, and the documents around it: Swagger
+//! UI at `/docs`, `/openapi.json`, `/openapi.yaml` and `/favicon.ico`.
+//!
+//! poem-openapi writes the spec from the code; a few things it cannot be
+//! told are set here, on its output: the examples (`api::examples`), the tags
+//! in the order a user meets them, lower-case header names, the error codes
+//! as an enum, and the `/token` form's `grant_type` as a choice with
+//! `password` preselected.
+
+use poem::{
+    Endpoint, EndpointExt, Response, Route, endpoint::make_sync, http::StatusCode, web::Html,
+};
+use serde_json::{Map, Value, json};
+
+use poem_openapi::Tags;
+
+use super::{Tag, examples::examples, service};
+use crate::error::ERROR_CODES;
+
+/// The grant types `/token` takes; the first is the one Swagger UI preselects.
+pub const GRANT_TYPES: &[&str] = &["password", "refresh_token"];
+
+/// The spec as JSON: `openapi/openapi.json`, `/openapi.json`, Swagger UI's.
+pub fn spec() -> String {
+    serde_json::to_string_pretty(&document()).expect("a JSON value serializes")
+}
+
+/// The same spec as YAML (`/openapi.yaml`, `tollgate openapi --yaml`).
+pub fn spec_yaml() -> String {
+    serde_yaml::to_string(&document()).expect("a JSON value serializes as YAML")
+}
+
+fn document() -> Value {
+    let mut doc: Value =
+        serde_json::from_str(&service().spec()).expect("poem-openapi writes valid JSON");
+    order_tags(&mut doc);
+    for operation in operations(&mut doc) {
+        for response in operation["responses"].as_object_mut().into_iter().flatten() {
+            if let Some(headers) = response.1.get_mut("headers") {
+                lower_case_keys(headers);
+            }
+        }
+    }
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["ErrorBody"]["properties"]["error"]["enum"] = json!(ERROR_CODES);
+    let grant_type = &mut schemas["TokenRequest"]["properties"]["grant_type"];
+    grant_type["enum"] = json!(GRANT_TYPES);
+    grant_type["default"] = json!(GRANT_TYPES[0]);
+    let forms = form_schemas(&doc);
+    let schemas = &mut doc["components"]["schemas"];
+    for (name, example, more) in examples() {
+        let schema = &mut schemas[name];
+        for (field, property) in schema["properties"].as_object_mut().into_iter().flatten() {
+            if let Some(value) = example.get(field).or_else(|| more.get(field)) {
+                property["example"] = value.clone();
+            }
+        }
+        // A form's fields are prefilled one by one, from their own examples.
+        if !forms.contains(&name.to_owned()) {
+            schema["example"] = example;
+        }
+    }
+    doc
+}
+
+fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .flat_map(|path| path.as_object_mut().into_iter().flat_map(Map::values_mut))
+}
+
+/// The schemas of `application/x-www-form-urlencoded` request bodies.
+fn form_schemas(doc: &Value) -> Vec<String> {
+    let mut forms = Vec::new();
+    for path in doc["paths"].as_object().into_iter().flat_map(Map::values) {
+        for operation in path.as_object().into_iter().flat_map(Map::values) {
+            let schema = &operation["requestBody"]["content"]["application/x-www-form-urlencoded"]
+                ["schema"]["$ref"];
+            if let Some(name) = schema.as_str() {
+                forms.push(name.trim_start_matches("#/components/schemas/").to_owned());
+            }
+        }
+    }
+    forms
+}
+
+/// HTTP header names are case-insensitive; HTTP/2 and most documentation
+/// write them in lower case (poem-openapi upper-cases them).
+fn lower_case_keys(headers: &mut Value) {
+    if let Some(map) = headers.as_object_mut() {
+        *map = std::mem::take(map)
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect();
+    }
+}
+
+/// Swagger UI shows the tags in the order of the spec's `tags` list, which
+/// poem-openapi sorts by name.
+fn order_tags(doc: &mut Value) {
+    if let Some(tags) = doc["tags"].as_array_mut() {
+        tags.sort_by_key(|tag| {
+            Tag::ORDER
+                .iter()
+                .position(|known| tag["name"] == known.name())
+                .unwrap_or(usize::MAX)
+        });
+    }
+}
+
+/// A 16x16 icon: a gate in tollgate's blue, as an ICO holding a PNG.
+const FAVICON: &[u8] = include_bytes!("favicon.ico");
+
+/// Swagger UI, the spec in both forms and the favicon.
+pub fn documents() -> impl Endpoint<Output = Response> {
+    let json = spec();
+    let yaml = spec_yaml();
+    // poem-openapi's page embeds its own spec verbatim: put this one in its place.
+    let html = service()
+        .swagger_ui_html()
+        .replacen(&service().spec(), &json, 1);
+    let ui = Route::new().at("/", make_sync(move |_| Html(html.clone()))).nest_no_strip(
+        "/oauth-receiver.html",
+        service().swagger_ui(),
+    );
+    Route::new()
+        .nest("/docs", ui)
+        .at(
+            "/openapi.json",
+            make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(json.clone())
+            }),
+        )
+        .at(
+            "/openapi.yaml",
+            make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/x-yaml")
+                    .header("Content-Disposition", "inline; filename=\"spec.yaml\"")
+                    .body(yaml.clone())
+            }),
+        )
+        .at(
+            "/favicon.ico",
+            make_sync(|_| {
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .content_type("image/x-icon")
+                    .header("Cache-Control", "public, max-age=86400")
+                    .body(FAVICON)
+            }),
+        )
+        .map_to_response()
+}
