@@ -4,9 +4,11 @@
 //! derive from those declarations.
 
 mod args;
+mod cors;
 mod secrets;
 
 pub use args::{ConfigArgs, DEFAULT_ARGON2, DatabaseArgs, PasswordAlgorithm};
+pub use cors::CorsOrigins;
 pub use secrets::warn_about_flags;
 
 use std::{net::SocketAddr, time::Duration};
@@ -42,6 +44,8 @@ pub struct Config {
     pub hash_queue: usize,
     pub cache: bool,
     pub server: ServerConfig,
+    /// Browser origins allowed to call the token and discovery endpoints.
+    pub cors_origins: CorsOrigins,
     /// Every setting as given (`describe`), from the declarations.
     settings: Vec<(String, String)>,
 }
@@ -133,6 +137,7 @@ impl TryFrom<ConfigArgs> for Config {
                 max_connections: args.max_connections as usize,
             },
             metrics_bind: args.metrics_bind,
+            cors_origins: args.cors_origins.unwrap_or_default(),
             settings: Vec::new(),
         })
     }

@@ -7,6 +7,7 @@ mod bearer;
 mod cli;
 mod cli_admin;
 mod connections;
+mod cors;
 mod docs;
 mod errors;
 mod events;
