@@ -48,8 +48,7 @@ pub struct ErrorBody {
 }
 
 /// Where a request field is: what the spec's `in` says, or the JSON body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
-#[oai(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldLocation {
     Path,
     Query,
@@ -57,13 +56,29 @@ pub enum FieldLocation {
     Body,
 }
 
+impl FieldLocation {
+    /// Every value of `InvalidField.in`, listed as its enum in the spec.
+    pub const ALL: [Self; 4] = [Self::Path, Self::Query, Self::Header, Self::Body];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::Query => "query",
+            Self::Header => "header",
+            Self::Body => "body",
+        }
+    }
+}
+
 /// One invalid request field.
 #[derive(Debug, Clone, Object)]
 pub struct InvalidField {
     /// `path`, `query` or `header` for a parameter, `body` for a field of
     /// the request body.
+    // A string rather than `FieldLocation`: an enum type would be a `$ref`,
+    // which can carry no example; the spec lists its values (`api::docs`).
     #[oai(rename = "in")]
-    pub location: FieldLocation,
+    pub location: String,
     /// The parameter's or field's name in the spec; absent when the body as
     /// a whole is at fault (not JSON, not an object).
     #[oai(skip_serializing_if_is_none)]
@@ -75,7 +90,7 @@ pub struct InvalidField {
 impl InvalidField {
     pub fn new(location: FieldLocation, name: Option<&str>, message: impl Into<String>) -> Self {
         Self {
-            location,
+            location: location.as_str().to_owned(),
             name: name.map(str::to_owned),
             message: message.into(),
         }
@@ -83,11 +98,11 @@ impl InvalidField {
 
     /// `body field `name`: must be ...`, for the one-line description.
     fn describe(&self) -> String {
-        let place = match self.location {
-            FieldLocation::Path => "path parameter",
-            FieldLocation::Query => "query parameter",
-            FieldLocation::Header => "header",
-            FieldLocation::Body => "body field",
+        let place = match self.location.as_str() {
+            "path" => "path parameter",
+            "query" => "query parameter",
+            "body" => "body field",
+            _ => "header",
         };
         match &self.name {
             Some(name) => format!("{place} `{name}`: {}", self.message),

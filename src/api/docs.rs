@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use poem_openapi::Tags;
 
 use super::{Tag, examples::examples, service};
-use crate::error::ERROR_CODES;
+use crate::error::{ERROR_CODES, FieldLocation};
 
 /// The grant types `/token` takes; the first is the one Swagger UI preselects.
 pub const GRANT_TYPES: &[&str] = &["password", "refresh_token"];
@@ -43,6 +43,8 @@ fn document() -> Value {
     }
     let schemas = &mut doc["components"]["schemas"];
     schemas["ErrorBody"]["properties"]["error"]["enum"] = json!(ERROR_CODES);
+    let locations: Vec<&str> = FieldLocation::ALL.iter().map(|l| l.as_str()).collect();
+    schemas["InvalidField"]["properties"]["in"]["enum"] = json!(locations);
     let grant_type = &mut schemas["TokenRequest"]["properties"]["grant_type"];
     grant_type["enum"] = json!(GRANT_TYPES);
     grant_type["default"] = json!(GRANT_TYPES[0]);
@@ -110,6 +112,23 @@ fn order_tags(doc: &mut Value) {
     }
 }
 
+/// Swagger UI's Authorize dialog keeps the scope boxes of a login ticked
+/// after Logout (in the dialog's own state); this gives the dialog a new
+/// identity when its login ends, so that it starts over with none ticked.
+const SCOPES_RESET_PLUGIN: &str = r#"const ResetScopesOnLogout = () => ({
+        wrapComponents: {
+            oauth2: (Original, system) => (props) => {
+                const signedIn = Boolean(props.authorized && props.authorized.get(props.name));
+                return system.React.createElement(
+                    Original,
+                    Object.assign({}, props, { key: signedIn ? "signed-in" : "signed-out" }),
+                );
+            },
+        },
+    });
+
+    SwaggerUIBundle({"#;
+
 /// A 16x16 icon: a gate in tollgate's blue, as an ICO holding a PNG.
 const FAVICON: &[u8] = include_bytes!("favicon.ico");
 
@@ -117,14 +136,20 @@ const FAVICON: &[u8] = include_bytes!("favicon.ico");
 pub fn documents() -> impl Endpoint<Output = Response> {
     let json = spec();
     let yaml = spec_yaml();
-    // poem-openapi's page embeds its own spec verbatim: put this one in its place.
+    // poem-openapi's page embeds its own spec verbatim: put this one in its
+    // place, and add the plugin below to its configuration.
     let html = service()
         .swagger_ui_html()
-        .replacen(&service().spec(), &json, 1);
-    let ui = Route::new().at("/", make_sync(move |_| Html(html.clone()))).nest_no_strip(
-        "/oauth-receiver.html",
-        service().swagger_ui(),
-    );
+        .replacen(&service().spec(), &json, 1)
+        .replacen("SwaggerUIBundle({", SCOPES_RESET_PLUGIN, 1)
+        .replacen(
+            "deepLinking: true,",
+            "deepLinking: true, plugins: [ResetScopesOnLogout],",
+            1,
+        );
+    let ui = Route::new()
+        .at("/", make_sync(move |_| Html(html.clone())))
+        .nest_no_strip("/oauth-receiver.html", service().swagger_ui());
     Route::new()
         .nest("/docs", ui)
         .at(

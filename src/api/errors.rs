@@ -78,7 +78,10 @@ impl<const S: u16> From<Errors<S>> for poem::Error {
         let status = err.0.status();
         if bit(status) & S == 0 {
             // The spec does not list this answer: the operation's `S` is wrong.
-            tracing::error!(status, "an operation answered a status its spec does not list");
+            tracing::error!(
+                status,
+                "an operation answered a status its spec does not list"
+            );
         }
         err.0.into()
     }

@@ -157,11 +157,7 @@ pub fn examples() -> Vec<(&'static str, Value, Value)> {
         ),
         ("InvalidField", invalid_field(), json!({})),
         ("Health", json!({"status": "ok"}), json!({})),
-        (
-            "Jwks",
-            json!({"keys": [rsa_key()]}),
-            json!({}),
-        ),
+        ("Jwks", json!({"keys": [rsa_key()]}), json!({})),
         (
             "PublicJwk",
             rsa_key(),

@@ -108,7 +108,10 @@ pub fn describe(registry: &Registry, schema: &MetaSchema) -> String {
         let names: Vec<String> = schema
             .enum_items
             .iter()
-            .map(|e| e.as_str().map_or_else(|| e.to_string(), |s| format!("`{s}`")))
+            .map(|e| {
+                e.as_str()
+                    .map_or_else(|| e.to_string(), |s| format!("`{s}`"))
+            })
             .collect();
         return format!("one of {}", names.join(", "));
     }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use crate::{
     api::Tag,
     api::bearer::Auth,
-    auth::{grants, scopes::Scope},
     api::errors::{Errors, SCOPED, WITH_BODY},
+    auth::{grants, scopes::Scope},
     error::ApiError,
     state::AppState,
     validate::MAX_FORM_FIELD_BYTES,

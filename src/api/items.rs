@@ -10,6 +10,7 @@ use poem_openapi::{
 use crate::{
     api::bearer::Auth,
     api::body::Body,
+    api::errors::{Errors, NOT_FOUND, SCOPED, WITH_BODY},
     api::reply::Reply,
     api::{
         Tag,
@@ -17,7 +18,6 @@ use crate::{
     },
     auth::scopes::Scope,
     db::items::ItemPatch,
-    api::errors::{Errors, NOT_FOUND, SCOPED, WITH_BODY},
     error::ApiError,
     state::AppState,
 };

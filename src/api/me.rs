@@ -6,13 +6,13 @@ use poem_openapi::{Object, OpenApi};
 use crate::{
     api::bearer::Auth,
     api::body::Body,
+    api::errors::{BEARER, Errors, TOO_MANY_REQUESTS, WITH_BODY},
     api::reply::Reply,
     api::{
         Tag,
         models::{NoContent, User, strict},
     },
     auth::grants::{self, PasswordChangeError},
-    api::errors::{BEARER, Errors, TOO_MANY_REQUESTS, WITH_BODY},
     error::ApiError,
     state::AppState,
 };

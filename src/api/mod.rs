@@ -42,7 +42,9 @@ impl Tag {
     pub const ORDER: [Tag; 6] = {
         const fn listed(tag: Tag) -> Tag {
             match tag {
-                Tag::Token | Tag::Me | Tag::Items | Tag::Users | Tag::Discovery | Tag::System => tag,
+                Tag::Token | Tag::Me | Tag::Items | Tag::Users | Tag::Discovery | Tag::System => {
+                    tag
+                }
             }
         }
         [

@@ -10,6 +10,7 @@ use poem_openapi::{
 use crate::{
     api::bearer::Auth,
     api::body::Body,
+    api::errors::{CONFLICT, Errors, NOT_FOUND, SCOPED, WITH_BODY},
     api::reply::Reply,
     api::{
         Tag,
@@ -19,7 +20,6 @@ use crate::{
         scopes::Scope,
         users::{self, NewAccount, UserChange},
     },
-    api::errors::{CONFLICT, Errors, NOT_FOUND, SCOPED, WITH_BODY},
     error::ApiError,
     state::AppState,
 };

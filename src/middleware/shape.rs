@@ -5,9 +5,9 @@
 
 use poem::{
     IntoResponse, Request, Response,
-    http::{Method, Uri},
     error::{MethodNotAllowedError, NotFoundError, ReadBodyError, SizedLimitError},
     http::StatusCode,
+    http::{Method, Uri},
 };
 use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseMultipartError, ParseParamError, ParsePathError,
