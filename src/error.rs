@@ -128,10 +128,7 @@ impl ErrorBody {
     /// them into one sentence.
     pub fn invalid_fields(fields: Vec<InvalidField>) -> Json<Self> {
         let described: Vec<String> = fields.iter().map(InvalidField::describe).collect();
-        let mut body = Self::new(
-            "invalid_request",
-            format!("invalid request: {}", described.join("; ")),
-        );
+        let mut body = Self::new("invalid_request", described.join("; "));
         body.0.invalid_fields = Some(fields);
         body
     }

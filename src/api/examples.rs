@@ -150,7 +150,7 @@ pub fn examples() -> Vec<(&'static str, Value, Value)> {
             "ErrorBody",
             json!({
                 "error": "invalid_request",
-                "error_description": "invalid request: body field `name`: must be a string of 1 to 200 characters",
+                "error_description": "body field `name`: must be a string of 1 to 200 characters",
                 "invalid_fields": [invalid_field()],
             }),
             json!({}),
