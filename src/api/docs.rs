@@ -12,10 +12,10 @@ use poem::{
 };
 use serde_json::{Map, Value, json};
 
-use poem_openapi::Tags;
+use poem_openapi::{Tags, types::ToJSON};
 
 use super::{Tag, examples::examples, service};
-use crate::error::{ERROR_CODES, FieldLocation};
+use crate::error::{ApiError, ERROR_CODES, ErrorBody, FieldLocation, InvalidField};
 
 /// The grant types `/token` takes; the first is the one Swagger UI preselects.
 pub const GRANT_TYPES: &[&str] = &["password", "refresh_token"];
@@ -34,10 +34,21 @@ fn document() -> Value {
     let mut doc: Value =
         serde_json::from_str(&service().spec()).expect("poem-openapi writes valid JSON");
     order_tags(&mut doc);
-    for operation in operations(&mut doc) {
-        for response in operation["responses"].as_object_mut().into_iter().flatten() {
-            if let Some(headers) = response.1.get_mut("headers") {
+    let bad_requests = bad_request_examples(&doc);
+    for (path, operation) in operations(&mut doc) {
+        let bad_request = bad_requests.get(operation["operationId"].as_str().unwrap_or_default());
+        for (status, response) in operation["responses"].as_object_mut().into_iter().flatten() {
+            if let Some(headers) = response.get_mut("headers") {
                 lower_case_keys(headers);
+            }
+            for media in response["content"].as_object_mut().into_iter().flatten() {
+                let schema = &media.1["schema"]["$ref"];
+                if schema == "#/components/schemas/ErrorBody" {
+                    media.1["example"] = match (status.as_str(), bad_request) {
+                        ("400", Some(example)) => example.clone(),
+                        _ => error_example(status, &path),
+                    };
+                }
             }
         }
     }
@@ -48,6 +59,22 @@ fn document() -> Value {
     let grant_type = &mut schemas["TokenRequest"]["properties"]["grant_type"];
     grant_type["enum"] = json!(GRANT_TYPES);
     grant_type["default"] = json!(GRANT_TYPES[0]);
+    // Swagger UI types a `password` field as a password (dots, not text).
+    for schema in schemas
+        .as_object_mut()
+        .into_iter()
+        .flat_map(Map::values_mut)
+    {
+        for property in schema["properties"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(Map::values_mut)
+        {
+            if property["writeOnly"] == true && property["type"] == "string" {
+                property["format"] = json!("password");
+            }
+        }
+    }
     let forms = form_schemas(&doc);
     let schemas = &mut doc["components"]["schemas"];
     for (name, example, more) in examples() {
@@ -65,12 +92,106 @@ fn document() -> Value {
     doc
 }
 
-fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+/// A typical 400 of each operation, by `operationId`: a missing field of
+/// its body, else its `limit`, else a token sent in the query string.
+fn bad_request_examples(doc: &Value) -> std::collections::HashMap<String, Value> {
+    let mut examples = std::collections::HashMap::new();
+    for path in doc["paths"].as_object().into_iter().flat_map(Map::values) {
+        for operation in path.as_object().into_iter().flat_map(Map::values) {
+            let Some(id) = operation["operationId"].as_str() else {
+                continue;
+            };
+            let content = &operation["requestBody"]["content"];
+            let (media, form) = match content.get("application/x-www-form-urlencoded") {
+                Some(media) => (media, true),
+                None => (&content["application/json; charset=utf-8"], false),
+            };
+            let schema = media["schema"]["$ref"].as_str().map(|name| {
+                &doc["components"]["schemas"][name.trim_start_matches("#/components/schemas/")]
+            });
+            let required = schema.and_then(|s| s["required"][0].as_str());
+            let params = operation["parameters"].as_array();
+            let has_limit =
+                params.is_some_and(|params| params.iter().any(|p| p["name"] == "limit"));
+            let path_param = params
+                .and_then(|params| params.iter().find(|p| p["in"] == "path"))
+                .and_then(|p| p["name"].as_str());
+            let error = if id == "issue_token" {
+                let body = ErrorBody::new(
+                    "invalid_grant",
+                    "the username, password or refresh token is not valid",
+                );
+                ApiError::BadRequest(body)
+            } else if form {
+                ApiError::invalid_body_field("token", "is required")
+            } else if let Some(field) = required {
+                ApiError::invalid_body_field(field, "is required")
+            } else if let Some(name) = path_param {
+                ApiError::invalid_fields(vec![InvalidField::new(
+                    FieldLocation::Path,
+                    Some(name),
+                    "must be an integer",
+                )])
+            } else if has_limit {
+                ApiError::invalid_fields(vec![InvalidField::new(
+                    FieldLocation::Query,
+                    Some("limit"),
+                    "must be an integer from 1 to 200",
+                )])
+            } else {
+                crate::api::bearer::query_token_refused()
+            };
+            examples.insert(id.to_owned(), body_of(error));
+        }
+    }
+    examples
+}
+
+/// A typical body of an error status, from the code's own constructors.
+fn error_example(status: &str, path: &str) -> Value {
+    let error = match status {
+        "401" => ApiError::unauthorized(),
+        "403" => ApiError::insufficient_scope("read:items"),
+        "404" if path.starts_with("/users") => ApiError::not_found("user"),
+        "404" => ApiError::not_found("item"),
+        "409" => ApiError::conflict("that username is taken"),
+        "413" => ApiError::payload_too_large(),
+        "429" => ApiError::too_many_requests(1),
+        "503" => ApiError::unavailable(),
+        _ => ApiError::internal(),
+    };
+    body_of(error)
+}
+
+fn body_of(error: ApiError) -> Value {
+    let body = match error {
+        ApiError::BadRequest(body)
+        | ApiError::NotFound(body)
+        | ApiError::Conflict(body)
+        | ApiError::PayloadTooLarge(body)
+        | ApiError::Internal(body)
+        | ApiError::Unauthorized(body, _)
+        | ApiError::Forbidden(body, _)
+        | ApiError::TooManyRequests(body, _)
+        | ApiError::Unavailable(body, _) => body,
+    };
+    body.0.to_json().unwrap_or_default()
+}
+
+/// Every operation, with its path.
+fn operations(doc: &mut Value) -> impl Iterator<Item = (String, &mut Value)> {
     doc["paths"]
         .as_object_mut()
         .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .flat_map(|path| path.as_object_mut().into_iter().flat_map(Map::values_mut))
+        .flat_map(|paths| paths.iter_mut())
+        .flat_map(|(path, operations)| {
+            let path = path.clone();
+            operations
+                .as_object_mut()
+                .into_iter()
+                .flat_map(Map::values_mut)
+                .map(move |operation| (path.clone(), operation))
+        })
 }
 
 /// The schemas of `application/x-www-form-urlencoded` request bodies.

@@ -289,3 +289,36 @@ async fn the_docs_page_has_a_favicon_and_embeds_the_served_spec() {
     let receiver = app.get("/docs/oauth-receiver.html").send().await.unwrap();
     assert_eq!(receiver.status(), 200);
 }
+
+/// Each error response shows a body of its own status, not one for all.
+#[test]
+fn every_error_response_has_an_example_of_its_status() {
+    let spec = spec();
+    for (method, path, op) in each_operation(&spec) {
+        for (status, response) in op["responses"].as_object().unwrap() {
+            if !status.starts_with('4') && !status.starts_with('5') {
+                continue;
+            }
+            for (_, media) in response["content"].as_object().into_iter().flatten() {
+                let code = media["example"]["error"].as_str().unwrap_or_default();
+                assert!(
+                    tollgate::error::ERROR_CODES.contains(&code),
+                    "{method} {path} {status}: example {}",
+                    media["example"]
+                );
+                let expected = match status.as_str() {
+                    "401" => "unauthorized",
+                    "403" => "insufficient_scope",
+                    "404" => "not_found",
+                    "409" => "conflict",
+                    "413" => "payload_too_large",
+                    "429" => "too_many_requests",
+                    "500" => "internal_error",
+                    "503" => "unavailable",
+                    _ => code,
+                };
+                assert_eq!(code, expected, "{method} {path} {status}");
+            }
+        }
+    }
+}
