@@ -183,13 +183,15 @@ try {
   const tokenOp = page.locator('[id="operations-Token-issue_token"]');
   await tokenOp.locator('.opblock-summary').first().click();
   await tokenOp.locator('button.try-out__btn').click();
-  const field = (name) => tokenOp.locator(`tr[data-property-name="${name}"] input[type="text"]`);
+  const field = (name) => tokenOp.locator(`tr[data-property-name="${name}"] input:not([type="checkbox"])`);
   const grantType = await tokenOp.locator('tr[data-property-name="grant_type"] select').inputValue();
   expect(grantType === 'password', `grant_type starts as "${grantType}", not "password"`);
   for (const name of ['scope', 'refresh_token', 'client_id', 'client_secret']) {
     const value = await field(name).inputValue();
     expect(value === '', `the optional field ${name} starts as "${value}", not empty`);
   }
+  const passwordType = await field('password').getAttribute('type');
+  expect(passwordType === 'password', `the password field is a ${passwordType} input`);
   await field('username').fill(ADMIN.username);
   await field('password').fill(ADMIN.password);
   const [tokenResponse] = await Promise.all([

@@ -41,7 +41,12 @@ fn document() -> Value {
             if let Some(headers) = response.get_mut("headers") {
                 lower_case_keys(headers);
             }
-            for media in response["content"].as_object_mut().into_iter().flatten() {
+            for media in response
+                .get_mut("content")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flatten()
+            {
                 let schema = &media.1["schema"]["$ref"];
                 if schema == "#/components/schemas/ErrorBody" {
                     media.1["example"] = match (status.as_str(), bad_request) {
@@ -65,8 +70,9 @@ fn document() -> Value {
         .into_iter()
         .flat_map(Map::values_mut)
     {
-        for property in schema["properties"]
-            .as_object_mut()
+        for property in schema
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
             .into_iter()
             .flat_map(Map::values_mut)
         {
@@ -79,7 +85,12 @@ fn document() -> Value {
     let schemas = &mut doc["components"]["schemas"];
     for (name, example, more) in examples() {
         let schema = &mut schemas[name];
-        for (field, property) in schema["properties"].as_object_mut().into_iter().flatten() {
+        for (field, property) in schema
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(value) = example.get(field).or_else(|| more.get(field)) {
                 property["example"] = value.clone();
             }
