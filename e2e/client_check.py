@@ -26,6 +26,7 @@ from tollgate_client.models import (  # noqa: E402
     Scope,
     TokenBody,
     TokenRequest,
+    TokenRequestGrantType,
     User,
 )
 
@@ -47,7 +48,7 @@ anonymous = Client(base_url=BASE, raise_on_unexpected_status=True)
 
 # POST /token, as a form body, through the generated TokenRequest model.
 wrong = issue_token.sync_detailed(
-    client=anonymous, body=TokenRequest(grant_type="password", username=USER, password="not-the-password")
+    client=anonymous, body=TokenRequest(grant_type=TokenRequestGrantType.PASSWORD, username=USER, password="not-the-password")
 )
 check(
     wrong.status_code == 400 and isinstance(wrong.parsed, ErrorBody) and wrong.parsed.error == "invalid_grant",
@@ -57,7 +58,7 @@ say("POST /token with a wrong password: 400 ErrorBody(error='invalid_grant')")
 
 issued = issue_token.sync_detailed(
     client=anonymous,
-    body=TokenRequest(grant_type="password", username=USER, password=PASSWORD, scope="read:items write:items"),
+    body=TokenRequest(grant_type=TokenRequestGrantType.PASSWORD, username=USER, password=PASSWORD, scope="read:items write:items"),
 )
 check(
     issued.status_code == 200 and isinstance(issued.parsed, TokenBody),

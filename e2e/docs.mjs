@@ -28,9 +28,8 @@ const ADMIN = { username: 'admin', password: env('E2E_ADMIN_PASSWORD') };
 const OUT = env('E2E_OUT');
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_MS = 20_000;
-const SPEC_SCOPES = Object.keys(
-  (await (await fetch(`${BASE}/openapi.json`)).json()).components.securitySchemes.OAuth2.flows.password.scopes,
-);
+const SPEC = await (await fetch(`${BASE}/openapi.json`)).json();
+const SPEC_SCOPES = Object.keys(SPEC.components.securitySchemes.OAuth2.flows.password.scopes);
 
 let step = 'start';
 const log = (message) => console.log(`  [docs] ${message}`);
@@ -93,6 +92,11 @@ async function logout(page) {
   await dialog.waitFor();
   await dialog.locator('button', { hasText: 'Logout' }).click();
   await dialog.locator('#oauth_username').waitFor();
+  // Logout leaves no scope of the login ticked.
+  const ticked = await dialog
+    .locator('input[type="checkbox"]')
+    .evaluateAll((boxes) => boxes.filter((box) => box.checked).map((box) => box.id));
+  expect(ticked.length === 0, `after Logout these boxes are still ticked: ${ticked}`);
   await dialog.locator('button.btn-done').click();
   await dialog.waitFor({ state: 'detached' });
 }
@@ -149,6 +153,10 @@ context.setDefaultTimeout(TIMEOUT_MS);
 const page = context.pages()[0] ?? (await context.newPage());
 const failures = [];
 page.on('pageerror', (err) => failures.push(`page error: ${err.message}`));
+// Nothing the page loads is missing (the favicon included).
+page.on('response', (response) => {
+  if (response.status() === 404) failures.push(`404 for ${response.url()}`);
+});
 // The page's Content-Security-Policy must not block anything Swagger UI does.
 page.on('console', (message) => {
   if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
@@ -162,6 +170,46 @@ try {
   await page.goto(`${BASE}/docs`);
   await page.locator('.swagger-ui .information-container .title').waitFor();
   await page.locator('[id="operations-Me-get_me"]').waitFor();
+  // The tags in the order a user meets them.
+  const tags = await page
+    .locator('h3.opblock-tag[data-tag]')
+    .evaluateAll((tags) => tags.map((tag) => tag.getAttribute('data-tag')));
+  expect(
+    tags.join(' ') === 'Token Me Items Users Discovery System',
+    `the tags show in the order ${tags.join(' ')}`,
+  );
+
+  begin('Try it out + Execute POST /token with the prefilled form, typing in username and password');
+  const tokenOp = page.locator('[id="operations-Token-issue_token"]');
+  await tokenOp.locator('.opblock-summary').first().click();
+  await tokenOp.locator('button.try-out__btn').click();
+  const field = (name) => tokenOp.locator(`tr[data-property-name="${name}"] input:not([type="checkbox"])`);
+  const grantType = await tokenOp.locator('tr[data-property-name="grant_type"] select').inputValue();
+  expect(grantType === 'password', `grant_type starts as "${grantType}", not "password"`);
+  for (const name of ['scope', 'refresh_token', 'client_id', 'client_secret']) {
+    const value = await field(name).inputValue();
+    expect(value === '', `the optional field ${name} starts as "${value}", not empty`);
+  }
+  const passwordType = await field('password').getAttribute('type');
+  expect(passwordType === 'password', `the password field is a ${passwordType} input`);
+  await field('username').fill(ADMIN.username);
+  await field('password').fill(ADMIN.password);
+  const [tokenResponse] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/token'),
+    tokenOp.locator('button.execute').click(),
+  ]);
+  const sentForm = new URLSearchParams(tokenResponse.request().postData() ?? '');
+  expect(
+    tokenResponse.status() === 200,
+    `POST /token from the form answered ${tokenResponse.status()}: ${await tokenResponse.text()} (sent ${[...sentForm.keys()]})`,
+  );
+  // Swagger UI sends the untouched fields empty, which RFC 6749 §3.2 reads as omitted.
+  const filled = [...sentForm.entries()].filter(([, value]) => value !== '').map(([name]) => name);
+  expect(
+    filled.sort().join(' ') === 'grant_type password username' && sentForm.get('grant_type') === 'password',
+    `the form sent values for ${filled}`,
+  );
+  log('POST /token from the prefilled form: 200');
 
   begin(`Authorize (password flow) as ${READER.username}, ticking read:items`);
   await authorize(page, READER, ['read:items']);
@@ -200,13 +248,15 @@ try {
   );
   log('GET /items: 403 insufficient_scope');
 
-  begin(`Try it out + Execute POST /items as ${NOREAD.username}`);
-  const made = await execute(page, 'operations-Items-create_item', '/items', {
-    name: 'made in Swagger UI',
-  });
+  begin(`Try it out + Execute POST /items as ${NOREAD.username}, with the prefilled example body`);
+  const made = await execute(page, 'operations-Items-create_item', '/items');
   expect(made.status === '201', `POST /items shows ${made.status}: ${made.body}`);
-  expect(made.body.includes('made in Swagger UI'), `POST /items shows no item: ${made.body}`);
-  log('POST /items: 201');
+  const example = SPEC.components.schemas.NewItem.example;
+  expect(
+    made.body.includes(`"name": "${example.name}"`),
+    `POST /items does not show the example's item ${example.name}: ${made.body}`,
+  );
+  log(`POST /items with the prefilled example: 201, "${example.name}"`);
 
   begin('Logout');
   await logout(page);

@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use poem::{Endpoint, IntoEndpoint, Response, Route};
+use poem::{Endpoint, IntoEndpoint, Response};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -235,12 +235,11 @@ impl App {
 
 /// The whole application: the API, its spec and docs, and the middleware.
 pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
-    let service = api::service();
-    let documents = Route::new()
-        .nest("/docs", service.swagger_ui())
-        .at("/openapi.json", service.spec_endpoint())
-        .at("/openapi.yaml", service.spec_endpoint_yaml());
-    Middleware::new(service.into_endpoint(), documents, state)
+    Middleware::new(
+        api::service().into_endpoint(),
+        api::docs::documents(),
+        state,
+    )
 }
 
 /// On a database with no users at all, creates `admin` with every scope and a

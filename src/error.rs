@@ -14,6 +14,24 @@ use crate::{
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 
+/// Every value of `ErrorBody.error`: the spec lists them as its enum
+/// (`api::docs`), and a body with another code is a bug caught in debug builds.
+pub const ERROR_CODES: &[&str] = &[
+    "invalid_request",
+    "invalid_grant",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "invalid_token",
+    "insufficient_scope",
+    "unauthorized",
+    "not_found",
+    "conflict",
+    "payload_too_large",
+    "too_many_requests",
+    "internal_error",
+    "unavailable",
+];
+
 /// The body of every error response.
 #[derive(Debug, Clone, Object)]
 pub struct ErrorBody {
@@ -23,14 +41,96 @@ pub struct ErrorBody {
     pub error: String,
     /// A sentence for the person reading it.
     pub error_description: String,
+    /// With `invalid_request`: each parameter or body field that was
+    /// missing or invalid, as the spec names it. Absent otherwise.
+    #[oai(skip_serializing_if_is_none)]
+    pub invalid_fields: Option<Vec<InvalidField>>,
+}
+
+/// Where a request field is: what the spec's `in` says, or the JSON body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldLocation {
+    Path,
+    Query,
+    Header,
+    Body,
+}
+
+impl FieldLocation {
+    /// Every value of `InvalidField.in`, listed as its enum in the spec.
+    pub const ALL: [Self; 4] = [Self::Path, Self::Query, Self::Header, Self::Body];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::Query => "query",
+            Self::Header => "header",
+            Self::Body => "body",
+        }
+    }
+}
+
+/// One invalid request field.
+#[derive(Debug, Clone, Object)]
+pub struct InvalidField {
+    /// `path`, `query` or `header` for a parameter, `body` for a field of
+    /// the request body.
+    // A string rather than `FieldLocation`: an enum type would be a `$ref`,
+    // which can carry no example; the spec lists its values (`api::docs`).
+    #[oai(rename = "in")]
+    pub location: String,
+    /// The parameter's or field's name in the spec; absent when the body as
+    /// a whole is at fault (not JSON, not an object).
+    #[oai(skip_serializing_if_is_none)]
+    pub name: Option<String>,
+    /// What is wrong, without repeating the value sent.
+    pub message: String,
+}
+
+impl InvalidField {
+    pub fn new(location: FieldLocation, name: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            location: location.as_str().to_owned(),
+            name: name.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    /// `body field `name`: must be ...`, for the one-line description.
+    fn describe(&self) -> String {
+        let place = match self.location.as_str() {
+            "path" => "path parameter",
+            "query" => "query parameter",
+            "body" => "body field",
+            _ => "header",
+        };
+        match &self.name {
+            Some(name) => format!("{place} `{name}`: {}", self.message),
+            None => format!("the body {}", self.message),
+        }
+    }
 }
 
 impl ErrorBody {
     pub fn new(error: &str, description: impl Into<String>) -> Json<Self> {
+        debug_assert!(
+            ERROR_CODES.contains(&error),
+            "`{error}` is not in error::ERROR_CODES"
+        );
         Json(Self {
             error: error.to_owned(),
             error_description: description.into(),
+            invalid_fields: None,
         })
+    }
+
+    /// `invalid_request` naming each invalid field; the description joins
+    /// them into one sentence.
+    pub fn invalid_fields(fields: Vec<InvalidField>) -> Json<Self> {
+        let described: Vec<String> = fields.iter().map(InvalidField::describe).collect();
+        let mut body = Self::new("invalid_request", described.join("; "));
+        body.0.invalid_fields = Some(fields);
+        body
     }
 }
 
@@ -75,6 +175,20 @@ pub const REALM: &str = "tollgate";
 impl ApiError {
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self::BadRequest(ErrorBody::new("invalid_request", description))
+    }
+
+    /// `invalid_request` naming the fields at fault.
+    pub fn invalid_fields(fields: Vec<InvalidField>) -> Self {
+        Self::BadRequest(ErrorBody::invalid_fields(fields))
+    }
+
+    /// `invalid_request` naming one body field.
+    pub fn invalid_body_field(name: &str, message: impl Into<String>) -> Self {
+        Self::invalid_fields(vec![InvalidField::new(
+            FieldLocation::Body,
+            Some(name),
+            message,
+        )])
     }
 
     /// No credentials at all: the bare challenge of RFC 6750 §3.
@@ -194,7 +308,7 @@ impl From<DbError> for ApiError {
 impl From<UserError> for ApiError {
     fn from(err: UserError) -> Self {
         match err {
-            UserError::Invalid { .. } => Self::invalid_request(err.to_string()),
+            UserError::Invalid { field, reason } => Self::invalid_body_field(field, reason),
             UserError::UsernameTaken | UserError::LastAdmin => Self::conflict(err.to_string()),
             UserError::NotFound => Self::not_found("user"),
             UserError::Db(err) => err.into(),

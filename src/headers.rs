@@ -21,7 +21,7 @@ pub const DOCS_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
 pub enum Kind {
     /// Swagger UI: the same for everyone, and never to be framed.
     Docs,
-    /// The spec: the same for everyone.
+    /// The spec and the favicon: the same for everyone.
     Spec,
     /// Everything else: the API, whose answers may depend on the caller.
     Api,
@@ -32,7 +32,7 @@ impl Kind {
         match path {
             "/docs" => Self::Docs,
             path if path.starts_with("/docs/") => Self::Docs,
-            "/openapi.json" | "/openapi.yaml" => Self::Spec,
+            "/openapi.json" | "/openapi.yaml" | "/favicon.ico" => Self::Spec,
             _ => Self::Api,
         }
     }

@@ -4,6 +4,8 @@
 //!
 //! `cargo run -p tollgate-resource --example resource_server`, with
 //! - `TOLLGATE_URL`: tollgate's issuer (default `http://127.0.0.1:8000`);
+//!   this service's Swagger UI (`/docs`) logs in at its `/token`, which
+//!   needs this service's origin in tollgate's `TOLLGATE_CORS_ORIGINS`;
 //! - `TOLLGATE_AUDIENCE`: the `aud` tokens must carry (default `tollgate`);
 //! - `RESOURCE_BIND`: this service's address (default `127.0.0.1:8100`);
 //! - `RESOURCE_ALLOW_HTTP`: `1` or `true` to fetch keys over plain HTTP from
@@ -12,7 +14,11 @@
 //! tollgate must sign with RS256, ES256 or EdDSA and serve its metadata and
 //! JWKS; under HS256 its JWKS is empty and every token is refused here.
 
-use poem::{EndpointExt, Request, Route, Server, listener::TcpListener};
+use std::io::IsTerminal;
+
+use poem::{
+    EndpointExt, Request, Route, Server, endpoint::make_sync, listener::TcpListener, web::Html,
+};
 use poem_openapi::{
     OAuthScopes, Object, OpenApi, OpenApiService, SecurityScheme, auth::Bearer, param::Path,
     payload::Json,
@@ -33,7 +39,8 @@ enum ReportScope {
 #[oai(
     rename = "Tollgate",
     ty = "oauth2",
-    flows(password(token_url = "http://127.0.0.1:8000/token", scopes = "ReportScope")),
+    // Replaced at start by `TOLLGATE_URL`'s `/token` (see `docs_page`).
+    flows(password(token_url = "/token", scopes = "ReportScope")),
     checker = "check"
 )]
 struct Auth(Principal);
@@ -72,7 +79,10 @@ impl ReportsApi {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt().init();
+    // Colour codes only on a terminal, not in a file or a pipe.
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
     let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
     let issuer = env("TOLLGATE_URL", "http://127.0.0.1:8000");
     let audience = env("TOLLGATE_AUDIENCE", "tollgate");
@@ -84,11 +94,24 @@ async fn main() -> std::io::Result<()> {
     let guard = ResourceGuard::new::<ReportsApi>(verifier, "reports");
     let service =
         OpenApiService::new(ReportsApi, "reports", "1.0").server(format!("http://{bind}"));
-    let docs = service.swagger_ui();
+    let docs = docs_page(&service, &format!("{}/token", issuer.trim_end_matches('/')));
     let app = Route::new()
         .nest("/", service)
-        .nest("/docs", docs)
+        .at("/docs", make_sync(move |_| Html(docs.clone())))
         .with(guard);
     tracing::info!(%bind, %issuer, "serving reports");
     Server::new(TcpListener::bind(bind)).run(app).await
+}
+
+/// Swagger UI whose Authorize button logs in at `token_url`: the security
+/// scheme's `tokenUrl` is fixed when the code is compiled, so the page's
+/// embedded spec gets the configured one.
+fn docs_page(service: &OpenApiService<ReportsApi, ()>, token_url: &str) -> String {
+    let spec = service.spec();
+    let mut patched: serde_json::Value = serde_json::from_str(&spec).expect("the spec is JSON");
+    patched["components"]["securitySchemes"]["Tollgate"]["flows"]["password"]["tokenUrl"] =
+        token_url.into();
+    service
+        .swagger_ui_html()
+        .replacen(&spec, &patched.to_string(), 1)
 }

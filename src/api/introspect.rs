@@ -8,8 +8,9 @@ use serde::Deserialize;
 use crate::{
     api::Tag,
     api::bearer::Auth,
+    api::errors::{Errors, SCOPED, WITH_BODY},
     auth::{grants, scopes::Scope},
-    error::{ApiError, ApiResult},
+    error::ApiError,
     state::AppState,
     validate::MAX_FORM_FIELD_BYTES,
 };
@@ -55,6 +56,13 @@ pub struct Introspection {
     pub jti: Option<String>,
 }
 
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum IntrospectResponse {
+    /// The token's claims when it is live, else `{"active": false}`.
+    #[oai(status = 200)]
+    Ok(Json<Introspection>),
+}
+
 #[derive(Default)]
 pub struct IntrospectApi;
 
@@ -76,16 +84,18 @@ impl IntrospectApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::Introspect")] _auth: Auth,
         form: Form<IntrospectionRequest>,
-    ) -> ApiResult<Json<Introspection>> {
+    ) -> Result<IntrospectResponse, Errors<{ SCOPED | WITH_BODY }>> {
         let token = form.0.token;
         if token.is_empty() || token.len() > MAX_FORM_FIELD_BYTES {
-            return Err(ApiError::invalid_request(format!(
-                "the parameter `token` is required, at most {MAX_FORM_FIELD_BYTES} bytes"
-            )));
+            return Err(ApiError::invalid_body_field(
+                "token",
+                format!("is required, at most {MAX_FORM_FIELD_BYTES} bytes"),
+            )
+            .into());
         }
         let found = grants::introspect(&state.auth, &token).await?;
         let keys = &state.auth.keys;
-        Ok(Json(match found {
+        Ok(IntrospectResponse::Ok(Json(match found {
             Some(live) => Introspection {
                 active: true,
                 scope: Some(live.scope),
@@ -100,6 +110,6 @@ impl IntrospectApi {
                 jti: live.jti,
             },
             None => Introspection::default(),
-        }))
+        })))
     }
 }

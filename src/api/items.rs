@@ -10,6 +10,7 @@ use poem_openapi::{
 use crate::{
     api::bearer::Auth,
     api::body::Body,
+    api::errors::{Errors, NOT_FOUND, SCOPED, WITH_BODY},
     api::reply::Reply,
     api::{
         Tag,
@@ -17,7 +18,7 @@ use crate::{
     },
     auth::scopes::Scope,
     db::items::ItemPatch,
-    error::{ApiError, ApiResult},
+    error::ApiError,
     state::AppState,
 };
 
@@ -77,7 +78,7 @@ impl ItemsApi {
         /// The `next_cursor` of the previous page.
         #[oai(validator(max_length = 64))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Reply<ItemPage>> {
+    ) -> Result<Reply<ItemPage>, Errors<SCOPED>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let rows = state
             .store()
@@ -98,7 +99,7 @@ impl ItemsApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         body: Body<NewItem>,
-    ) -> ApiResult<ItemCreated> {
+    ) -> Result<ItemCreated, Errors<{ SCOPED | WITH_BODY }>> {
         let item = state
             .store()
             .items()
@@ -115,7 +116,7 @@ impl ItemsApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::ReadItems")] auth: Auth,
         id: Path<i64>,
-    ) -> ApiResult<Reply<Item>> {
+    ) -> Result<Reply<Item>, Errors<{ SCOPED | NOT_FOUND }>> {
         let item = state
             .store()
             .items()
@@ -133,7 +134,7 @@ impl ItemsApi {
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         id: Path<i64>,
         body: Body<ItemUpdate>,
-    ) -> ApiResult<Reply<Item>> {
+    ) -> Result<Reply<Item>, Errors<{ SCOPED | WITH_BODY | NOT_FOUND }>> {
         let body = body.0;
         let patch = ItemPatch {
             name: body.name,
@@ -155,9 +156,9 @@ impl ItemsApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         id: Path<i64>,
-    ) -> ApiResult<NoContent> {
+    ) -> Result<NoContent, Errors<{ SCOPED | NOT_FOUND }>> {
         if !state.store().items().delete(auth.0.user_id, id.0).await? {
-            return Err(ApiError::not_found("item"));
+            return Err(ApiError::not_found("item").into());
         }
         Ok(NoContent::Done)
     }

@@ -6,13 +6,14 @@ use poem_openapi::{Object, OpenApi};
 use crate::{
     api::bearer::Auth,
     api::body::Body,
+    api::errors::{BEARER, Errors, TOO_MANY_REQUESTS, WITH_BODY},
     api::reply::Reply,
     api::{
         Tag,
         models::{NoContent, User, strict},
     },
     auth::grants::{self, PasswordChangeError},
-    error::{ApiError, ApiResult},
+    error::ApiError,
     state::AppState,
 };
 
@@ -33,7 +34,7 @@ pub struct MeApi;
 impl MeApi {
     /// Read your account
     #[oai(path = "/users/me", method = "get", operation_id = "get_me")]
-    async fn me(&self, auth: Auth) -> ApiResult<Reply<User>> {
+    async fn me(&self, auth: Auth) -> Result<Reply<User>, Errors<BEARER>> {
         // The bearer check has just read the row; reading it again would
         // double the database work of this request.
         Ok(Reply(auth.0.user.into()))
@@ -55,7 +56,7 @@ impl MeApi {
         remote: &RemoteAddr,
         auth: Auth,
         body: Body<PasswordChange>,
-    ) -> ApiResult<NoContent> {
+    ) -> Result<NoContent, Errors<{ BEARER | WITH_BODY | TOO_MANY_REQUESTS }>> {
         let addr = remote.as_socket_addr().map(|addr| addr.ip());
         let changed = grants::change_own_password(
             &state.auth,
@@ -67,11 +68,13 @@ impl MeApi {
         .await;
         match changed {
             Ok(()) => Ok(NoContent::Done),
-            Err(PasswordChangeError::WrongPassword { .. }) => Err(ApiError::invalid_request(
-                "current_password: that is not your current password",
-            )),
+            Err(PasswordChangeError::WrongPassword { .. }) => Err(ApiError::invalid_body_field(
+                "current_password",
+                "is not your current password",
+            )
+            .into()),
             Err(PasswordChangeError::TooManyAttempts { retry_after }) => {
-                Err(ApiError::too_many_requests(retry_after))
+                Err(ApiError::too_many_requests(retry_after).into())
             }
             Err(PasswordChangeError::User(err)) => Err(err.into()),
         }
@@ -85,9 +88,14 @@ impl MeApi {
         method = "post",
         operation_id = "logout_all"
     )]
-    async fn logout_all(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<NoContent> {
+    async fn logout_all(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+    ) -> Result<NoContent, Errors<BEARER>> {
         if !state.store().users().bump_version(auth.0.user_id).await? {
-            return Err(ApiError::not_found("user"));
+            // Deleted since the bearer check read it: its tokens are gone too.
+            return Err(ApiError::invalid_token("the access token has been revoked").into());
         }
         tracing::info!(
             event = "logout_all",

@@ -62,7 +62,7 @@ impl<T: Type + Serialize + Send> ApiResponse for Reply<T> {
     fn meta() -> MetaResponses {
         MetaResponses {
             responses: vec![MetaResponse {
-                description: "",
+                description: "The request succeeded; the body is below.",
                 status: Some(200),
                 status_range: None,
                 content: vec![MetaMediaType {

@@ -21,6 +21,13 @@ pub struct Health {
 }
 
 #[derive(Debug, ApiResponse)]
+pub enum Liveness {
+    /// The process serves requests.
+    #[oai(status = 200)]
+    Alive(Json<Health>),
+}
+
+#[derive(Debug, ApiResponse)]
 pub enum Readiness {
     /// The database answers.
     #[oai(status = 200)]
@@ -39,10 +46,10 @@ impl SystemApi {
     ///
     /// 200 while the process serves requests; it does not touch the database.
     #[oai(path = "/healthz", method = "get", operation_id = "health")]
-    async fn healthz(&self) -> Json<Health> {
-        Json(Health {
+    async fn healthz(&self) -> Liveness {
+        Liveness::Alive(Json(Health {
             status: "ok".into(),
-        })
+        }))
     }
 
     /// Readiness

@@ -10,6 +10,7 @@ use poem_openapi::{
 use crate::{
     api::bearer::Auth,
     api::body::Body,
+    api::errors::{CONFLICT, Errors, NOT_FOUND, SCOPED, WITH_BODY},
     api::reply::Reply,
     api::{
         Tag,
@@ -19,7 +20,7 @@ use crate::{
         scopes::Scope,
         users::{self, NewAccount, UserChange},
     },
-    error::{ApiError, ApiResult},
+    error::ApiError,
     state::AppState,
 };
 
@@ -114,7 +115,7 @@ impl UsersApi {
         /// The `next_cursor` of the previous page.
         #[oai(validator(max_length = 64))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Reply<UserPage>> {
+    ) -> Result<Reply<UserPage>, Errors<SCOPED>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let rows = state
             .store()
@@ -135,7 +136,7 @@ impl UsersApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::Admin")] admin: Auth,
         body: Body<NewUserBody>,
-    ) -> ApiResult<UserCreated> {
+    ) -> Result<UserCreated, Errors<{ SCOPED | WITH_BODY | CONFLICT }>> {
         let body = body.0;
         let new = NewAccount {
             username: &body.username,
@@ -164,7 +165,7 @@ impl UsersApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::Admin")] _auth: Auth,
         id: Path<i64>,
-    ) -> ApiResult<Reply<User>> {
+    ) -> Result<Reply<User>, Errors<{ SCOPED | NOT_FOUND }>> {
         let user = state
             .store()
             .users()
@@ -185,7 +186,7 @@ impl UsersApi {
         #[oai(scope = "Scope::Admin")] admin: Auth,
         id: Path<i64>,
         body: Body<UserUpdate>,
-    ) -> ApiResult<Reply<User>> {
+    ) -> Result<Reply<User>, Errors<{ SCOPED | WITH_BODY | NOT_FOUND | CONFLICT }>> {
         let body = body.0;
         let change = UserChange {
             email: patch_field(body.email),
@@ -216,7 +217,7 @@ impl UsersApi {
         state: Data<&AppState>,
         #[oai(scope = "Scope::Admin")] admin: Auth,
         id: Path<i64>,
-    ) -> ApiResult<NoContent> {
+    ) -> Result<NoContent, Errors<{ SCOPED | NOT_FOUND | CONFLICT }>> {
         let user = users::delete(state.store(), id.0).await?;
         tracing::info!(
             event = "user_deleted",

@@ -90,11 +90,10 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
     };
     match command {
         Command::Openapi { yaml } => {
-            let service = api::service();
             let spec = if yaml {
-                service.spec_yaml()
+                api::docs::spec_yaml()
             } else {
-                service.spec()
+                api::docs::spec()
             };
             println!("{spec}");
             Ok(())

@@ -252,6 +252,13 @@ pub struct ConfigArgs {
     /// Unset: no metrics listener. Never the API's own address.
     #[arg(long, env = "TOLLGATE_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
+
+    /// Browser origins allowed to call the token, revocation, introspection,
+    /// metadata and JWKS endpoints (CORS), like `https://app.example.com`:
+    /// exact origins, separated by commas or spaces; `*` is refused. Unset:
+    /// no CORS headers at all.
+    #[arg(long, env = "TOLLGATE_CORS_ORIGINS", value_parser = super::cors::parse)]
+    pub cors_origins: Option<super::cors::CorsOrigins>,
 }
 
 pub(super) fn secret(value: &str) -> Result<SecretString, String> {

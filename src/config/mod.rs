@@ -4,12 +4,14 @@
 //! test compares them) derive from those declarations.
 
 mod args;
+mod cors;
 mod errors;
 mod log;
 mod secrets;
 mod signing;
 
 pub use args::{ConfigArgs, DEFAULT_ARGON2, DatabaseArgs, PasswordAlgorithm, PasswordArgs};
+pub use cors::CorsOrigins;
 pub use errors::{explain, name_as_given};
 pub use log::LogArgs;
 pub use secrets::warn_about_flags;
@@ -48,6 +50,8 @@ pub struct Config {
     pub hash_queue: usize,
     pub cache: bool,
     pub server: ServerConfig,
+    /// Browser origins allowed to call the token and discovery endpoints.
+    pub cors_origins: CorsOrigins,
     /// Every setting as given (`describe`), from the declarations.
     settings: Vec<(String, String)>,
 }
@@ -112,6 +116,7 @@ impl TryFrom<ConfigArgs> for Config {
                 max_connections: args.max_connections as usize,
             },
             metrics_bind: args.metrics_bind,
+            cors_origins: args.cors_origins.unwrap_or_default(),
             settings: Vec::new(),
         })
     }

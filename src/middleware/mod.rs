@@ -1,6 +1,6 @@
 //! The one layer every request passes through, around the routes: metrics,
-//! the access log and its request id, the body limit, the error shape and
-//! the security headers, in that order from the outside in.
+//! the access log and its request id, CORS, the body limit, the error shape
+//! and the security headers, in that order from the outside in.
 //!
 //! It is one `Endpoint` rather than a stack of poem's `around` closures on
 //! purpose. Each closure layer keeps its own copy of the request (poem's
@@ -16,8 +16,10 @@ use poem::{
     web::headers::{ContentLength, HeaderMapExt},
 };
 
+mod cors;
 mod shape;
 
+use cors::Cors;
 use shape::ErrorShape;
 
 use crate::{
@@ -68,8 +70,12 @@ where
         let log = AccessLog::start(&req);
         let kind = headers::Kind::of(req.uri().path());
         let shape = ErrorShape::of(&req);
+        let cors = Cors::of(&req, &self.state.config.cors_origins);
         req.extensions_mut().insert(self.state.clone());
         let handled = async {
+            if let Some(preflight) = cors.preflight(&req) {
+                return Ok(preflight);
+            }
             limit_body(&mut req).await?;
             match kind {
                 headers::Kind::Api => self.api.call(req).await,
@@ -78,6 +84,7 @@ where
         };
         let result = self.metrics.scope(log.scope(handled)).await;
         let mut response = shape.response(result);
+        cors.apply(&mut response);
         headers::apply(kind, &mut response);
         let elapsed = started.elapsed();
         log.finish(&mut response, elapsed);

@@ -7,6 +7,7 @@ use poem::{
     IntoResponse, Request, Response,
     error::{MethodNotAllowedError, NotFoundError, ReadBodyError, SizedLimitError},
     http::StatusCode,
+    http::{Method, Uri},
 };
 use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseMultipartError, ParseParamError, ParsePathError,
@@ -14,15 +15,22 @@ use poem_openapi::error::{
 };
 
 use crate::{
-    api::bearer::{has_query_token, query_token_refused},
-    error::{ApiError, ErrorBody},
+    api::{
+        bearer::{has_query_token, query_token_refused},
+        fields,
+    },
+    error::{ApiError, ErrorBody, FieldLocation, InvalidField},
 };
 
 /// What the error shaping needs to know of a request before it is handled.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ErrorShape {
     has_bearer: bool,
     query_token: bool,
+    /// To find the operation whose parameter did not parse (both are
+    /// reference-counted, not copied).
+    method: Method,
+    uri: Uri,
 }
 
 impl ErrorShape {
@@ -35,6 +43,8 @@ impl ErrorShape {
         Self {
             has_bearer,
             query_token: has_query_token(req),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
         }
     }
 
@@ -49,7 +59,7 @@ impl ErrorShape {
                 query_token_refused().into_response()
             }
             Err(err) if err.is::<MethodNotAllowedError>() => method_not_allowed(&err),
-            Err(err) => classify(err, self.has_bearer).into_response(),
+            Err(err) => self.classify(err).into_response(),
         }
     }
 }
@@ -101,7 +111,19 @@ fn allowed_methods() -> &'static std::collections::HashMap<String, String> {
     })
 }
 
-fn classify(err: poem::Error, has_bearer: bool) -> ApiError {
+impl ErrorShape {
+    fn classify(&self, err: poem::Error) -> ApiError {
+        classify(err, self.has_bearer, |location, name| {
+            fields::parameter::<crate::api::Api>(&self.method, self.uri.path(), location, name)
+        })
+    }
+}
+
+fn classify(
+    err: poem::Error,
+    has_bearer: bool,
+    parameter: impl Fn(FieldLocation, &str) -> InvalidField,
+) -> ApiError {
     if err.is::<AuthorizationError>() {
         return if has_bearer {
             ApiError::invalid_token("the Authorization header is not a well-formed bearer token")
@@ -109,13 +131,26 @@ fn classify(err: poem::Error, has_bearer: bool) -> ApiError {
             ApiError::unauthorized()
         };
     }
-    if err.is::<ParseRequestPayloadError>()
-        || err.is::<ParseParamError>()
-        || err.is::<ParsePathError>()
-        || err.is::<ParseMultipartError>()
-        || err.is::<ContentTypeError>()
-    {
-        return ApiError::invalid_request(without_values(&err.to_string()));
+    if let Some(path) = err.downcast_ref::<ParsePathError>() {
+        return ApiError::invalid_fields(vec![parameter(FieldLocation::Path, path.name)]);
+    }
+    if let Some(query) = err.downcast_ref::<ParseParamError>() {
+        return ApiError::invalid_fields(vec![parameter(FieldLocation::Query, query.name)]);
+    }
+    if let Some(content_type) = err.downcast_ref::<ContentTypeError>() {
+        return ApiError::invalid_request(match content_type {
+            ContentTypeError::NotSupported { .. } => {
+                "this operation does not take a body of that Content-Type"
+            }
+            ContentTypeError::ExpectContentType => "the request body needs a Content-Type header",
+        });
+    }
+    if err.is::<ParseRequestPayloadError>() || err.is::<ParseMultipartError>() {
+        return ApiError::invalid_fields(vec![InvalidField::new(
+            FieldLocation::Body,
+            None,
+            "could not be read as this operation's body",
+        )]);
     }
     if err.is::<NotFoundError>() {
         return ApiError::not_found("path");

@@ -8,6 +8,7 @@ mod cli;
 mod cli_admin;
 mod cli_settings;
 mod connections;
+mod cors;
 mod docs;
 mod errors;
 mod events;

@@ -12,7 +12,9 @@ const COMMON: &[&str] = &["password1", "Iloveyou", "qwertyuiop", "1q2w3e4r5t"];
 
 fn assert_named_not_echoed(body: &serde_json::Value, field: &str, value: &str) {
     let description = body["error_description"].as_str().unwrap();
-    assert!(description.starts_with(field), "{body}");
+    assert!(description.contains(&format!("`{field}`")), "{body}");
+    assert_eq!(body["invalid_fields"][0]["in"], "body", "{body}");
+    assert_eq!(body["invalid_fields"][0]["name"], field, "{body}");
     assert!(
         !description.to_lowercase().contains(&value.to_lowercase()),
         "the value is echoed: {body}"

@@ -38,11 +38,14 @@ async fn the_example_resource_server_enforces_its_scope_with_tollgates_keys() {
         .local_addr()
         .unwrap()
         .port();
+    // Its log goes to a file, as a service's would: no colour codes there.
+    let log_path = std::env::temp_dir().join(format!("tollgate-resource-example-{port}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
     let _server = Running(
         Command::new(binary)
             .env("TOLLGATE_URL", app.state.auth.keys.issuer())
             .env("RESOURCE_BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
+            .stdout(log)
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -67,6 +70,24 @@ async fn the_example_resource_server_enforces_its_scope_with_tollgates_keys() {
     }
     let response = answered.expect("the example serves");
     assert_eq!(response.status(), StatusCode::OK);
+    // Its Swagger UI logs in at the configured tollgate, not a fixed address.
+    let docs = client
+        .get(format!("http://127.0.0.1:{port}/docs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token_url = format!("\"tokenUrl\":\"{}/token\"", app.state.auth.keys.issuer());
+    assert!(docs.contains(&token_url), "no {token_url} in its /docs");
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    assert!(logged.contains("serving reports"), "{logged}");
+    assert!(
+        !logged.contains('\x1b'),
+        "colour codes in its log file: {logged:?}"
+    );
 
     let other = app
         .login(ADMIN, ADMIN_PASSWORD, Some("write:items"))

@@ -141,7 +141,7 @@ async fn call(app: &TestApp, op: &Operation, path: &str, token: &str) -> reqwest
 #[tokio::test]
 async fn every_scoped_operation_refuses_a_token_without_its_scope_and_serves_one_with_it() {
     let app = TestApp::spawn().await;
-    let spec: Value = serde_json::from_str(&tollgate::api::service().spec()).unwrap();
+    let spec: Value = serde_json::from_str(&tollgate::api::docs::spec()).unwrap();
     let operations = scoped_operations(&spec);
     assert!(
         operations.len() >= 10,
@@ -206,7 +206,7 @@ async fn an_account_without_scopes_reads_itself_and_nothing_more() {
 
 #[test]
 fn the_security_scheme_the_scope_schema_and_every_scope_are_one_list() {
-    let spec: Value = serde_json::from_str(&tollgate::api::service().spec()).unwrap();
+    let spec: Value = serde_json::from_str(&tollgate::api::docs::spec()).unwrap();
     let schema: Vec<String> = spec["components"]["schemas"]["Scope"]["enum"]
         .as_array()
         .expect("a Scope schema with an enum")

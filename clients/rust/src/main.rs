@@ -31,7 +31,7 @@ fn var(name: &str) -> Result<String, String> {
 
 fn login_form(user: &str, password: &str, scope: Option<&str>) -> types::TokenRequest {
     types::TokenRequest {
-        grant_type: Some("password".into()),
+        grant_type: types::TokenRequestGrantType::Password,
         username: Some(user.into()),
         password: Some(password.into()),
         scope: scope.map(Into::into),
@@ -50,7 +50,7 @@ async fn run() -> Outcome {
         .issue_token(&login_form(&user, "not-the-password", None))
         .await
     {
-        Err(Error::ErrorResponse(body)) if body.error == "invalid_grant" => {
+        Err(Error::ErrorResponse(body)) if body.error == types::ErrorBodyError::InvalidGrant => {
             say("POST /token with a wrong password: 400 ErrorBody(error=invalid_grant)");
         }
         other => return Err(format!("a wrong password gave {other:?}")),
