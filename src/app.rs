@@ -259,6 +259,12 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
     let grace = state.config.access_ttl.as_secs() as i64;
     let store = state.store();
     let families = store.tokens().purge(now - grace, now - grace).await?;
+    // An event concerns only tokens minted before it: after one access TTL
+    // (and the leeway) every one of them has expired.
+    let events = store
+        .events()
+        .purge(now - grace - tollgate_resource::token::LEEWAY_SECS as i64)
+        .await?;
     let stale = now - state.config.throttle.window.as_secs() as i64;
     let counters = store.purge_failures(stale, now).await?;
     // A retired key verifies until every token it signed has expired.
@@ -266,12 +272,13 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
         .keys()
         .prune(now - grace - tollgate_resource::token::LEEWAY_SECS as i64)
         .await?;
-    if families + counters + keys > 0 {
+    if families + events + counters + keys > 0 {
         tracing::info!(
             families,
+            events,
             counters,
             keys,
-            "purged expired sessions, counters and keys"
+            "purged expired sessions, events, counters and keys"
         );
     }
     Ok(())

@@ -36,6 +36,10 @@ pub struct Claims {
     pub scope: String,
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The session (one per login, refreshes included) that revocation
+    /// events name; absent in tokens of no session.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 impl Claims {

@@ -86,7 +86,7 @@ impl MeApi {
         operation_id = "logout_all"
     )]
     async fn logout_all(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<NoContent> {
-        if !state.store().users().bump_version(auth.0.user_id).await? {
+        if !crate::auth::users::logout_all(state.store(), auth.0.user_id).await? {
             return Err(ApiError::not_found("user"));
         }
         tracing::info!(

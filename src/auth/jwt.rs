@@ -24,8 +24,12 @@ pub struct AccessClaims {
     pub client_id: String,
     /// The user's token version when minted; any other current version voids it.
     pub ver: i64,
-    /// The token family (login) it descends from.
+    /// The token family (login) it descends from: the bearer check's key.
     pub fam: i64,
+    /// The session id (random, one per login, refreshes included): what
+    /// revocation events name. Absent in tokens of no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 tollgate_resource::registered_claims!(AccessClaims);
@@ -141,6 +145,7 @@ mod tests {
             client_id: "tollgate".into(),
             ver: 1,
             fam: 2,
+            sid: Some("s".into()),
         }
     }
 

@@ -14,6 +14,8 @@
 //! decided in `crate::auth`.
 
 mod auth_cache;
+pub mod bell;
+pub mod events;
 pub mod items;
 pub mod keys;
 mod postgres;
@@ -116,6 +118,9 @@ struct Inner {
     hot_reads: Option<PgPool>,
     /// The URL with its password masked, for logs.
     shown_url: String,
+    /// Rung when session events are written, by this process at commit or
+    /// (seen by [`Store::watch_events`]) by another.
+    bell: Arc<bell::Bell>,
 }
 
 /// Runs `$body` with `$pool` bound to the store's pool, whichever engine it is,
@@ -201,6 +206,7 @@ impl Store {
             readers,
             hot_reads,
             shown_url,
+            bell: Arc::default(),
         })))
     }
 
@@ -256,15 +262,22 @@ impl Store {
     /// never wait on each other), which serializes the transactions that name
     /// the same lock the way SQLite's single writer does, on every node.
     pub async fn begin_write(&self, locks: &[&str]) -> DbResult<Tx> {
-        deadline(async {
-            Ok(Tx(match self.backend() {
+        let inner = deadline(async {
+            Ok(match self.backend() {
                 Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
                 Backend::Postgres(pool) => {
                     TxInner::Postgres(postgres::begin_locked(pool, locks).await?)
                 }
-            }))
+            })
         })
-        .await
+        .await?;
+        Ok(Tx(
+            inner,
+            TxEvents {
+                bell: self.0.bell.clone(),
+                written: 0,
+            },
+        ))
     }
 
     /// PostgreSQL only: the pool of the hot reads.
@@ -312,7 +325,13 @@ impl Store {
 /// A write transaction from [`Store::begin_write`]; dropped without
 /// [`commit`](Tx::commit), it rolls back. Each table's module adds the
 /// statements it runs inside one.
-pub struct Tx(pub(crate) TxInner);
+pub struct Tx(pub(crate) TxInner, TxEvents);
+
+/// The session events a transaction wrote: at its commit the bell rings.
+struct TxEvents {
+    bell: Arc<bell::Bell>,
+    written: u64,
+}
 
 pub(crate) enum TxInner {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
@@ -321,14 +340,19 @@ pub(crate) enum TxInner {
 
 impl Tx {
     pub async fn commit(self) -> DbResult<()> {
+        let Tx(inner, events) = self;
         deadline(async {
-            match self.0 {
+            match inner {
                 TxInner::Sqlite(tx) => tx.commit().await?,
                 TxInner::Postgres(tx) => tx.commit().await?,
             }
             Ok(())
         })
-        .await
+        .await?;
+        if events.written > 0 {
+            events.bell.ring();
+        }
+        Ok(())
     }
 }
 
@@ -370,6 +394,7 @@ pub(crate) mod testing {
             .await
             .unwrap();
         let family = NewFamily {
+            sid: "s",
             user_id: user.id,
             user_version: user.token_version,
             scope: "read:items",

@@ -42,6 +42,8 @@ mod revoke;
 mod scope_enum;
 mod scopes;
 mod served;
+mod session_endings;
+mod session_ids;
 mod sessions;
 mod smoke;
 mod spec;
