@@ -45,6 +45,10 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
         },
         hash_slots,
     );
+    let bell_of = store.clone();
+    metrics
+        .events()
+        .count_produced_by(move || bell_of.bell().produced());
     let auth = Arc::new(AuthContext {
         store,
         keys,
@@ -168,6 +172,9 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.state.clone()));
         let reload = tokio::spawn(reload_keys_periodically(self.state.clone()));
+        let store = self.state.store().clone();
+        let watch = tokio::spawn(async move { store.watch_events().await });
+        let bell = self.state.store().clone();
         tracing::info!(
             addr = %self.local_addr(),
             database = %self.state.store().shown_url(),
@@ -194,6 +201,8 @@ impl App {
         let shutdown = async move {
             shutdown.await;
             drop(stop_metrics);
+            // Long polls answer now rather than at their timeout.
+            bell.bell().close();
         };
         let result = server::serve(
             self.listener,
@@ -205,6 +214,7 @@ impl App {
         .await;
         purge.abort();
         reload.abort();
+        watch.abort();
         let metrics_result = match metrics {
             Some(task) => task.await.map_err(std::io::Error::other)?,
             None => Ok(()),

@@ -4,6 +4,7 @@
 pub mod bearer;
 pub mod body;
 pub mod discovery;
+pub mod events;
 pub mod introspect;
 pub mod items;
 pub mod me;
@@ -29,6 +30,8 @@ pub enum Tag {
     System,
     /// Public keys and metadata for the services that verify tokens.
     Discovery,
+    /// Revocation events for the services that verify tokens themselves.
+    Events,
 }
 
 /// Every resource's `#[OpenApi]` impl: the one list to extend with a new one.
@@ -40,6 +43,7 @@ pub type Api = (
     items::ItemsApi,
     system::SystemApi,
     discovery::DiscoveryApi,
+    events::EventsApi,
 );
 
 /// The API with its OpenAPI metadata; the same value serves the routes, the

@@ -77,8 +77,31 @@ impl AccessTokens {
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign_with_header(&self.header, claims)
+    }
+
+    /// Signs `claims` as a JWT of type `typ` (another than `at+jwt`, such as
+    /// a Security Event Token's `secevent+jwt`) with the current signing key.
+    pub fn sign_typed(
+        &self,
+        typ: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let header = serde_json::json!({
+            "alg": self.ring.signing_alg().as_str(),
+            "typ": typ,
+            "kid": self.ring.signing_kid(),
+        });
+        self.sign_with_header(&URL_SAFE_NO_PAD.encode(header.to_string()), claims)
+    }
+
+    fn sign_with_header(
+        &self,
+        header: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let payload = serde_json::to_vec(claims)?;
-        let message = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(payload));
+        let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
         let signature = self
             .ring
             .signer

@@ -10,7 +10,7 @@
 //! leaves the newest id unchanged but not the count.
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -27,6 +27,8 @@ pub struct Bell {
     notify: Notify,
     waiting: AtomicUsize,
     closed: AtomicBool,
+    /// Events committed by this process so far.
+    written: AtomicU64,
 }
 
 /// Counts a waiting poll for as long as it lives.
@@ -42,6 +44,17 @@ impl Bell {
     /// Wakes every waiter (who then reads its queue again).
     pub fn ring(&self) {
         self.notify.notify_waiters();
+    }
+
+    /// Counts `count` events committed by this process, and rings.
+    pub(super) fn written(&self, count: u64) {
+        self.written.fetch_add(count, Ordering::Relaxed);
+        self.ring();
+    }
+
+    /// How many events this process has committed.
+    pub fn produced(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     /// A waiter's registration: the watcher reads while one lives.

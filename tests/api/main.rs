@@ -9,6 +9,8 @@ mod cli_admin;
 mod connections;
 mod docs;
 mod errors;
+mod event_poll;
+mod event_wake;
 mod events;
 mod faults;
 mod files;
