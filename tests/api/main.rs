@@ -37,6 +37,7 @@ mod passwords;
 mod pg;
 mod refresh;
 mod rehash;
+mod resource_events;
 mod resource_refresh;
 mod resource_server;
 mod resource_verifier;
