@@ -2,6 +2,7 @@
 //! admin commands that work on the database directly. Each command takes
 //! only the settings it uses, so its `--help` lists only those.
 
+mod events;
 mod keys;
 mod sessions;
 mod users;
@@ -15,6 +16,7 @@ use crate::{
     config::{Config, ConfigArgs, DatabaseArgs},
     db::Store,
 };
+pub use events::EventsCommand;
 pub use keys::KeysCommand;
 pub use sessions::SessionsCommand;
 pub use users::UserCommand;
@@ -52,6 +54,13 @@ pub enum Command {
         db: DatabaseArgs,
         #[command(subcommand)]
         command: SessionsCommand,
+    },
+    /// List the recent revocation events (one per ended session).
+    Events {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: EventsCommand,
     },
     /// List, rotate, revoke and reseal the asymmetric signing keys (shared by
     /// every node).
@@ -119,6 +128,12 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
             let config = settings("keys")?;
             let store = Store::open(&config.database_url, 1, false).await?;
             let result = keys::keys(&store, &config, command).await;
+            store.close().await;
+            result
+        }
+        Command::Events { db, command } => {
+            let store = Store::open(&db.url()?, 1, false).await?;
+            let result = events::events(&store, command).await;
             store.close().await;
             result
         }

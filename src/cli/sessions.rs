@@ -82,7 +82,7 @@ pub(super) async fn sessions(store: &Store, command: SessionsCommand) -> Result<
 /// `text` with control and format characters escaped (`\u{1b}`), for a
 /// terminal: a stored value written before they were refused cannot clear
 /// the screen or reorder a line.
-fn printable(text: &str) -> String {
+pub(super) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| match crate::validate::is_unprintable(c) {
             true => c.escape_unicode().to_string(),

@@ -9,6 +9,7 @@ mod cli_admin;
 mod connections;
 mod docs;
 mod errors;
+mod event_operations;
 mod event_poll;
 mod event_wake;
 mod events;
