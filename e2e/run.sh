@@ -274,10 +274,11 @@ step "schemathesis: all checks on every operation"
 # ast module ("AST constructor recursion depth mismatch"), a thread-safety
 # problem of the tool, not a finding.
 # The server's own log is checked afterwards for any 500, whoever caused it.
-# POST /events/poll waits up to 25 s when the caller's queue is empty; the
-# admin's queue (the fuzzer's receiver) holds the events of the sessions the
-# steps above ended, which the fuzzer cannot acknowledge (it would have to
-# guess their jti), so its polls answer at once, within --request-timeout.
+# POST /events/poll waits up to 25 s when the caller's queue is empty. Every
+# receiver's queue, the fuzzer's accounts' included, starts with the events
+# of the last access-token lifetime: those of the sessions the steps above
+# ended, which the fuzzer cannot acknowledge (it would have to guess their
+# jti). So its polls answer at once, within --request-timeout.
 # It runs in e2e/out/, where it keeps its caches (.schemathesis/, .hypothesis/).
 rm -rf "$OUT/schemathesis"
 cd "$OUT"

@@ -9,23 +9,20 @@ use poem_openapi::{Object, OpenApi};
 use crate::{
     api::{Tag, bearer::Auth, body::Body, models::strict, reply::Reply},
     auth::{
-        events::{self, MAX_ACKS, MAX_EVENTS, PollError, PollRequest, Receiver},
+        events::{self, MAX_ACKS, MAX_EVENTS, MAX_JTI_BYTES, PollError, PollRequest, Receiver},
         scopes::Scope,
     },
     error::{ApiError, ApiResult},
     state::AppState,
 };
 
-/// The longest `jti` an acknowledgement may name.
-const MAX_JTI_BYTES: usize = 256;
-
 /// RFC 8936 §2.4's poll request; every field is optional.
 #[derive(Debug, Object)]
 #[oai(rename = "EventPoll", rename_all = "camelCase")]
 pub struct PollBody {
-    /// The `jti`s of SETs received and processed: they are not sent again.
-    /// Unknown ones are passed over.
-    #[oai(deserialize_with = "strict::text", validator(max_items = 1000))]
+    /// The `jti`s of SETs received and processed (at most 500, each at most
+    /// 64 bytes): they are not sent again. Unknown ones are passed over.
+    #[oai(deserialize_with = "strict::text", validator(max_items = 500))]
     pub ack: Option<Vec<String>>,
     /// At most this many SETs (0: acknowledge only; default 100).
     #[oai(

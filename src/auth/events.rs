@@ -33,8 +33,12 @@ pub const LONG_POLL: Duration = Duration::from_secs(25);
 pub const DEFAULT_MAX_EVENTS: u32 = 100;
 pub const MAX_EVENTS: u32 = 1000;
 
-/// Acknowledgements one poll may carry.
-pub const MAX_ACKS: usize = 1000;
+/// Acknowledgements one poll may carry: with [`MAX_JTI_BYTES`] each, a
+/// full list stays well under the 64 KiB body limit.
+pub const MAX_ACKS: usize = 500;
+
+/// The longest `jti` an acknowledgement may name (tollgate's are 32).
+pub const MAX_JTI_BYTES: usize = 64;
 
 /// Who polls: its queue and the `aud` of its SETs. Built from the
 /// authenticated principal; two principals never share one.

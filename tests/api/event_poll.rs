@@ -208,7 +208,8 @@ async fn polling_needs_the_events_scope_and_a_well_formed_body() {
         json!({"ack": "not-a-list"}),
         json!({"ack": [1, 2]}),
         json!({"returnImmediately": null}),
-        json!({"ack": ["x".repeat(300)]}),
+        json!({"ack": ["x".repeat(65)]}),
+        json!({"ack": vec!["x"; 501]}),
     ] {
         let response = app
             .post("/events/poll")
