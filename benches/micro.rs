@@ -49,6 +49,7 @@ fn claims() -> AccessClaims {
         client_id: "tollgate".into(),
         ver: 1,
         fam: 7,
+        sid: Some("q3Jt0pVd8sKx1mWn5bZc7g".into()),
     }
 }
 
@@ -145,6 +146,7 @@ fn user_lookup(c: &mut Criterion) {
             .await
             .expect("user");
         let family = db::tokens::NewFamily {
+            sid: "micro-session",
             user_id: user.id,
             user_version: user.token_version,
             scope: "read:items",

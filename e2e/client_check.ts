@@ -22,7 +22,7 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ?
 const emailIsPresentMaybeNull: Equal<Schemas["User"]["email"], string | null> = true;
 const nextCursorIsPresentMaybeNull: Equal<Schemas["ItemPage"]["next_cursor"], string | null> = true;
 // `scopes` holds the Scope enum, not any string.
-const scopesAreTheEnum: Equal<Schemas["User"]["scopes"][number], "read:items" | "write:items" | "admin" | "introspect"> =
+const scopesAreTheEnum: Equal<Schemas["User"]["scopes"][number], "read:items" | "write:items" | "admin" | "introspect" | "events"> =
   true;
 void [emailIsPresentMaybeNull, nextCursorIsPresentMaybeNull, scopesAreTheEnum];
 

@@ -182,7 +182,9 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
     let now = db::now();
     let mut tokens = String::new();
     for (user_id, scope, version) in users {
+        let sid = random_token(16);
         let family = db::tokens::NewFamily {
+            sid: &sid,
             user_id,
             user_version: version,
             scope: &scope,
@@ -204,6 +206,7 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
             client_id: "bench".into(),
             ver: version,
             fam,
+            sid: Some(sid.clone()),
         };
         tokens.push_str(&keys.sign(&claims)?);
         tokens.push('\n');

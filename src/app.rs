@@ -45,6 +45,10 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
         },
         hash_slots,
     );
+    let bell_of = store.clone();
+    metrics
+        .events()
+        .count_produced_by(move || bell_of.bell().produced());
     let auth = Arc::new(AuthContext {
         store,
         keys,
@@ -188,6 +192,9 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_periodically(self.state.clone()));
         let reload = tokio::spawn(reload_keys_periodically(self.state.clone()));
+        let store = self.state.store().clone();
+        let watch = tokio::spawn(async move { store.watch_events().await });
+        let bell = self.state.store().clone();
         tracing::info!(
             addr = %self.local_addr(),
             database = %self.state.store().shown_url(),
@@ -214,6 +221,8 @@ impl App {
         let shutdown = async move {
             shutdown.await;
             drop(stop_metrics);
+            // Long polls answer now rather than at their timeout.
+            bell.bell().close();
         };
         let result = server::serve(
             self.listener,
@@ -225,6 +234,7 @@ impl App {
         .await;
         purge.abort();
         reload.abort();
+        watch.abort();
         let metrics_result = match metrics {
             Some(task) => task.await.map_err(std::io::Error::other)?,
             None => Ok(()),
@@ -278,6 +288,12 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
     let grace = state.config.access_ttl.as_secs() as i64;
     let store = state.store();
     let families = store.tokens().purge(now - grace, now - grace).await?;
+    // An event concerns only tokens minted before it: after one access TTL
+    // (and the leeway) every one of them has expired.
+    let events = store
+        .events()
+        .purge(now - grace - tollgate_resource::token::LEEWAY_SECS as i64)
+        .await?;
     let stale = now - state.config.throttle.window.as_secs() as i64;
     let counters = store.purge_failures(stale, now).await?;
     // A retired key verifies until every token it signed has expired.
@@ -285,12 +301,13 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
         .keys()
         .prune(now - grace - tollgate_resource::token::LEEWAY_SECS as i64)
         .await?;
-    if families + counters + keys > 0 {
+    if families + events + counters + keys > 0 {
         tracing::info!(
             families,
+            events,
             counters,
             keys,
-            "purged expired sessions, counters and keys"
+            "purged expired sessions, events, counters and keys"
         );
     }
     Ok(())

@@ -11,6 +11,20 @@
 //! - `RESOURCE_ALLOW_HTTP`: `1` or `true` to fetch keys over plain HTTP from
 //!   an issuer that is not on loopback (default: HTTPS required there).
 //!
+//! Revocation events (off unless one of the first two is set): the tokens
+//! of a session ended at tollgate are refused here within about a second.
+//! - `RESOURCE_EVENTS_TOKEN`: an access token holding the `events` scope,
+//!   to poll with (it expires like any: for trying this out);
+//! - `RESOURCE_EVENTS_CLIENT_ID` and `RESOURCE_EVENTS_CLIENT_SECRET`: a
+//!   registered client's credentials with the `events` scope, sent as HTTP
+//!   Basic (for a service that runs for good);
+//! - `RESOURCE_EVENTS_WHEN_STALE`: `refuse` (default: answer 503 while no
+//!   poll has been answered for the bound) or `accept` (verify as without
+//!   events, and count);
+//! - `RESOURCE_EVENTS_STALE_AFTER`: that bound in seconds (default 60);
+//! - `RESOURCE_EVENTS_KEEP`: seconds a revoked session is remembered, at
+//!   least tollgate's access-token lifetime (default 3600).
+//!
 //! tollgate must sign with RS256, ES256 or EdDSA and serve its metadata and
 //! JWKS; under HS256 its JWKS is empty and every token is refused here.
 
@@ -23,7 +37,11 @@ use poem_openapi::{
     OAuthScopes, Object, OpenApi, OpenApiService, SecurityScheme, auth::Bearer, param::Path,
     payload::Json,
 };
-use tollgate_resource::{CachePolicy, JwksVerifier, Principal, ResourceGuard};
+use std::time::Duration;
+
+use tollgate_resource::{
+    CachePolicy, EventsAuth, EventsConfig, JwksVerifier, Principal, ResourceGuard, WhenStale,
+};
 
 /// The scopes this service checks. tollgate grants only the scopes it knows,
 /// so this one is tollgate's `read:items`.
@@ -91,6 +109,10 @@ async fn main() -> std::io::Result<()> {
     let allow_http = matches!(env("RESOURCE_ALLOW_HTTP", "").as_str(), "1" | "true");
     let policy = CachePolicy::default().allow_plain_http(allow_http);
     let verifier = JwksVerifier::with_policy(&issuer, &audience, policy);
+    let _events = events_config().map(|config| {
+        tracing::info!(when_stale = ?config.when_stale, "polling revocation events");
+        verifier.subscribe(config)
+    });
     let guard = ResourceGuard::new::<ReportsApi>(verifier, "reports");
     let service =
         OpenApiService::new(ReportsApi, "reports", "1.0").server(format!("http://{bind}"));
@@ -114,4 +136,31 @@ fn docs_page(service: &OpenApiService<ReportsApi, ()>, token_url: &str) -> Strin
     service
         .swagger_ui_html()
         .replacen(&spec, &patched.to_string(), 1)
+}
+
+/// The revocation events settings from the environment, if they are on.
+fn events_config() -> Option<EventsConfig> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let auth = match (
+        var("RESOURCE_EVENTS_TOKEN"),
+        var("RESOURCE_EVENTS_CLIENT_ID"),
+    ) {
+        (Some(token), _) => EventsAuth::Bearer(token),
+        (None, Some(client_id)) => EventsAuth::ClientSecret {
+            client_id,
+            secret: var("RESOURCE_EVENTS_CLIENT_SECRET").unwrap_or_default(),
+        },
+        (None, None) => return None,
+    };
+    let seconds = |name: &str, default: u64| {
+        Duration::from_secs(var(name).and_then(|v| v.parse().ok()).unwrap_or(default))
+    };
+    let mut config = EventsConfig::new(auth);
+    config.when_stale = match var("RESOURCE_EVENTS_WHEN_STALE").as_deref() {
+        Some("accept") => WhenStale::Accept,
+        _ => WhenStale::Refuse,
+    };
+    config.stale_after = seconds("RESOURCE_EVENTS_STALE_AFTER", 60);
+    config.keep_revoked = seconds("RESOURCE_EVENTS_KEEP", 3600);
+    Some(config)
 }

@@ -118,6 +118,19 @@ pub async fn check(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
                         .insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
                     response
                 }
+                VerifyError::EventsUnavailable => {
+                    let mut response = answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        None,
+                        "temporarily_unavailable",
+                        "the token issuer's revocation events cannot be received; try again \
+                         shortly",
+                    );
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+                    response
+                }
             })
         })?;
     let (method, pattern) = (req.method(), matched_pattern(req));

@@ -27,25 +27,31 @@
 //! ```
 //!
 //! and a checker that calls [`check`]; `examples/resource_server.rs` is a
-//! complete service. Tokens are verified without asking tollgate, so a
-//! revoked token stays valid here until it expires (15 minutes by default);
-//! a service that must see revocations at once calls tollgate's
-//! introspection endpoint instead.
+//! complete service. Tokens are verified without asking tollgate. Alone,
+//! that leaves a revoked token valid here until it expires (15 minutes by
+//! default); with [`JwksVerifier::subscribe`] a background task long-polls
+//! tollgate's revocation events (RFC 8936 SETs) and the tokens of an ended
+//! session are refused within about a second of the revocation. A service
+//! that must ask at every request calls tollgate's introspection endpoint.
 //!
 //! The service must be nested at `/`: the scope table is keyed by the route
 //! patterns poem-openapi registers. HTTPS fetches need the `tls` feature.
 
 mod alg;
+pub mod events;
 mod fetch;
 mod guard;
 pub mod jwks;
 pub mod key;
+mod revoked;
 pub mod scopes;
 pub mod token;
 mod verifier;
 
 pub use alg::SigningAlg;
+pub use events::{EventsAuth, EventsConfig, EventsStatus};
 pub use guard::{GuardEndpoint, Principal, ResourceGuard, check};
+pub use revoked::WhenStale;
 pub use scopes::DeclaredScopes;
 pub use token::TokenError;
 pub use verifier::{CachePolicy, Claims, JwksVerifier, VerifyError};

@@ -73,10 +73,16 @@ pub struct Parsed<'t> {
 
 impl<'t> Parsed<'t> {
     pub fn new(token: &'t str) -> Result<Self, TokenError> {
+        Self::of_type(token, ACCESS_TOKEN_TYP)
+    }
+
+    /// A JWT whose header's `typ` must be `typ` (such as a Security Event
+    /// Token's `secevent+jwt`), checked the same way as an access token.
+    pub fn of_type(token: &'t str, typ: &str) -> Result<Self, TokenError> {
         let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
         let (header, payload) = message.split_once('.').ok_or(TokenError::Invalid)?;
         let header: JoseHeader = decode_part(header)?;
-        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+        if header.typ.as_deref() != Some(typ) {
             return Err(TokenError::Invalid);
         }
         Ok(Self {

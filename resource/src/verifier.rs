@@ -4,18 +4,19 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, RwLock,
+        Arc, OnceLock, RwLock,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     fetch::{is_loopback, max_age, metadata_url},
     jwks::{AuthorizationServerMetadata, Jwks},
     key::Verifier,
+    revoked::Revocations,
     token::{Parsed, TokenError, check_claims, now},
 };
 
@@ -36,6 +37,10 @@ pub struct Claims {
     pub scope: String,
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The session (one per login, refreshes included) that revocation
+    /// events name; absent in tokens of no session.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 impl Claims {
@@ -55,6 +60,11 @@ pub enum VerifyError {
     /// The issuer's keys could not be fetched and none are cached.
     #[error("the issuer's signing keys are not available")]
     KeysUnavailable,
+    /// The revocation event stream has been out of reach for longer than
+    /// its bound, and the policy is to refuse meanwhile
+    /// ([`WhenStale::Refuse`](crate::WhenStale)).
+    #[error("revocation events have not been received for too long")]
+    EventsUnavailable,
 }
 
 /// How often and how long keys are cached.
@@ -107,6 +117,8 @@ struct Inner {
     fetching: tokio::sync::Mutex<()>,
     /// A background refresh is spawned or running.
     refreshing: AtomicBool,
+    /// Revoked sessions, when revocation events are on.
+    revocations: OnceLock<Arc<Revocations>>,
 }
 
 #[derive(Default)]
@@ -141,6 +153,7 @@ impl JwksVerifier {
             cache: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
             refreshing: AtomicBool::new(false),
+            revocations: OnceLock::new(),
         }))
     }
 
@@ -161,8 +174,25 @@ impl JwksVerifier {
     /// a slow issuer delays no request. Only two cases wait on a fetch: no
     /// keys held at all, and a `kid` not held (at most one fetch per
     /// [`CachePolicy::min_refetch`]; other requests do not wait on it).
+    ///
+    /// With revocation events on ([`JwksVerifier::subscribe`]), a token of a
+    /// revoked session is refused as invalid, and while the stream has been
+    /// out of reach too long the policy there applies.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        let parsed = Parsed::new(token)?;
+        let claims: Claims = self.verify_signature(Parsed::new(token)?).await?;
+        check_claims(&claims, &self.0.issuer, &self.0.audience, now())?;
+        if let Some(revocations) = self.0.revocations.get() {
+            revocations.admit(&claims)?;
+        }
+        Ok(claims)
+    }
+
+    /// The claims of `parsed`, its signature checked with the key its `kid`
+    /// names (fetched as [`verify`](Self::verify) says); no claim checked.
+    pub(crate) async fn verify_signature<T: DeserializeOwned>(
+        &self,
+        parsed: Parsed<'_>,
+    ) -> Result<T, VerifyError> {
         let kid = parsed.kid().ok_or(TokenError::Invalid)?.to_owned();
         let mut keys = self.current();
         if keys.keys.is_empty() {
@@ -174,9 +204,16 @@ impl JwksVerifier {
             keys = self.refresh(Some(&kid)).await?;
         }
         let key = keys.keys.get(&kid).ok_or(TokenError::Invalid)?;
-        let claims: Claims = parsed.verify(key)?;
-        check_claims(&claims, &self.0.issuer, &self.0.audience, now())?;
-        Ok(claims)
+        Ok(parsed.verify(key)?)
+    }
+
+    /// The revocations of [`JwksVerifier::subscribe`]; set once.
+    pub(crate) fn set_revocations(&self, revocations: Arc<Revocations>) -> bool {
+        self.0.revocations.set(revocations).is_ok()
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.0.client
     }
 
     fn current(&self) -> Arc<KeySet> {
@@ -277,7 +314,7 @@ impl JwksVerifier {
     }
 
     /// HTTPS, or plain HTTP to loopback, or plain HTTP allowed by the policy.
-    fn check_transport(&self, url: &str) -> Result<(), String> {
+    pub(crate) fn check_transport(&self, url: &str) -> Result<(), String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
         match parsed.scheme() {
             "https" => Ok(()),

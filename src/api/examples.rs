@@ -156,6 +156,19 @@ pub fn examples() -> Vec<(&'static str, Value, Value)> {
             json!({}),
         ),
         ("InvalidField", invalid_field(), json!({})),
+        (
+            "EventPoll",
+            json!({"ack": ["3q2-7wAAAAAAAQ"], "maxEvents": 100, "returnImmediately": false}),
+            json!({}),
+        ),
+        (
+            "EventBatch",
+            json!({
+                "sets": {"4Hk2cVYp9ZqTn3aL": "eyJhbGciOiJSUzI1NiIsImtpZCI6IkRfN3hQcVpRIiwidHlwIjoic2VjZXZlbnQrand0In0.eyJzdWJfaWQiOnt9fQ.c2lnbmF0dXJl"},
+                "moreAvailable": false,
+            }),
+            json!({}),
+        ),
         ("Health", json!({"status": "ok"}), json!({})),
         ("Jwks", json!({"keys": [rsa_key()]}), json!({})),
         (

@@ -93,7 +93,7 @@ impl MeApi {
         state: Data<&AppState>,
         auth: Auth,
     ) -> Result<NoContent, Errors<BEARER>> {
-        if !state.store().users().bump_version(auth.0.user_id).await? {
+        if !crate::auth::users::logout_all(state.store(), auth.0.user_id).await? {
             // Deleted since the bearer check read it: its tokens are gone too.
             return Err(ApiError::invalid_token("the access token has been revoked").into());
         }

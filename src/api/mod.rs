@@ -6,6 +6,7 @@ pub mod body;
 pub mod discovery;
 pub mod docs;
 pub mod errors;
+pub mod events;
 mod examples;
 pub mod fields;
 pub mod introspect;
@@ -32,6 +33,8 @@ pub enum Tag {
     Users,
     /// Public keys and metadata for the services that verify tokens.
     Discovery,
+    /// Revocation events for the services that verify tokens themselves.
+    Events,
     /// Liveness and readiness.
     System,
 }
@@ -39,12 +42,16 @@ pub enum Tag {
 impl Tag {
     /// Every tag, in the order `/docs` shows them (`docs` sorts the spec's
     /// `tags` by it). The `match` makes a new variant a compile error here.
-    pub const ORDER: [Tag; 6] = {
+    pub const ORDER: [Tag; 7] = {
         const fn listed(tag: Tag) -> Tag {
             match tag {
-                Tag::Token | Tag::Me | Tag::Items | Tag::Users | Tag::Discovery | Tag::System => {
-                    tag
-                }
+                Tag::Token
+                | Tag::Me
+                | Tag::Items
+                | Tag::Users
+                | Tag::Discovery
+                | Tag::Events
+                | Tag::System => tag,
             }
         }
         [
@@ -53,6 +60,7 @@ impl Tag {
             listed(Tag::Items),
             listed(Tag::Users),
             listed(Tag::Discovery),
+            listed(Tag::Events),
             listed(Tag::System),
         ]
     };
@@ -67,6 +75,7 @@ pub type Api = (
     items::ItemsApi,
     system::SystemApi,
     discovery::DiscoveryApi,
+    events::EventsApi,
 );
 
 /// The API with its OpenAPI metadata; the same value serves the routes, the

@@ -24,8 +24,12 @@ pub struct AccessClaims {
     pub client_id: String,
     /// The user's token version when minted; any other current version voids it.
     pub ver: i64,
-    /// The token family (login) it descends from.
+    /// The token family (login) it descends from: the bearer check's key.
     pub fam: i64,
+    /// The session id (random, one per login, refreshes included): what
+    /// revocation events name. Absent in tokens of no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 tollgate_resource::registered_claims!(AccessClaims);
@@ -73,8 +77,31 @@ impl AccessTokens {
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign_with_header(&self.header, claims)
+    }
+
+    /// Signs `claims` as a JWT of type `typ` (another than `at+jwt`, such as
+    /// a Security Event Token's `secevent+jwt`) with the current signing key.
+    pub fn sign_typed(
+        &self,
+        typ: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let header = serde_json::json!({
+            "alg": self.ring.signing_alg().as_str(),
+            "typ": typ,
+            "kid": self.ring.signing_kid(),
+        });
+        self.sign_with_header(&URL_SAFE_NO_PAD.encode(header.to_string()), claims)
+    }
+
+    fn sign_with_header(
+        &self,
+        header: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let payload = serde_json::to_vec(claims)?;
-        let message = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(payload));
+        let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
         let signature = self
             .ring
             .signer
@@ -141,6 +168,7 @@ mod tests {
             client_id: "tollgate".into(),
             ver: 1,
             fam: 2,
+            sid: Some("s".into()),
         }
     }
 

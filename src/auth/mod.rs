@@ -3,6 +3,7 @@
 //! accounts. Independent of HTTP: the bearer check that reads requests is
 //! `crate::api::bearer`.
 
+pub mod events;
 pub mod grants;
 pub mod hashes;
 pub mod jwt;

@@ -26,6 +26,9 @@ pub enum Scope {
     /// Call POST /token/introspect (resource servers).
     #[oai(rename = "introspect")]
     Introspect,
+    /// Call POST /events/poll (resource servers receiving revocation events).
+    #[oai(rename = "events")]
+    Events,
 }
 
 crate::scope_enum!(Scope);

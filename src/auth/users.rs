@@ -8,7 +8,8 @@ use crate::{
         scopes::{Scope, ScopeSet},
     },
     db::{
-        DbError, Store,
+        self, DbError, Store,
+        events::{Ending, Reason},
         users::{NewUser, USERS_LOCK, UserRow, UserValues},
     },
     validate,
@@ -176,7 +177,8 @@ pub async fn change(
         password_hash,
         token_version: before.token_version,
     };
-    if ends_sessions(&before, &after) {
+    let ending = ends_sessions(&before, &after);
+    if ending {
         after.token_version += 1;
     }
     let was_admin = !before.disabled && holds_admin(&before.scopes);
@@ -185,6 +187,10 @@ pub async fn change(
         return Err(UserError::LastAdmin);
     }
     let row = tx.write_user(id, &after).await?;
+    if ending {
+        tx.end_sessions(Ending::User(id), Reason::UserChanged, db::now())
+            .await?;
+    }
     tx.commit().await?;
     Ok(row)
 }
@@ -200,9 +206,26 @@ pub async fn delete(store: &Store, id: i64) -> Result<UserRow, UserError> {
     {
         return Err(UserError::LastAdmin);
     }
+    // Before the cascade deletes the families: each live one gets its event.
+    tx.end_sessions(Ending::User(id), Reason::UserDeleted, db::now())
+        .await?;
     tx.delete_user(id).await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// Logout-all: every token of user `id` stops working (its version moves)
+/// and each live session ends with its event, in one transaction. `false`
+/// when there is no such user.
+pub async fn logout_all(store: &Store, id: i64) -> Result<bool, DbError> {
+    let mut tx = store.begin_write(&[]).await?;
+    if !tx.bump_version(id).await? {
+        return Ok(false);
+    }
+    tx.end_sessions(Ending::User(id), Reason::LogoutAll, db::now())
+        .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! admin commands that work on the database directly. Each command takes
 //! only the settings it uses, so its `--help` lists only those.
 
+mod events;
 mod keys;
 mod sessions;
 mod users;
@@ -15,6 +16,7 @@ use crate::{
     config::{Config, ConfigArgs, DatabaseArgs, KeysArgs, KeysConfig, LogArgs, PasswordArgs},
     db::Store,
 };
+pub use events::EventsCommand;
 pub use keys::KeysCommand;
 pub use sessions::SessionsCommand;
 pub use users::UserCommand;
@@ -57,6 +59,13 @@ pub enum Command {
         db: DatabaseArgs,
         #[command(subcommand)]
         command: SessionsCommand,
+    },
+    /// List the recent revocation events (one per ended session).
+    Events {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: EventsCommand,
     },
     /// List, rotate, revoke and reseal the asymmetric signing keys (shared by
     /// every node).
@@ -132,6 +141,12 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
             let result = keys::keys(&store, &config.signing, command).await;
             store.close().await;
             result.map_err(|err| crate::config::name_as_given(&err.to_string(), given).into())
+        }
+        Command::Events { db, command } => {
+            let store = Store::open(&db.url()?, 1, false).await?;
+            let result = events::events(&store, command).await;
+            store.close().await;
+            result
         }
         Command::Sessions { db, command } => {
             let store = Store::open(&db.url()?, 2, false).await?;

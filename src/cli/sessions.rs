@@ -5,7 +5,10 @@ use clap::Subcommand;
 use super::users::{find, rfc3339};
 use crate::{
     app::StartError,
-    db::{self, Store},
+    db::{
+        self, Store,
+        events::{Ending, Reason},
+    },
 };
 
 #[derive(Debug, Subcommand)]
@@ -53,7 +56,11 @@ pub(super) async fn sessions(store: &Store, command: SessionsCommand) -> Result<
             }
         }
         SessionsCommand::Revoke { id: Some(id), .. } => {
-            if !store.tokens().revoke_family(id, now).await? {
+            if store
+                .end_sessions(Ending::Family(id), Reason::Revoked, now)
+                .await?
+                == 0
+            {
                 return Err(format!("no live session with id {id}").into());
             }
             println!("session {id} revoked");
@@ -62,7 +69,9 @@ pub(super) async fn sessions(store: &Store, command: SessionsCommand) -> Result<
             user: Some(name), ..
         } => {
             let user = find(store, &name).await?;
-            let count = store.tokens().revoke_user_families(user.id, now).await?;
+            let count = store
+                .end_sessions(Ending::User(user.id), Reason::Revoked, now)
+                .await?;
             println!("revoked {count} session(s) of {name}");
         }
         SessionsCommand::Revoke { .. } => unreachable!("clap requires an id or --user"),
@@ -73,7 +82,7 @@ pub(super) async fn sessions(store: &Store, command: SessionsCommand) -> Result<
 /// `text` with control and format characters escaped (`\u{1b}`), for a
 /// terminal: a stored value written before they were refused cannot clear
 /// the screen or reorder a line.
-fn printable(text: &str) -> String {
+pub(super) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| match crate::validate::is_unprintable(c) {
             true => c.escape_unicode().to_string(),

@@ -14,7 +14,9 @@
 //! decided in `crate::auth`.
 
 mod auth_cache;
+pub mod bell;
 mod describe;
+pub mod events;
 pub mod items;
 pub mod keys;
 mod postgres;
@@ -118,6 +120,9 @@ struct Inner {
     hot_reads: Option<PgPool>,
     /// The URL with its password masked, for logs.
     shown_url: String,
+    /// Rung when session events are written, by this process at commit or
+    /// (seen by [`Store::watch_events`]) by another.
+    bell: Arc<bell::Bell>,
 }
 
 /// Runs `$body` with `$pool` bound to the store's pool, whichever engine it is,
@@ -203,6 +208,7 @@ impl Store {
             readers,
             hot_reads,
             shown_url,
+            bell: Arc::default(),
         })))
     }
 
@@ -258,15 +264,22 @@ impl Store {
     /// never wait on each other), which serializes the transactions that name
     /// the same lock the way SQLite's single writer does, on every node.
     pub async fn begin_write(&self, locks: &[&str]) -> DbResult<Tx> {
-        deadline(async {
-            Ok(Tx(match self.backend() {
+        let inner = deadline(async {
+            Ok(match self.backend() {
                 Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
                 Backend::Postgres(pool) => {
                     TxInner::Postgres(postgres::begin_locked(pool, locks).await?)
                 }
-            }))
+            })
         })
-        .await
+        .await?;
+        Ok(Tx(
+            inner,
+            TxEvents {
+                bell: self.0.bell.clone(),
+                written: 0,
+            },
+        ))
     }
 
     /// PostgreSQL only: the pool of the hot reads.
@@ -314,7 +327,13 @@ impl Store {
 /// A write transaction from [`Store::begin_write`]; dropped without
 /// [`commit`](Tx::commit), it rolls back. Each table's module adds the
 /// statements it runs inside one.
-pub struct Tx(pub(crate) TxInner);
+pub struct Tx(pub(crate) TxInner, TxEvents);
+
+/// The session events a transaction wrote: at its commit the bell rings.
+struct TxEvents {
+    bell: Arc<bell::Bell>,
+    written: u64,
+}
 
 pub(crate) enum TxInner {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
@@ -323,14 +342,19 @@ pub(crate) enum TxInner {
 
 impl Tx {
     pub async fn commit(self) -> DbResult<()> {
+        let Tx(inner, events) = self;
         deadline(async {
-            match self.0 {
+            match inner {
                 TxInner::Sqlite(tx) => tx.commit().await?,
                 TxInner::Postgres(tx) => tx.commit().await?,
             }
             Ok(())
         })
-        .await
+        .await?;
+        if events.written > 0 {
+            events.bell.written(events.written);
+        }
+        Ok(())
     }
 }
 
@@ -355,30 +379,4 @@ pub fn now_ms() -> i64 {
 
 /// What the storage tests start from.
 #[cfg(test)]
-pub(crate) mod testing {
-    use super::{Store, tokens::NewFamily, users::NewUser, users::UserRow};
-
-    /// A user (`reader`, with `email`) and one live session (family) of theirs.
-    pub async fn user_with_session(store: &Store, email: &str) -> (UserRow, i64) {
-        let user = store
-            .users()
-            .create(&NewUser {
-                username: "reader",
-                password_hash: "x",
-                email: Some(email),
-                full_name: None,
-                scopes: "read:items",
-            })
-            .await
-            .unwrap();
-        let family = NewFamily {
-            user_id: user.id,
-            user_version: user.token_version,
-            scope: "read:items",
-            client_id: "t",
-            expires_at: super::now() + 60,
-        };
-        let fam = store.tokens().start_family(&family, "h", 0).await.unwrap();
-        (user, fam)
-    }
-}
+pub(crate) mod testing;

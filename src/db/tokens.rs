@@ -2,7 +2,11 @@
 
 use sqlx::FromRow;
 
-use super::{DbResult, Store, Tx, on_pool, on_tx};
+use super::{
+    DbResult, Store, Tx,
+    events::{Ending, Reason},
+    on_pool, on_tx,
+};
 
 /// What a bearer token check needs, read in one query: the user as it is now
 /// (which `/users/me` answers with, without a second read) and its family.
@@ -28,6 +32,8 @@ impl AuthRow {
 #[derive(Debug, FromRow)]
 pub struct Grant {
     pub family_id: i64,
+    /// The session id access tokens carry as `sid`.
+    pub sid: String,
     pub user_id: i64,
     pub user_version: i64,
     pub scope: String,
@@ -61,6 +67,8 @@ pub enum Rotation {
 }
 
 pub struct NewFamily<'a> {
+    /// The session id: random, unique (`crate::auth::random_token`).
+    pub sid: &'a str,
     pub user_id: i64,
     pub user_version: i64,
     pub scope: &'a str,
@@ -101,7 +109,8 @@ pub(crate) const AUTH_ROW_SQL: &str =
      FROM users u JOIN token_families f ON f.user_id = u.id
      WHERE u.id = $1 AND f.id = $2";
 
-const GRANT_SQL: &str = "SELECT f.id AS family_id, f.user_id, f.user_version, f.scope, f.client_id,
+const GRANT_SQL: &str =
+    "SELECT f.id AS family_id, f.sid, f.user_id, f.user_version, f.scope, f.client_id,
             f.expires_at, f.revoked_at IS NOT NULL AS revoked, u.scopes AS user_scopes,
             u.disabled AS user_disabled, u.token_version
      FROM token_families f JOIN users u ON u.id = f.user_id WHERE f.id = $1";
@@ -149,8 +158,8 @@ impl Tokens<'_> {
         now: i64,
     ) -> DbResult<i64> {
         const SQL: &str = "INSERT INTO token_families
-                (user_id, user_version, scope, client_id, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+                (user_id, user_version, scope, client_id, created_at, expires_at, sid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
         Ok(on_pool!(self.0, |pool| {
             let mut tx = pool.begin().await?;
             let family_id: i64 = sqlx::query_scalar(SQL)
@@ -160,6 +169,7 @@ impl Tokens<'_> {
                 .bind(family.client_id)
                 .bind(now)
                 .bind(family.expires_at)
+                .bind(family.sid)
                 .fetch_one(&mut *tx)
                 .await?;
             sqlx::query(INSERT_TOKEN_SQL)
@@ -174,7 +184,7 @@ impl Tokens<'_> {
 
     /// The refresh token with this hash, with its family and user.
     pub async fn refresh_state(&self, token_hash: &str) -> DbResult<Option<RefreshState>> {
-        const SQL: &str = "SELECT f.id AS family_id, f.user_id, f.user_version, f.scope,
+        const SQL: &str = "SELECT f.id AS family_id, f.sid, f.user_id, f.user_version, f.scope,
                 f.client_id, f.expires_at, f.revoked_at IS NOT NULL AS revoked,
                 u.scopes AS user_scopes, u.disabled AS user_disabled, u.token_version,
                 u.username, r.created_at AS issued_at, r.spent_at IS NOT NULL AS spent
@@ -227,7 +237,8 @@ impl Tokens<'_> {
                 return Ok(Rotation::Invalid);
             };
             let grant = tx.grant(family_id).await?;
-            tx.revoke_family(family_id, now).await?;
+            tx.end_sessions(Ending::Family(family_id), Reason::RefreshReuse, now)
+                .await?;
             tx.commit().await?;
             return Ok(Rotation::Reused(grant));
         };
@@ -248,45 +259,6 @@ impl Tokens<'_> {
             .map(drop))?;
         tx.commit().await?;
         Ok(Rotation::Rotated(grant))
-    }
-
-    /// Revokes the family of a refresh token, spent or not. Unknown hashes
-    /// change nothing; `true` when a live family was revoked.
-    pub async fn revoke_by_refresh(&self, token_hash: &str, now: i64) -> DbResult<bool> {
-        const SQL: &str = "UPDATE token_families SET revoked_at = $1
-             WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $2)
-               AND revoked_at IS NULL";
-        let done = on_pool!(self.0, |pool| sqlx::query(SQL)
-            .bind(now)
-            .bind(token_hash)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(done == 1)
-    }
-
-    /// `true` when a live family was revoked.
-    pub async fn revoke_family(&self, family_id: i64, now: i64) -> DbResult<bool> {
-        let done = on_pool!(self.0, |pool| sqlx::query(REVOKE_SQL)
-            .bind(now)
-            .bind(family_id)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(done == 1)
-    }
-
-    /// Revokes every live family of a user; returns how many.
-    pub async fn revoke_user_families(&self, user_id: i64, now: i64) -> DbResult<u64> {
-        const SQL: &str =
-            "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
-        let done = on_pool!(self.0, |pool| sqlx::query(SQL)
-            .bind(now)
-            .bind(user_id)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(done)
     }
 
     /// The sessions that can still be used (not revoked, not expired, minted
@@ -326,24 +298,11 @@ impl Tokens<'_> {
     }
 }
 
-const REVOKE_SQL: &str =
-    "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
-
 impl Tx {
     async fn grant(&mut self, family_id: i64) -> DbResult<Grant> {
         Ok(on_tx!(self, |conn| sqlx::query_as(GRANT_SQL)
             .bind(family_id)
             .fetch_one(conn)
             .await)?)
-    }
-
-    async fn revoke_family(&mut self, family_id: i64, now: i64) -> DbResult<()> {
-        on_tx!(self, |conn| sqlx::query(REVOKE_SQL)
-            .bind(now)
-            .bind(family_id)
-            .execute(conn)
-            .await
-            .map(drop))?;
-        Ok(())
     }
 }

@@ -187,18 +187,6 @@ impl Users<'_> {
             .map(drop))?;
         Ok(())
     }
-
-    /// Makes every token minted so far for this user invalid, in one atomic
-    /// statement. `false` when there is no such user.
-    pub async fn bump_version(&self, id: i64) -> DbResult<bool> {
-        const SQL: &str = "UPDATE users SET token_version = token_version + 1 WHERE id = $1";
-        let done = on_pool!(self.0, |pool| sqlx::query(SQL)
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(done == 1)
-    }
 }
 
 /// The statements of a user change, run in a [`Store::begin_write`]
@@ -272,6 +260,18 @@ impl Tx {
             .bind(id)
             .fetch_one(conn)
             .await)?)
+    }
+
+    /// Makes every token minted so far for this user invalid. `false` when
+    /// there is no such user.
+    pub async fn bump_version(&mut self, id: i64) -> DbResult<bool> {
+        const SQL: &str = "UPDATE users SET token_version = token_version + 1 WHERE id = $1";
+        let done = on_tx!(self, |conn| sqlx::query(SQL)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
     }
 
     /// Deletes a user with its items and token families (by cascade).

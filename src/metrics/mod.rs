@@ -26,7 +26,10 @@ use prometheus::{
 };
 use tokio::task::futures::TaskLocalFuture;
 
+mod events;
 mod operations;
+
+pub use events::EventMetrics;
 
 use operations::{METHOD_LABELS, Operations, method_index, method_name};
 
@@ -83,6 +86,7 @@ struct Inner {
     unavailable: IntCounter,
     hash_running: IntGauge,
     hash_waiting: IntGauge,
+    events: EventMetrics,
 }
 
 impl Metrics {
@@ -166,6 +170,7 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let events = EventMetrics::new(&registry);
         let operations = Operations::from_api::<A>();
         Self(Arc::new(Inner {
             registry,
@@ -184,6 +189,7 @@ impl Metrics {
             unavailable,
             hash_running,
             hash_waiting,
+            events,
         }))
     }
 
@@ -211,8 +217,14 @@ impl Metrics {
         self.0.revocations.inc();
     }
 
+    /// The revocation event stream's metrics.
+    pub fn events(&self) -> &EventMetrics {
+        &self.0.events
+    }
+
     /// Every metric in the Prometheus text format.
     pub fn render(&self) -> String {
+        self.0.events.refresh();
         let load = (self.0.hash_load)();
         self.0
             .hash_running

@@ -11,7 +11,7 @@ const WRONG: &str = "wrong-password-1";
 
 /// Every sample of a scrape, keyed by its series as written
 /// (`name{label="value",...}`), and the raw text.
-async fn scrape(app: &TestApp) -> (HashMap<String, f64>, String) {
+pub async fn scrape(app: &TestApp) -> (HashMap<String, f64>, String) {
     let addr = app.metrics_addr.expect("the metrics listener is on");
     let response = app
         .client

@@ -14,13 +14,13 @@ use tollgate::auth::{keys::SigningAlg, keystore::Rotation};
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, challenge};
 
 /// The example as `cargo test` builds it, beside this test binary.
-fn example_binary() -> Option<std::path::PathBuf> {
+pub fn example_binary() -> Option<std::path::PathBuf> {
     let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
     let path = deps.parent()?.join("examples").join("resource_server");
     path.is_file().then_some(path)
 }
 
-struct Running(Child);
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {

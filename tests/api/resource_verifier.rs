@@ -120,6 +120,7 @@ pub fn token(
         client_id: "tollgate".into(),
         ver: 1,
         fam: 1,
+        sid: Some("s1".into()),
     };
     change(&mut claims);
     AccessTokens::from_ring(ring, iss, AUDIENCE)

@@ -243,7 +243,15 @@ fn tags_come_in_the_order_a_user_meets_them() {
         .collect();
     assert_eq!(
         tags,
-        ["Token", "Me", "Items", "Users", "Discovery", "System"]
+        [
+            "Token",
+            "Me",
+            "Items",
+            "Users",
+            "Discovery",
+            "Events",
+            "System"
+        ]
     );
 }
 

@@ -154,7 +154,9 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
     let now = db::now();
     let client_id = login.client_id.unwrap_or(DEFAULT_CLIENT_ID);
     let refresh_token = random_token(REFRESH_TOKEN_BYTES);
+    let sid = random_token(SID_BYTES);
     let family = db::tokens::NewFamily {
+        sid: &sid,
         user_id: user.id,
         user_version: user.token_version,
         scope: &granted.to_string(),
@@ -170,6 +172,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
         user_id: user.id,
         version: user.token_version,
         family_id,
+        sid: &sid,
     };
     let access_token = sign(ctx, &subject, granted, client_id, now)?;
     tracing::info!(user_id = user.id, family_id, "password grant issued");
@@ -227,6 +230,7 @@ pub async fn refresh(
         user_id: grant.user_id,
         version: grant.user_version,
         family_id: grant.family_id,
+        sid: &grant.sid,
     };
     let access_token = sign(ctx, &subject, granted, client_id, now)?;
     tracing::info!(
@@ -247,16 +251,21 @@ pub(super) fn shown(addr: Option<IpAddr>) -> String {
     addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string())
 }
 
-/// Who a token is for: user, version and family.
-struct Subject {
+/// Who a token is for: user, version, family and session id.
+struct Subject<'a> {
     user_id: i64,
     version: i64,
     family_id: i64,
+    sid: &'a str,
 }
+
+/// Random bytes of a session id: unguessable and unique, and telling
+/// nothing of how many logins came before.
+const SID_BYTES: usize = 16;
 
 fn sign(
     ctx: &AuthContext,
-    subject: &Subject,
+    subject: &Subject<'_>,
     scope: ScopeSet,
     client_id: &str,
     now: i64,
@@ -272,6 +281,7 @@ fn sign(
         client_id: client_id.to_owned(),
         ver: subject.version,
         fam: subject.family_id,
+        sid: Some(subject.sid.to_owned()),
     };
     ctx.keys.sign(&claims).map_err(|err| {
         tracing::error!(error = %err, "signing an access token failed");

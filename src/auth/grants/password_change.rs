@@ -10,7 +10,10 @@ use crate::{
         throttle::{self, Verdict},
         users::{self, UserChange, UserError},
     },
-    db::{self, DbError},
+    db::{
+        self, DbError,
+        events::{Ending, Reason},
+    },
 };
 
 /// Why `PUT /users/me/password` refused.
@@ -85,8 +88,11 @@ pub async fn change_own_password(
         Verdict::Failed { session_spent } => {
             if session_spent {
                 ctx.store
-                    .tokens()
-                    .revoke_family(caller.family_id, db::now())
+                    .end_sessions(
+                        Ending::Family(caller.family_id),
+                        Reason::PasswordGuessing,
+                        db::now(),
+                    )
                     .await?;
             }
             tracing::warn!(

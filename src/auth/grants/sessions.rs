@@ -3,18 +3,28 @@
 
 use crate::{
     auth::{AuthContext, sha256_hex},
-    db::{self, DbError},
+    db::{
+        self, DbError,
+        events::{Ending, Reason},
+    },
 };
 
 /// RFC 7009: revokes the family of an access or refresh token. Unknown and
 /// malformed tokens are not an error; `true` when a live session ended.
 pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<bool, DbError> {
-    let now = db::now();
-    let tokens = ctx.store.tokens();
-    let revoked = match ctx.keys.family_of(token) {
-        Some(family_id) => tokens.revoke_family(family_id, now).await?,
-        None => tokens.revoke_by_refresh(&sha256_hex(token), now).await?,
+    let hash;
+    let which = match ctx.keys.family_of(token) {
+        Some(family_id) => Ending::Family(family_id),
+        None => {
+            hash = sha256_hex(token);
+            Ending::RefreshToken(&hash)
+        }
     };
+    let revoked = ctx
+        .store
+        .end_sessions(which, Reason::Revoked, db::now())
+        .await?
+        > 0;
     if revoked {
         tracing::info!(
             event = "session_revoked",

@@ -21,6 +21,7 @@ fn claims() -> AccessClaims {
         client_id: "tollgate".into(),
         ver: 1,
         fam: 2,
+        sid: None,
     }
 }
 
