@@ -2,6 +2,7 @@
 //! admin commands that work on the database directly. Each command takes
 //! only the settings it uses, so its `--help` lists only those.
 
+mod clients;
 mod keys;
 mod sessions;
 mod users;
@@ -15,6 +16,7 @@ use crate::{
     config::{Config, ConfigArgs, DatabaseArgs},
     db::Store,
 };
+pub use clients::ClientCommand;
 pub use keys::KeysCommand;
 pub use sessions::SessionsCommand;
 pub use users::UserCommand;
@@ -45,6 +47,13 @@ pub enum Command {
         db: DatabaseArgs,
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage registered OAuth2 clients.
+    Client {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: ClientCommand,
     },
     /// List and end sessions (logins); never shows a token.
     Sessions {
@@ -119,6 +128,12 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
             let config = settings("keys")?;
             let store = Store::open(&config.database_url, 1, false).await?;
             let result = keys::keys(&store, &config, command).await;
+            store.close().await;
+            result
+        }
+        Command::Client { db, command } => {
+            let store = Store::open(&db.url()?, 2, false).await?;
+            let result = clients::client(&store, command).await;
             store.close().await;
             result
         }

@@ -14,6 +14,7 @@
 //! decided in `crate::auth`.
 
 mod auth_cache;
+pub mod clients;
 pub mod items;
 pub mod keys;
 mod postgres;

@@ -337,6 +337,20 @@ impl Tx {
             .await)?)
     }
 
+    /// Ends every live session (token family) obtained through `client_id`:
+    /// the one place a client's deletion or disabling ends sessions, so
+    /// anything recorded per ended session belongs here. Returns how many.
+    pub async fn end_client_sessions(&mut self, client_id: &str, now: i64) -> DbResult<u64> {
+        const SQL: &str = "UPDATE token_families SET revoked_at = $1
+             WHERE client_id = $2 AND revoked_at IS NULL";
+        Ok(on_tx!(self, |conn| sqlx::query(SQL)
+            .bind(now)
+            .bind(client_id)
+            .execute(conn)
+            .await?
+            .rows_affected()))
+    }
+
     async fn revoke_family(&mut self, family_id: i64, now: i64) -> DbResult<()> {
         on_tx!(self, |conn| sqlx::query(REVOKE_SQL)
             .bind(now)
