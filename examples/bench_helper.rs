@@ -191,7 +191,7 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
             scope,
             client_id: "bench".into(),
             ver: version,
-            fam,
+            fam: Some(fam),
         };
         tokens.push_str(&keys.sign(&claims)?);
         tokens.push('\n');

@@ -82,7 +82,7 @@ impl ItemsApi {
         let rows = state
             .store()
             .items()
-            .list(auth.0.user_id, page.after_id, page.fetch())
+            .list(auth.user()?.user_id, page.after_id, page.fetch())
             .await?;
         let (rows, next_cursor) = page.finish(rows, |row| row.id);
         Ok(Reply(ItemPage {
@@ -102,7 +102,11 @@ impl ItemsApi {
         let item = state
             .store()
             .items()
-            .create(auth.0.user_id, &body.name, body.description.as_deref())
+            .create(
+                auth.user()?.user_id,
+                &body.name,
+                body.description.as_deref(),
+            )
             .await?;
         let location = format!("/items/{}", item.id);
         Ok(ItemCreated::Created(Reply(item.into()), location))
@@ -119,7 +123,7 @@ impl ItemsApi {
         let item = state
             .store()
             .items()
-            .get(auth.0.user_id, id.0)
+            .get(auth.user()?.user_id, id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("item"))?;
         Ok(Reply(item.into()))
@@ -142,7 +146,7 @@ impl ItemsApi {
         let item = state
             .store()
             .items()
-            .update(auth.0.user_id, id.0, &patch)
+            .update(auth.user()?.user_id, id.0, &patch)
             .await?
             .ok_or_else(|| ApiError::not_found("item"))?;
         Ok(Reply(item.into()))
@@ -156,7 +160,12 @@ impl ItemsApi {
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         id: Path<i64>,
     ) -> ApiResult<NoContent> {
-        if !state.store().items().delete(auth.0.user_id, id.0).await? {
+        if !state
+            .store()
+            .items()
+            .delete(auth.user()?.user_id, id.0)
+            .await?
+        {
             return Err(ApiError::not_found("item"));
         }
         Ok(NoContent::Done)

@@ -36,7 +36,7 @@ impl MeApi {
     async fn me(&self, auth: Auth) -> ApiResult<Reply<User>> {
         // The bearer check has just read the row; reading it again would
         // double the database work of this request.
-        Ok(Reply(auth.0.user.into()))
+        Ok(Reply(auth.user()?.user.clone().into()))
     }
 
     /// Change your password
@@ -59,7 +59,7 @@ impl MeApi {
         let addr = remote.as_socket_addr().map(|addr| addr.ip());
         let changed = grants::change_own_password(
             &state.auth,
-            &auth.0,
+            auth.user()?,
             addr,
             &body.current_password,
             &body.new_password,
@@ -86,12 +86,17 @@ impl MeApi {
         operation_id = "logout_all"
     )]
     async fn logout_all(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<NoContent> {
-        if !state.store().users().bump_version(auth.0.user_id).await? {
+        if !state
+            .store()
+            .users()
+            .bump_version(auth.user()?.user_id)
+            .await?
+        {
             return Err(ApiError::not_found("user"));
         }
         tracing::info!(
             event = "logout_all",
-            user_id = auth.0.user_id,
+            user_id = auth.user()?.user_id,
             "every session of the user ended"
         );
         Ok(NoContent::Done)

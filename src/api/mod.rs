@@ -3,6 +3,8 @@
 
 pub mod bearer;
 pub mod body;
+pub mod client_auth;
+pub mod clients;
 pub mod discovery;
 pub mod introspect;
 pub mod items;
@@ -23,6 +25,8 @@ pub enum Tag {
     Me,
     /// Manage users (needs the `admin` scope).
     Users,
+    /// Manage registered OAuth2 clients (needs the `admin` scope).
+    Clients,
     /// The caller's items.
     Items,
     /// Liveness and readiness.
@@ -37,6 +41,7 @@ pub type Api = (
     introspect::IntrospectApi,
     me::MeApi,
     users::UsersApi,
+    clients::ClientsApi,
     items::ItemsApi,
     system::SystemApi,
     discovery::DiscoveryApi,

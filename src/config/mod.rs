@@ -41,6 +41,8 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     pub hash_queue: usize,
     pub cache: bool,
+    /// The built-in public client `tollgate` is on.
+    pub public_client: bool,
     pub server: ServerConfig,
     /// Every setting as given (`describe`), from the declarations.
     settings: Vec<(String, String)>,
@@ -126,6 +128,7 @@ impl TryFrom<ConfigArgs> for Config {
             purge_interval: args.purge_interval,
             hash_queue: args.hash_queue,
             cache: args.cache,
+            public_client: args.public_client,
             server: ServerConfig {
                 header_timeout: args.header_timeout,
                 body_timeout: args.body_timeout,

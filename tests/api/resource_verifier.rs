@@ -119,7 +119,7 @@ pub fn token(
         scope: scope.into(),
         client_id: "tollgate".into(),
         ver: 1,
-        fam: 1,
+        fam: Some(1),
     };
     change(&mut claims);
     AccessTokens::from_ring(ring, iss, AUDIENCE)
