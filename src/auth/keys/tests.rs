@@ -328,17 +328,15 @@ mod documents {
         );
         assert_eq!(
             value["grant_types_supported"],
-            json!(["password", "refresh_token"])
+            json!(["password", "refresh_token", "client_credentials"])
         );
         assert_eq!(value["scopes_supported"], json!(["read:items", "admin"]));
         assert_eq!(
             value["access_token_signing_alg_values_supported"],
             json!(["EdDSA"])
         );
-        assert!(
-            value
-                .get("token_endpoint_auth_signing_alg_values_supported")
-                .is_none()
-        );
+        // private_key_jwt is listed, so its algorithms must be (RFC 8414 §2).
+        let algs = &value["token_endpoint_auth_signing_alg_values_supported"];
+        assert!(algs.as_array().unwrap().contains(&json!("ES256")), "{algs}");
     }
 }
