@@ -123,7 +123,7 @@ impl ClientKey {
 }
 
 /// The `private_key_jwt` fields of a form.
-pub fn assertion_form<'a>(assertion: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn assertion_form(assertion: &str) -> Vec<(&str, &str)> {
     vec![
         ("client_assertion_type", JWT_BEARER),
         ("client_assertion", assertion),
