@@ -4,7 +4,7 @@
 use poem_openapi::{Enum, Object};
 use time::OffsetDateTime;
 
-use super::{Nullable, timestamp};
+use super::{Nullable, strict, timestamp};
 use crate::{
     auth::{
         clients::{AuthMethod, Client, ClientType, GrantType},
@@ -130,38 +130,49 @@ pub struct ClientPage {
     pub next_cursor: Nullable<String>,
 }
 
-/// A client to register.
+/// A client to register. `type` defaults to `public` with method `none`,
+/// else `confidential`; `token_endpoint_auth_method` to
+/// `client_secret_basic` for a confidential client, `none` for a public one.
+// No doc comments on the enum fields: poem-openapi would wrap their `$ref`
+// in an `allOf`, which generators reject for enums.
 #[derive(Debug, Object)]
 pub struct NewClientBody {
     /// 3 to 64 of `A-Z a-z 0-9 . _ -`, not all digits.
-    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{3,64}$"))]
+    #[oai(
+        deserialize_with = "strict::text",
+        validator(pattern = r"^[A-Za-z0-9._-]{3,64}$")
+    )]
     pub client_id: String,
-    #[oai(validator(max_length = 128))]
+    #[oai(deserialize_with = "strict::text", validator(max_length = 128))]
     pub name: Option<String>,
-    /// Default: `public` with method `none`, else `confidential`.
-    #[oai(rename = "type")]
+    #[oai(rename = "type", deserialize_with = "strict::not_null")]
     pub client_type: Option<ClientTypeName>,
-    /// Default: `client_secret_basic` (confidential), `none` (public).
+    #[oai(deserialize_with = "strict::not_null")]
     pub token_endpoint_auth_method: Option<AuthMethodName>,
-    #[oai(validator(min_items = 1))]
+    #[oai(deserialize_with = "strict::not_null", validator(min_items = 1))]
     pub grant_types: Vec<GrantTypeName>,
     /// None when absent.
+    #[oai(deserialize_with = "strict::not_null")]
     pub scopes: Option<Vec<Scope>>,
     /// For `private_key_jwt`: an RFC 7517 JWK Set of public keys.
+    #[oai(deserialize_with = "strict::not_null")]
     pub jwks: Option<serde_json::Value>,
 }
 
 /// Absent fields are left as they are.
 #[derive(Debug, Object)]
 pub struct ClientUpdate {
-    #[oai(validator(max_length = 128))]
+    #[oai(deserialize_with = "strict::text", validator(max_length = 128))]
     pub name: Option<String>,
-    #[oai(validator(min_items = 1))]
+    #[oai(deserialize_with = "strict::not_null", validator(min_items = 1))]
     pub grant_types: Option<Vec<GrantTypeName>>,
+    #[oai(deserialize_with = "strict::not_null")]
     pub scopes: Option<Vec<Scope>>,
     /// `true` ends every session obtained through the client.
+    #[oai(deserialize_with = "strict::not_null")]
     pub disabled: Option<bool>,
     /// For `private_key_jwt` clients: replaces the registered keys.
+    #[oai(deserialize_with = "strict::not_null")]
     pub jwks: Option<serde_json::Value>,
 }
 

@@ -158,28 +158,34 @@ async fn settle(
     client: Option<Client>,
 ) -> Result<Client, ClientAuthError> {
     let client = client.filter(|client| !client.disabled);
-    let keys = Counters::client(client_id, addr);
+    // A name no client can have is counted under one placeholder, so the
+    // counters' keys stay short and printable whatever was sent.
+    let counted = match crate::validate::client_id(client_id) {
+        Ok(()) => client_id,
+        Err(_) => "-",
+    };
+    let keys = Counters::client(counted, addr);
     let verdict =
         throttle::settle_cheap(&ctx.store, &ctx.policy.throttle, &keys, client.is_some()).await?;
     match (verdict, client) {
         (Verdict::Refused { retry_after }, _) => {
             tracing::warn!(
                 event = "client_auth_refused",
-                client_id,
+                client_id = counted,
                 retry_after,
                 "client authentication refused by the throttle"
             );
             Err(ClientAuthError::TooManyAttempts { retry_after })
         }
         (Verdict::Passed, Some(client)) => Ok(client),
-        _ => Err(fail(Some(client_id), "wrong credentials, or disabled")),
+        _ => Err(fail(Some(counted), "wrong credentials, or disabled")),
     }
 }
 
 fn fail(client_id: Option<&str>, reason: &'static str) -> ClientAuthError {
     tracing::info!(
         event = "client_auth_failed",
-        client_id = client_id.unwrap_or("-"),
+        client_id = ?client_id.unwrap_or("-"),
         reason,
         "client authentication failed"
     );
