@@ -89,9 +89,8 @@ impl IntrospectApi {
     /// token with the `introspect` scope, or authenticates as a registered
     /// confidential client whose scopes include `introspect` (HTTP Basic,
     /// `client_secret` or `private_key_jwt`, as at `POST /token`). A live
-    /// access or refresh token
-    /// answers its claims; a revoked, expired, spent, malformed or foreign
-    /// one answers `{"active": false}`.
+    /// access or refresh token answers its claims; a revoked, expired,
+    /// spent, malformed or foreign one answers `{"active": false}`.
     #[oai(
         path = "/token/introspect",
         method = "post",
