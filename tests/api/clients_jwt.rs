@@ -160,3 +160,25 @@ async fn private_or_symmetric_keys_are_refused_at_registration() {
         );
     }
 }
+
+/// The same assertion sent to two nodes at once: the unique key admits
+/// exactly one.
+#[tokio::test]
+async fn one_assertion_raced_on_two_nodes_is_accepted_once() {
+    let a = TestApp::spawn().await;
+    let b = a.sibling().await;
+    let key = ClientKey::generate("k1");
+    jwt_client(&a, &key).await;
+    for _ in 0..5 {
+        let assertion = key.assertion(&a, "signer");
+        let form = grant(&assertion);
+        let (first, second) = tokio::join!(a.token_request(&form), b.token_request(&form));
+        let statuses = [first.status(), second.status()];
+        assert_eq!(
+            statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(statuses.contains(&StatusCode::UNAUTHORIZED), "{statuses:?}");
+    }
+}
