@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--users N] [--duration SECONDS] [--database URL]
 #   bench/run.sh --logins [--duration SECONDS]
+#   bench/run.sh --clients [--duration SECONDS] [--database URL]
 #
 #   --users N       also seed N users by direct inserts and compare GET /users/me
 #                   with 10 users against N users (env BENCH_USERS; 0 skips it;
@@ -16,6 +17,9 @@
 #                   (bcrypt 12 and 10, OWASP's five Argon2id ones), each on a
 #                   fresh SQLite file; logins/s per core and peak RSS beside
 #                   Keycloak's 15 per vCPU. Writes bench/results-logins.md
+#   --clients       only client grants (bench/clients.sh): client_credentials
+#                   and refresh grants per second, RS256 and EdDSA, beside the
+#                   signing and fsync limits. Writes bench/results-clients.md
 #
 # The server runs as a user runs it: default settings (log level info, text
 # lines, standard error sent to a file). A second node at TOLLGATE_LOG=warn
@@ -39,7 +43,8 @@ while [ $# -gt 0 ]; do
         --database) DATABASE=$2; shift 2 ;;
         --database=*) DATABASE=${1#*=}; shift ;;
         --logins) LOGINS_ONLY=yes; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        --clients) shift; exec ./bench/clients.sh "$@" ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done

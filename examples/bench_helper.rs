@@ -6,6 +6,10 @@
 //! bench_helper seed DATABASE_URL TOTAL      insert users until there are TOTAL
 //! bench_helper mint DATABASE_URL N FILE     access tokens for N random users
 //! bench_helper start ADDR LOG -- CMD...     start CMD, time it until /healthz answers
+//! bench_helper sign-rate ALG SECONDS        access tokens one core signs per CPU
+//!                                           second with a fresh ALG key (the signing limit)
+//! bench_helper fsync-rate DIR SECONDS       write-and-fdatasync rounds per second of
+//!                                           a file in DIR (the commit limit)
 //! ```
 //!
 //! `seed` and `mint` write straight to the database (no bcrypt per user, no
@@ -52,6 +56,8 @@ fn main() -> Result<()> {
         "seed" => runtime()?.block_on(seed(arg(1)?, arg(2)?.parse()?)),
         "mint" => runtime()?.block_on(mint(arg(1)?, arg(2)?.parse()?, arg(3)?)),
         "start" if arg(3)? == "--" => start(arg(1)?, arg(2)?, &args[4..]),
+        "sign-rate" => sign_rate(arg(1)?, arg(2)?.parse()?),
+        "fsync-rate" => fsync_rate(arg(1)?, arg(2)?.parse()?),
         other => Err(format!("unknown command `{other}`").into()),
     }
 }
@@ -92,6 +98,66 @@ fn hash_cpu(rounds: usize) -> Result<()> {
         .collect::<Option<Vec<_>>>()
         .map_or(wall, median);
     println!("cpu_ms={cpu:.2} wall_ms={wall:.2} profile={profile}");
+    Ok(())
+}
+
+/// Prints `signs_per_cpu_s=...`: client_credentials-shaped access tokens
+/// signed on this thread per second of its own CPU time.
+fn sign_rate(alg: &str, seconds: f64) -> Result<()> {
+    use tollgate::auth::keys::{KeyRing, SigningAlg, generate};
+    let alg: SigningAlg = alg
+        .parse()
+        .map_err(|_| format!("unknown algorithm {alg}"))?;
+    let now = db::now();
+    let record = generate(alg, now, now, None)?;
+    let ring = KeyRing::from_records(&[record], now, None)?;
+    let keys = AccessTokens::from_ring(ring, "http://127.0.0.1:8000", "tollgate");
+    let claims = AccessClaims {
+        iss: "http://127.0.0.1:8000".into(),
+        aud: "tollgate".into(),
+        sub: "bench-client".into(),
+        exp: now + 900,
+        iat: now,
+        jti: random_token(16),
+        scope: "admin".into(),
+        client_id: "bench-client".into(),
+        ver: 1,
+        fam: None,
+    };
+    let start = thread_cpu_ns().ok_or("no per-thread CPU clock")?;
+    let budget = (seconds * 1e9) as u64;
+    let mut signed = 0u64;
+    loop {
+        for _ in 0..16 {
+            std::hint::black_box(keys.sign(&claims)?);
+        }
+        signed += 16;
+        let used = thread_cpu_ns().ok_or("no per-thread CPU clock")? - start;
+        if used >= budget {
+            println!("signs_per_cpu_s={:.0}", signed as f64 / (used as f64 / 1e9));
+            return Ok(());
+        }
+    }
+}
+
+/// Prints `fsyncs_per_s=...`: rounds of a 4 KiB write and `fdatasync` of one
+/// file in `dir` per wall second (what one durable commit at least costs).
+fn fsync_rate(dir: &str, seconds: f64) -> Result<()> {
+    let path = std::path::Path::new(dir).join("bench-fsync.tmp");
+    let mut file = std::fs::File::create(&path)?;
+    let block = [7u8; 4096];
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        file.write_all(&block)?;
+        file.sync_data()?;
+        rounds += 1;
+    }
+    std::fs::remove_file(&path)?;
+    println!(
+        "fsyncs_per_s={:.0}",
+        rounds as f64 / start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
