@@ -53,7 +53,7 @@ for engine in "${ENGINES[@]}"; do
     say "$engine: ${COMMIT_LIMIT[$engine]} serial durable commits/s"
 done
 for alg in "${ALGS[@]}"; do
-    SIGN_LIMIT[$alg]=$("$HELPER" sign-rate "$alg" 2 | sed -n 's/.*per_core_s=\([0-9.]*\).*/\1/p')
+    SIGN_LIMIT[$alg]=$("$HELPER" sign-rate "$alg" 2 | sed -n 's/.*signs_per_cpu_s=\([0-9.]*\).*/\1/p')
     say "$alg: ${SIGN_LIMIT[$alg]} access tokens signed per core-second"
 done
 
@@ -127,7 +127,7 @@ git diff --quiet HEAD -- ':!bench/results-grants.md' 2>/dev/null || commit="$com
     echo "- server: release build, default settings but the algorithm, one node per engine and algorithm, each on a fresh database; wrk pinned to core 0"
     echo "- client_credentials: $CC_CONNS connections, HTTP Basic (client_secret_basic); refresh: $REFRESH_CONNS chains, each presenting the refresh token its last answer returned (every grant rotates, so a commit each)"
     echo "- per core used: 1 s ÷ the server's CPU time per grant (utime + stime over the measurement); per machine core: grants/s ÷ $CORES"
-    echo "- signing limit: access tokens one thread signs per second of its CPU time, with tollgate's own signer and a fresh key; commit limit: serial single-row commits per second on one connection, with the server's durability settings"
+    echo "- signing limit: access tokens one thread signs per second of its CPU time, with tollgate's own signer and a fresh key, a client_credentials token's claims; commit limit: serial single-row commits per second on one connection, with the server's durability settings"
     echo
     echo "| limit | per second |"
     echo "|---|---:|"

@@ -48,7 +48,7 @@ fn claims() -> AccessClaims {
         scope: "read:items write:items".into(),
         client_id: "tollgate".into(),
         ver: 1,
-        fam: 7,
+        fam: Some(7),
         sid: Some("q3Jt0pVd8sKx1mWn5bZc7g".into()),
     }
 }

@@ -4,7 +4,9 @@ no hand-written HTTP here, every call goes through the generated code.
 
 Environment: E2E_BASE_URL, E2E_CLIENT_USER, E2E_CLIENT_PASSWORD (a user
 holding read:items and write:items), E2E_CLIENT_DIR (the folder holding the
-generated `tollgate_client` package).
+generated `tollgate_client` package), E2E_POST_CLIENT_ID and
+E2E_POST_CLIENT_SECRET (a client_secret_post client allowed
+client_credentials, holding admin).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tollgate_client import AuthenticatedClient, Client  # noqa: E402
 from tollgate_client.api.items import create_item, get_item, list_items  # noqa: E402
 from tollgate_client.api.me import get_me  # noqa: E402
 from tollgate_client.api.token import issue_token  # noqa: E402
+from tollgate_client.api.users import list_users  # noqa: E402
 from tollgate_client.models import (  # noqa: E402
     ErrorBody,
     Item,
@@ -28,6 +31,7 @@ from tollgate_client.models import (  # noqa: E402
     TokenRequest,
     TokenRequestGrantType,
     User,
+    UserPage,
 )
 
 BASE = os.environ["E2E_BASE_URL"]
@@ -96,3 +100,30 @@ say(f"GET /items: ItemPage with {len(page.data)} item(s), the new one among them
 again = get_item.sync(client=authed, id=item.id)
 check(isinstance(again, Item) and again.description == "from e2e/client_check.py", f"GET /items/{{id}} gave {again!r}")
 say(f"GET /items/{item.id}: the same item")
+
+# client_credentials through the same generated TokenRequest model, with the
+# client's id and secret in the form (client_secret_post).
+machine = issue_token.sync_detailed(
+    client=anonymous,
+    body=TokenRequest(
+        grant_type="client_credentials",
+        client_id=os.environ["E2E_POST_CLIENT_ID"],
+        client_secret=os.environ["E2E_POST_CLIENT_SECRET"],
+    ),
+)
+check(
+    machine.status_code == 200 and isinstance(machine.parsed, TokenBody),
+    f"POST /token (client_credentials) answered {machine.status_code}: {machine.content!r}",
+)
+check(not machine.parsed.refresh_token, "a client_credentials answer carries a refresh token")
+say(f"POST /token client_credentials: 200 TokenBody(scope={machine.parsed.scope!r}), no refresh token")
+as_client = AuthenticatedClient(base_url=BASE, token=machine.parsed.access_token, raise_on_unexpected_status=True)
+users = list_users.sync(client=as_client)
+check(isinstance(users, UserPage) and any(u.username == USER for u in users.data), f"GET /users gave {users!r}")
+say(f"GET /users with the client token: UserPage with {len(users.data)} user(s)")
+refused = get_me.sync_detailed(client=as_client)
+check(
+    refused.status_code == 403 and isinstance(refused.parsed, ErrorBody) and refused.parsed.error == "forbidden",
+    f"GET /users/me with a client token gave {refused.status_code} {refused.parsed!r}",
+)
+say("GET /users/me with the client token: 403 ErrorBody(error='forbidden')")

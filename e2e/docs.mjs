@@ -1,5 +1,6 @@
 // Browser test of tollgate's Swagger UI (/docs), as a person would use it:
-// Authorize with the OAuth2 password flow, then "Try it out" / "Execute".
+// Authorize with the OAuth2 password flow, then "Try it out" / "Execute";
+// then the clientCredentials flow as a registered client.
 //
 // Drives Debian's Chromium (/usr/bin/chromium) through playwright-core, which
 // never downloads a browser of its own. Run by e2e/run.sh, which starts the
@@ -8,6 +9,8 @@
 //   E2E_BASE_URL          http://127.0.0.1:PORT
 //   E2E_READER_USER/_PASSWORD    a user holding read:items
 //   E2E_NOREAD_USER/_PASSWORD    a user without read:items
+//   E2E_CC_CLIENT_ID/_SECRET     a client_secret_basic client allowed
+//                                client_credentials, holding admin
 //   E2E_OUT               where the screenshots go
 //   E2E_CHROMIUM          the browser (default /usr/bin/chromium)
 
@@ -25,6 +28,7 @@ const BASE = env('E2E_BASE_URL');
 const READER = { username: env('E2E_READER_USER'), password: env('E2E_READER_PASSWORD') };
 const NOREAD = { username: env('E2E_NOREAD_USER'), password: env('E2E_NOREAD_PASSWORD') };
 const ADMIN = { username: 'admin', password: env('E2E_ADMIN_PASSWORD') };
+const CC = { id: env('E2E_CC_CLIENT_ID'), secret: env('E2E_CC_CLIENT_SECRET') };
 const OUT = env('E2E_OUT');
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_MS = 20_000;
@@ -41,12 +45,17 @@ const expect = (condition, message) => {
   if (!condition) throw new Error(message);
 };
 
+/** The Authorize dialog's block of one OAuth2 flow (the dialog shows one
+ * per flow the scheme declares). */
+const flowBlock = (page, flow) =>
+  page.locator('.dialog-ux .modal-ux .auth-container', { hasText: `(OAuth2, ${flow})` });
+
 /** Opens the Authorize dialog, runs the password flow, checks the token
  * endpoint's answer, and closes the dialog. */
 async function authorize(page, user, scopes) {
   await page.locator('.swagger-ui .auth-wrapper button.authorize').click();
-  const dialog = page.locator('.dialog-ux .modal-ux');
-  await dialog.waitFor();
+  await page.locator('.dialog-ux .modal-ux').waitFor();
+  const dialog = flowBlock(page, 'password');
   // The dialog offers exactly the scopes of the spec's security scheme.
   const offered = await dialog
     .locator('input[id$="-password-checkbox-OAuth2"]')
@@ -86,19 +95,62 @@ async function authorize(page, user, scopes) {
   log(`authorized as ${user.username} with scope "${granted}"`);
 }
 
-async function logout(page) {
+async function logout(page, flow = 'password') {
   await page.locator('.swagger-ui .auth-wrapper button.authorize').click();
-  const dialog = page.locator('.dialog-ux .modal-ux');
-  await dialog.waitFor();
+  const modal = page.locator('.dialog-ux .modal-ux');
+  await modal.waitFor();
+  const dialog = flowBlock(page, flow);
   await dialog.locator('button', { hasText: 'Logout' }).click();
-  await dialog.locator('#oauth_username').waitFor();
+  await dialog.locator('button.authorize').waitFor();
   // Logout leaves no scope of the login ticked.
   const ticked = await dialog
     .locator('input[type="checkbox"]')
     .evaluateAll((boxes) => boxes.filter((box) => box.checked).map((box) => box.id));
   expect(ticked.length === 0, `after Logout these boxes are still ticked: ${ticked}`);
   await dialog.locator('button.btn-done').click();
-  await dialog.waitFor({ state: 'detached' });
+  await modal.waitFor({ state: 'detached' });
+}
+
+/** The clientCredentials flow of the Authorize dialog, as a registered
+ * client: its id and secret, the ticked scopes; checks what was sent and
+ * the token endpoint's answer. */
+async function authorizeClient(page, client, scopes) {
+  await page.locator('.swagger-ui .auth-wrapper button.authorize').click();
+  const modal = page.locator('.dialog-ux .modal-ux');
+  await modal.waitFor();
+  const dialog = flowBlock(page, 'clientCredentials');
+  const offered = await dialog
+    .locator('input[id$="-clientCredentials-checkbox-OAuth2"]')
+    .evaluateAll((boxes) => boxes.map((box) => box.id.replace(/-clientCredentials-checkbox-OAuth2$/, '')));
+  expect(
+    [...offered].sort().join(' ') === [...SPEC_SCOPES].sort().join(' '),
+    `the clientCredentials flow offers [${offered}], the spec declares [${SPEC_SCOPES}]`,
+  );
+  await dialog.locator('#client_id_clientCredentials').fill(client.id);
+  await dialog.locator('#client_secret_clientCredentials').fill(client.secret);
+  for (const scope of scopes) {
+    await dialog.locator(`label[for="${scope}-clientCredentials-checkbox-OAuth2"]`).click();
+  }
+  const [token] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/token'),
+    dialog.locator('button.authorize').click(),
+  ]);
+  const sent = new URLSearchParams(token.request().postData() ?? '');
+  expect(
+    sent.get('grant_type') === 'client_credentials',
+    `the flow sent grant_type=${sent.get('grant_type')}`,
+  );
+  expect(
+    token.status() === 200,
+    `POST /token answered ${token.status()}: ${await token.text()} (sent ${[...sent.keys()]})`,
+  );
+  const body = await token.json();
+  expect(body.scope === scopes.join(' '), `the client token carries scope "${body.scope}"`);
+  expect(body.refresh_token === undefined, 'a client_credentials answer carries a refresh token');
+  await dialog.locator('button', { hasText: 'Logout' }).waitFor();
+  await dialog.locator('button.btn-done').click();
+  await modal.waitFor({ state: 'detached' });
+  log(`authorized as client ${client.id} with scope "${body.scope}"`);
 }
 
 /** Expands an operation, clicks "Try it out" (filling in the JSON `body`, if
@@ -273,6 +325,25 @@ try {
   expect(user.status === '201', `POST /users shows ${user.status}: ${user.body}`);
   expect(user.body.includes('"made-in-docs"'), `POST /users shows no user: ${user.body}`);
   log('POST /users: 201');
+
+  begin('Logout');
+  await logout(page);
+
+  begin(`Authorize (clientCredentials flow) as client ${CC.id}, ticking admin`);
+  await authorizeClient(page, CC, ['admin']);
+
+  begin('Try it out + Execute GET /users with the client token');
+  const listed = await execute(page, 'operations-Users-list_users', '/users');
+  expect(listed.status === '200', `GET /users shows ${listed.status}: ${listed.body}`);
+  expect(listed.body.includes('"made-in-docs"'), `GET /users does not list made-in-docs: ${listed.body}`);
+  log('GET /users: 200');
+
+  begin('Execute GET /users/me with the client token');
+  const notUser = await execute(page, 'operations-Me-get_me', '/users/me');
+  expect(notUser.status === '403', `GET /users/me shows ${notUser.status}, expected 403: ${notUser.body}`);
+  expect(notUser.body.includes('"forbidden"'), `the 403 body does not say forbidden: ${notUser.body}`);
+  log('GET /users/me: 403 forbidden');
+  await logout(page, 'clientCredentials');
   expect(failures.length === 0, failures.join('; '));
 
   begin('screenshot');

@@ -1,10 +1,15 @@
 """Verifies a tollgate access token the way a Python resource server would:
 from the RFC 8414 metadata to the JWKS, with PyJWT's PyJWKClient, and checks
-that introspection tells a live token from a revoked one.
+that introspection tells a live token from a revoked one; then the same
+for a registered client's own token (client_credentials, HTTP Basic), and
+introspection by a client authenticated with its own credentials.
 
-Environment: E2E_BASE_URL, E2E_ADMIN_USER, E2E_ADMIN_PASSWORD.
+Environment: E2E_BASE_URL, E2E_ADMIN_USER, E2E_ADMIN_PASSWORD,
+E2E_CC_CLIENT_ID, E2E_CC_CLIENT_SECRET (a client_secret_basic client allowed
+client_credentials, holding admin and introspect).
 """
 
+import base64
 import json
 import os
 import sys
@@ -16,11 +21,15 @@ import jwt
 BASE = os.environ["E2E_BASE_URL"]
 
 
-def call(method, path, form=None, token=None):
+def call(method, path, form=None, token=None, basic=None):
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     request = urllib.request.Request(BASE + path, data=data, method=method)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
+    if basic:
+        # RFC 6749 §2.3.1: each part form-urlencoded, then joined by ":".
+        pair = ":".join(urllib.parse.quote_plus(part) for part in basic)
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
     with urllib.request.urlopen(request) as response:
         body = response.read()
         return response.status, (json.loads(body) if body else None)
@@ -63,6 +72,28 @@ def main():
     _, revoked = call("POST", "/token/introspect", {"token": tokens["access_token"]}, inspector)
     assert revoked == {"active": False}, revoked
     print("  [introspect] live, then inactive once its session was revoked")
+
+    client = (os.environ["E2E_CC_CLIENT_ID"], os.environ["E2E_CC_CLIENT_SECRET"])
+    _, issued = call("POST", "/token", {"grant_type": "client_credentials", "scope": "admin"}, basic=client)
+    assert "refresh_token" not in issued and issued["scope"] == "admin", issued
+    key = jwt.PyJWKClient(metadata["jwks_uri"]).get_signing_key_from_jwt(issued["access_token"])
+    claims = jwt.decode(
+        issued["access_token"],
+        key.key,
+        algorithms=metadata["access_token_signing_alg_values_supported"],
+        audience="tollgate",
+        issuer=issuer,
+    )
+    assert claims["sub"] == client[0] and claims["client_id"] == client[0], claims
+    assert "sid" not in claims, claims
+    assert "client_credentials" in metadata["grant_types_supported"], metadata
+    print(f"  [pyjwt] client_credentials token of client {claims['sub']} verified from the JWKS")
+    _, status = call("POST", "/token/introspect", {"token": issued["access_token"]}, basic=client)
+    assert status["active"] is True and status["sub"] == client[0], status
+    user = login("read:items")["access_token"]
+    _, seen = call("POST", "/token/introspect", {"token": user}, basic=client)
+    assert seen["active"] is True and seen["username"] == os.environ["E2E_ADMIN_USER"], seen
+    print("  [introspect] a client authenticated by HTTP Basic introspects its own and a user's token")
 
 
 if __name__ == "__main__":

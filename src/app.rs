@@ -57,6 +57,7 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
             throttle: config.throttle.clone(),
+            public_client: config.public_client,
         },
     });
     Ok(AppState::new(State {
@@ -296,18 +297,24 @@ pub async fn purge(state: &AppState) -> Result<(), db::DbError> {
         .await?;
     let stale = now - state.config.throttle.window.as_secs() as i64;
     let counters = store.purge_failures(stale, now).await?;
+    // An assertion past its `exp` (with the leeway) is refused anyway.
+    let assertions = store
+        .clients()
+        .purge_assertions(now - tollgate_resource::token::LEEWAY_SECS as i64)
+        .await?;
     // A retired key verifies until every token it signed has expired.
     let keys = store
         .keys()
         .prune(now - grace - tollgate_resource::token::LEEWAY_SECS as i64)
         .await?;
-    if families + events + counters + keys > 0 {
+    if families + events + counters + keys + assertions > 0 {
         tracing::info!(
             families,
             events,
             counters,
             keys,
-            "purged expired sessions, events, counters and keys"
+            assertions,
+            "purged expired sessions, events, counters, keys and client assertions"
         );
     }
     Ok(())

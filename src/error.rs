@@ -20,10 +20,13 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_request",
     "invalid_grant",
     "unsupported_grant_type",
+    "unauthorized_client",
+    "invalid_client",
     "invalid_scope",
     "invalid_token",
     "insufficient_scope",
     "unauthorized",
+    "forbidden",
     "not_found",
     "conflict",
     "payload_too_large",
@@ -35,7 +38,7 @@ pub const ERROR_CODES: &[&str] = &[
 /// The body of every error response.
 #[derive(Debug, Clone, Object)]
 pub struct ErrorBody {
-    /// A code from RFC 6749 §5.2, RFC 6750 §3.1, or `unauthorized`, `not_found`,
+    /// A code from RFC 6749 §5.2, RFC 6750 §3.1, or `unauthorized`, `forbidden`, `not_found`,
     /// `conflict`, `payload_too_large`, `too_many_requests`, `internal_error`,
     /// `unavailable`.
     pub error: String,
@@ -143,7 +146,9 @@ pub enum ApiError {
     /// No access token (`unauthorized`), or one that is not valid (`invalid_token`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    /// The token lacks the scope this operation needs (`insufficient_scope`).
+    /// The token lacks the scope this operation needs (`insufficient_scope`),
+    /// or is a client's own token at an operation on the caller's own
+    /// account or items (`forbidden`).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
     /// No such resource for this caller (`not_found`).
@@ -216,6 +221,19 @@ impl ApiError {
                 format!("this operation needs the scope(s): {needed}"),
             ),
             format!("Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{needed}\""),
+        )
+    }
+
+    /// A client's own token at an operation on "the caller's own" account
+    /// or items: no scope would help, so the challenge names none.
+    pub fn not_a_user() -> Self {
+        Self::Forbidden(
+            ErrorBody::new(
+                "forbidden",
+                "this operation acts on the caller's own account or items; \
+                 a client's own token has neither: use a user's token",
+            ),
+            format!("Bearer realm=\"{REALM}\""),
         )
     }
 

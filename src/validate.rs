@@ -20,6 +20,21 @@ pub fn username(name: &str) -> Result<(), String> {
     }
 }
 
+/// Client ids: 3 to 64 of `A-Z a-z 0-9 . _ -`, never all digits (a
+/// client's `sub` must never equal a user's, which is the user's id).
+pub fn client_id(id: &str) -> Result<(), String> {
+    let ok = (3..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !id.bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err("client_id must be 3 to 64 characters of A-Z a-z 0-9 . _ -, not all digits".into())
+    }
+}
+
 /// A light check: one `@` with something on both sides, no spaces.
 pub fn email(email: &str) -> Result<(), String> {
     let ok = email.chars().count() <= MAX_EMAIL_CHARS

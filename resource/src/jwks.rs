@@ -148,22 +148,24 @@ pub struct AuthorizationServerMetadata {
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
     pub jwks_uri: String,
-    /// `password` and `refresh_token`.
+    /// `password`, `refresh_token` and `client_credentials`.
     pub grant_types_supported: Vec<String>,
     /// Empty: there is no authorization endpoint.
     pub response_types_supported: Vec<String>,
     pub scopes_supported: Vec<String>,
-    /// `none`: client credentials are accepted and ignored.
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt`, and
+    /// `none` for public clients.
     pub token_endpoint_auth_methods_supported: Vec<String>,
-    /// `none`: revocation needs no client authentication.
+    /// What `private_key_jwt` assertions may be signed with.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// As at the token endpoint.
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
-    // No `introspection_endpoint_auth_methods_supported`: introspection takes
-    // a bearer access token with the `introspect` scope (RFC 7662 §2.1), which
-    // is no client authentication method; RFC 8414 lets the field be left out
-    // when the methods are learned otherwise.
-    /// The algorithm access tokens are signed with (not an RFC 8414 field:
-    /// the token endpoint takes no signed client assertions, so
-    /// `token_endpoint_auth_signing_alg_values_supported` is left out).
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// The confidential clients' methods (a bearer token with the
+    /// `introspect` scope is accepted too, RFC 7662 §2.1).
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// The algorithm access tokens are signed with (not an RFC 8414 field).
     pub access_token_signing_alg_values_supported: Vec<String>,
 }
 
@@ -180,15 +182,36 @@ impl AuthorizationServerMetadata {
             revocation_endpoint: at("/token/revoke"),
             introspection_endpoint: at("/token/introspect"),
             jwks_uri: at(JWKS_PATH),
-            grant_types_supported: strings(&["password", "refresh_token"]),
+            grant_types_supported: strings(&["password", "refresh_token", "client_credentials"]),
             response_types_supported: Vec::new(),
             scopes_supported: strings(scopes),
-            token_endpoint_auth_methods_supported: strings(&["none"]),
-            revocation_endpoint_auth_methods_supported: strings(&["none"]),
+            token_endpoint_auth_methods_supported: strings(&CLIENT_AUTH_METHODS),
+            token_endpoint_auth_signing_alg_values_supported: strings(CLIENT_ASSERTION_ALGS),
+            revocation_endpoint_auth_methods_supported: strings(&CLIENT_AUTH_METHODS),
+            revocation_endpoint_auth_signing_alg_values_supported: strings(CLIENT_ASSERTION_ALGS),
+            introspection_endpoint_auth_methods_supported: strings(&CLIENT_AUTH_METHODS[..3]),
+            introspection_endpoint_auth_signing_alg_values_supported: strings(
+                CLIENT_ASSERTION_ALGS,
+            ),
             access_token_signing_alg_values_supported: strings(&[alg.as_str()]),
         }
     }
 }
+
+/// The client authentication methods tollgate takes (RFC 7591 names); the
+/// last, `none`, is for public clients, which cannot introspect.
+pub const CLIENT_AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+
+/// The algorithms a `private_key_jwt` assertion may be signed with:
+/// asymmetric ones only.
+pub const CLIENT_ASSERTION_ALGS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
 
 /// The `Cache-Control` of the JWKS: caches may keep it for `max_age`, which
 /// is also how long a new key waits before it signs.

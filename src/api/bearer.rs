@@ -12,24 +12,43 @@ use std::sync::OnceLock;
 use poem::{Request, http::Method};
 use poem_openapi::{OpenApi, SecurityScheme, auth::Bearer};
 
-pub use crate::auth::Caller;
+pub use crate::auth::{Caller, ClientCaller, Principal};
 use crate::{
-    auth::scopes::{Scope, ScopeEnum, ScopeSet, ScopeSetOf},
+    auth::{
+        grants::client_token_is_live,
+        scopes::{Scope, ScopeEnum, ScopeSet, ScopeSetOf},
+    },
     error::ApiError,
     resource::scopes::{DeclaredScopes, matched_pattern},
     state::AppState,
 };
 
-/// OAuth2 password flow: get a token at `/token`, send it as
+/// OAuth2: a user's token by the password flow, or a registered client's
+/// own by the client credentials flow, both at `/token`; send it as
 /// `Authorization: Bearer <token>`.
 #[derive(SecurityScheme)]
 #[oai(
     rename = "OAuth2",
     ty = "oauth2",
-    flows(password(token_url = "/token", scopes = "Scope")),
+    flows(
+        password(token_url = "/token", scopes = "Scope"),
+        client_credentials(token_url = "/token", scopes = "Scope")
+    ),
     checker = "check"
 )]
-pub struct Auth(pub Caller);
+pub struct Auth(pub Principal);
+
+impl Auth {
+    /// The user behind the token, for the operations on "the caller's own"
+    /// account or items; a client's own token is refused there with 403
+    /// (it has no account and no items).
+    pub fn user(&self) -> Result<&Caller, ApiError> {
+        match &self.0 {
+            Principal::User(user) => Ok(user),
+            Principal::Client(_) => Err(ApiError::not_a_user()),
+        }
+    }
+}
 
 /// The scopes each operation declared, by route pattern and then method. A
 /// service has a few dozen patterns at most: a list, compared by length
@@ -127,37 +146,58 @@ pub fn query_token_refused() -> ApiError {
 
 /// The checker poem-openapi calls with the bearer value of every request to
 /// an operation that takes [`Auth`].
-async fn check(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+async fn check(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    Ok(principal(req, &bearer.token).await?)
+}
+
+/// Who the bearer `token` of `req` speaks for, once the token, its user or
+/// client, and the matched operation's scopes have been checked.
+pub async fn principal(req: &Request, token: &str) -> Result<Principal, ApiError> {
     let ctx = &req
         .data::<AppState>()
         .expect("the application state is attached to every request")
         .auth;
     if has_query_token(req) {
-        return Err(query_token_refused().into());
+        return Err(query_token_refused());
     }
     let claims = ctx
         .keys
-        .verify(&bearer.token)
+        .verify(token)
         .map_err(|err| ApiError::invalid_token(err.description()))?;
     let revoked = || ApiError::invalid_token("the access token has been revoked");
+    let Some(family_id) = claims.fam else {
+        // A client's own token: the client is read like a user is.
+        if !client_token_is_live(ctx, &claims)
+            .await
+            .map_err(ApiError::from)?
+        {
+            return Err(revoked());
+        }
+        let granted = ScopeSet::parse_lenient(&claims.scope);
+        scope_table().authorize(req, granted)?;
+        return Ok(Principal::Client(ClientCaller {
+            client_id: claims.client_id,
+            scopes: granted,
+        }));
+    };
     let user_id: i64 = claims.sub.parse().map_err(|_| revoked())?;
     let row = ctx
         .store
-        .auth_row(user_id, claims.fam)
+        .auth_row(user_id, family_id)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(revoked)?;
     if !row.admits(claims.ver) {
-        return Err(revoked().into());
+        return Err(revoked());
     }
     let user = row.user;
     let granted = ScopeSet::parse_lenient(&claims.scope);
     scope_table().authorize(req, granted)?;
-    Ok(Caller {
+    Ok(Principal::User(Caller {
         user_id,
         username: user.username.clone(),
         scopes: granted,
-        family_id: claims.fam,
+        family_id,
         user,
-    })
+    }))
 }

@@ -18,7 +18,7 @@ use super::{Tag, examples::examples, service};
 use crate::error::{ApiError, ERROR_CODES, ErrorBody, FieldLocation, InvalidField};
 
 /// The grant types `/token` takes; the first is the one Swagger UI preselects.
-pub const GRANT_TYPES: &[&str] = &["password", "refresh_token"];
+pub const GRANT_TYPES: &[&str] = &["password", "refresh_token", "client_credentials"];
 
 /// The spec as JSON: `openapi/openapi.json`, `/openapi.json`, Swagger UI's.
 pub fn spec() -> String {

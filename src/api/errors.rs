@@ -105,6 +105,12 @@ impl<const S: u16> From<UserError> for Errors<S> {
     }
 }
 
+impl<const S: u16> From<crate::auth::clients::ClientError> for Errors<S> {
+    fn from(err: crate::auth::clients::ClientError) -> Self {
+        Self(err.into())
+    }
+}
+
 impl<const S: u16> From<HashError> for Errors<S> {
     fn from(err: HashError) -> Self {
         Self(err.into())

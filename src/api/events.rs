@@ -3,25 +3,36 @@
 
 use std::collections::BTreeMap;
 
-use poem::web::Data;
-use poem_openapi::{Object, OpenApi};
+use poem::{Request, web::Data, web::RemoteAddr};
+use poem_openapi::{Object, OpenApi, SecurityScheme};
 
 use crate::{
     api::{
         Tag,
         bearer::Auth,
         body::Body,
-        errors::{Errors, SCOPED, WITH_BODY},
+        client_auth::{self, ClientFields},
+        errors::{Errors, SCOPED, TOO_MANY_REQUESTS, WITH_BODY},
         models::strict,
         reply::Reply,
     },
     auth::{
+        Principal,
         events::{self, MAX_ACKS, MAX_EVENTS, MAX_JTI_BYTES, PollError, PollRequest, Receiver},
         scopes::Scope,
     },
     error::ApiError,
     state::AppState,
 };
+
+/// A receiver's bearer token with the `events` scope, or else its client
+/// credentials in HTTP Basic (the body is JSON, so no form methods).
+#[derive(SecurityScheme)]
+pub enum PollAuth {
+    Bearer(Auth),
+    #[oai(fallback)]
+    Client,
+}
 
 /// RFC 8936 §2.4's poll request; every field is optional.
 #[derive(Debug, Object)]
@@ -72,9 +83,23 @@ impl EventsApi {
     async fn poll(
         &self,
         state: Data<&AppState>,
-        #[oai(scope = "Scope::Events")] auth: Auth,
+        req: &Request,
+        remote: &RemoteAddr,
+        #[oai(scope = "Scope::Events")] auth: PollAuth,
         body: Body<PollBody>,
-    ) -> Result<Reply<PollReply>, Errors<{ SCOPED | WITH_BODY }>> {
+    ) -> Result<Reply<PollReply>, Errors<{ SCOPED | WITH_BODY | TOO_MANY_REQUESTS }>> {
+        let principal = match auth {
+            PollAuth::Bearer(auth) => auth.0,
+            PollAuth::Client => {
+                let addr = remote.as_socket_addr().map(|addr| addr.ip());
+                let fields = ClientFields::default();
+                client_auth::bearer_or_client(&state, req, addr, fields, Scope::Events).await?
+            }
+        };
+        let receiver = match &principal {
+            Principal::User(user) => Receiver::user(user.user_id),
+            Principal::Client(client) => Receiver::client(&client.client_id),
+        };
         let body = body.0;
         let ack = body.ack.unwrap_or_default();
         if ack.len() > MAX_ACKS || ack.iter().any(|jti| jti.len() > MAX_JTI_BYTES) {
@@ -90,7 +115,6 @@ impl EventsApi {
                 ApiError::invalid_body_field("maxEvents", format!("at most {MAX_EVENTS}")).into(),
             );
         }
-        let receiver = Receiver::user(auth.0.user_id);
         let request = PollRequest {
             ack,
             max_events,

@@ -37,12 +37,44 @@ fn item() -> Value {
     })
 }
 
+/// The client authentication methods, as the metadata lists them.
+const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+/// A generated client secret (shown once).
+const SECRET: &str = "q8Vn3xT0bJ5mZk2LwR7aYc9sHd1uFp4eGi6oNtBv0Ws";
+
+fn client() -> Value {
+    json!({
+        "client_id": "user-sync",
+        "name": "Nightly user sync",
+        "type": "confidential",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "grant_types": ["client_credentials"],
+        "scopes": ["admin"],
+        "disabled": false,
+        "created_at": CREATED,
+    })
+}
+
+/// A registered public key of a `private_key_jwt` client.
+fn rsa_public_key() -> Value {
+    let mut key = rsa_key();
+    key["kid"] = json!("user-sync-2026");
+    key
+}
+
 fn invalid_field() -> Value {
     json!({"in": "body", "name": "name", "message": "must be a string of 1 to 200 characters"})
 }
 
 /// `(schema, its example, examples of the properties it leaves out)`.
 pub fn examples() -> Vec<(&'static str, Value, Value)> {
+    let mut registered = client();
+    registered["client_secret"] = json!(SECRET);
     vec![
         (
             "TokenRequest",
@@ -55,6 +87,8 @@ pub fn examples() -> Vec<(&'static str, Value, Value)> {
                 "refresh_token": "",
                 "client_id": "",
                 "client_secret": "",
+                "client_assertion_type": "",
+                "client_assertion": "",
             }),
         ),
         (
@@ -71,12 +105,26 @@ pub fn examples() -> Vec<(&'static str, Value, Value)> {
         (
             "RevokeRequest",
             json!({}),
-            json!({"token": "", "token_type_hint": "", "client_id": "", "client_secret": ""}),
+            json!({
+                "token": "",
+                "token_type_hint": "",
+                "client_id": "",
+                "client_secret": "",
+                "client_assertion_type": "",
+                "client_assertion": "",
+            }),
         ),
         (
             "IntrospectionRequest",
             json!({}),
-            json!({"token": "", "token_type_hint": ""}),
+            json!({
+                "token": "",
+                "token_type_hint": "",
+                "client_id": "",
+                "client_secret": "",
+                "client_assertion_type": "",
+                "client_assertion": "",
+            }),
         ),
         (
             "Introspection",
@@ -157,6 +205,48 @@ pub fn examples() -> Vec<(&'static str, Value, Value)> {
         ),
         ("InvalidField", invalid_field(), json!({})),
         (
+            "Client",
+            client(),
+            json!({"jwks": {"keys": [rsa_public_key()]}}),
+        ),
+        (
+            "ClientPage",
+            json!({"data": [client()], "next_cursor": CURSOR}),
+            json!({}),
+        ),
+        (
+            "RegisteredClient",
+            registered,
+            json!({"jwks": {"keys": [rsa_public_key()]}}),
+        ),
+        (
+            "ClientSecret",
+            json!({"client_id": "user-sync", "client_secret": SECRET}),
+            json!({}),
+        ),
+        (
+            "NewClientBody",
+            json!({
+                "client_id": "user-sync",
+                "name": "Nightly user sync",
+                "type": "confidential",
+                "token_endpoint_auth_method": "client_secret_basic",
+                "grant_types": ["client_credentials"],
+                "scopes": ["admin"],
+            }),
+            json!({"jwks": {"keys": [rsa_public_key()]}}),
+        ),
+        (
+            "ClientUpdate",
+            json!({"name": "Nightly user sync (v2)"}),
+            json!({
+                "grant_types": ["client_credentials"],
+                "scopes": ["admin", "introspect"],
+                "disabled": true,
+                "jwks": {"keys": [rsa_public_key()]},
+            }),
+        ),
+        (
             "EventPoll",
             json!({"ack": ["3q2-7wAAAAAAAQ"], "maxEvents": 100, "returnImmediately": false}),
             json!({}),
@@ -188,11 +278,15 @@ pub fn examples() -> Vec<(&'static str, Value, Value)> {
                 "revocation_endpoint": format!("{ISSUER}/token/revoke"),
                 "introspection_endpoint": format!("{ISSUER}/token/introspect"),
                 "jwks_uri": format!("{ISSUER}/.well-known/jwks.json"),
-                "grant_types_supported": ["password", "refresh_token"],
+                "grant_types_supported": ["password", "refresh_token", "client_credentials"],
                 "response_types_supported": [],
-                "scopes_supported": ["read:items", "write:items", "admin", "introspect"],
-                "token_endpoint_auth_methods_supported": ["none"],
-                "revocation_endpoint_auth_methods_supported": ["none"],
+                "scopes_supported": ["read:items", "write:items", "admin", "introspect", "events"],
+                "token_endpoint_auth_methods_supported": AUTH_METHODS,
+                "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+                "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+                "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+                "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+                "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
                 "access_token_signing_alg_values_supported": ["RS256"],
             }),
             json!({}),

@@ -1,19 +1,31 @@
 //! `POST /token/introspect` (RFC 7662), for resource servers that must know
 //! whether a token is still live, revocations included.
 
-use poem::web::Data;
-use poem_openapi::{Object, OpenApi, payload::Form, payload::Json};
+use poem::{Request, web::Data, web::RemoteAddr};
+use poem_openapi::{Object, OpenApi, SecurityScheme, payload::Form, payload::Json};
 use serde::Deserialize;
 
 use crate::{
-    api::Tag,
-    api::bearer::Auth,
-    api::errors::{Errors, SCOPED, WITH_BODY},
+    api::{
+        Tag,
+        bearer::Auth,
+        client_auth::{self, ClientFields},
+        errors::{Errors, SCOPED, TOO_MANY_REQUESTS, WITH_BODY},
+    },
     auth::{grants, scopes::Scope},
     error::ApiError,
     state::AppState,
     validate::MAX_FORM_FIELD_BYTES,
 };
+
+/// A resource server's bearer token, or else its client credentials (HTTP
+/// Basic or in the form), read by the handler.
+#[derive(SecurityScheme)]
+pub enum IntrospectAuth {
+    Bearer(Auth),
+    #[oai(fallback)]
+    Client,
+}
 
 /// The form of `POST /token/introspect` (RFC 7662 §2.1).
 #[derive(Debug, Default, Object, Deserialize)]
@@ -24,6 +36,13 @@ pub struct IntrospectionRequest {
     pub token: String,
     /// `access_token` or `refresh_token`; a hint only.
     pub token_type_hint: Option<String>,
+    /// A confidential client authenticating in the form, as at `POST /token`.
+    pub client_id: Option<String>,
+    #[oai(write_only)]
+    pub client_secret: Option<String>,
+    pub client_assertion_type: Option<String>,
+    #[oai(write_only)]
+    pub client_assertion: Option<String>,
 }
 
 /// RFC 7662 §2.2. A token that is not live answers `{"active": false}` and
@@ -71,9 +90,11 @@ impl IntrospectApi {
     /// Introspect a token
     ///
     /// RFC 7662, for resource servers: the caller presents its own access
-    /// token with the `introspect` scope. A live access or refresh token
-    /// answers its claims; a revoked, expired, spent, malformed or foreign
-    /// one answers `{"active": false}`.
+    /// token with the `introspect` scope, or authenticates as a registered
+    /// confidential client whose scopes include `introspect` (HTTP Basic,
+    /// `client_secret` or `private_key_jwt`, as at `POST /token`). A live
+    /// access or refresh token answers its claims; a revoked, expired,
+    /// spent, malformed or foreign one answers `{"active": false}`.
     #[oai(
         path = "/token/introspect",
         method = "post",
@@ -82,9 +103,15 @@ impl IntrospectApi {
     async fn introspect(
         &self,
         state: Data<&AppState>,
-        #[oai(scope = "Scope::Introspect")] _auth: Auth,
+        req: &Request,
+        remote: &RemoteAddr,
+        #[oai(scope = "Scope::Introspect")] auth: IntrospectAuth,
         form: Form<IntrospectionRequest>,
-    ) -> Result<IntrospectResponse, Errors<{ SCOPED | WITH_BODY }>> {
+    ) -> Result<IntrospectResponse, Errors<{ SCOPED | WITH_BODY | TOO_MANY_REQUESTS }>> {
+        if let IntrospectAuth::Client = auth {
+            let addr = remote.as_socket_addr().map(|addr| addr.ip());
+            caller_client(&state, req, addr, &form.0).await?;
+        }
         let token = form.0.token;
         if token.is_empty() || token.len() > MAX_FORM_FIELD_BYTES {
             return Err(ApiError::invalid_body_field(
@@ -100,7 +127,7 @@ impl IntrospectApi {
                 active: true,
                 scope: Some(live.scope),
                 client_id: Some(live.client_id),
-                username: Some(live.username),
+                username: live.username,
                 token_type: Some(live.token_type.to_owned()),
                 exp: Some(live.exp),
                 iat: Some(live.iat),
@@ -112,4 +139,26 @@ impl IntrospectApi {
             None => Introspection::default(),
         })))
     }
+}
+
+/// The caller of an introspection request that carried no usable bearer
+/// token: a confidential client whose scopes include `introspect`.
+async fn caller_client(
+    state: &AppState,
+    req: &Request,
+    addr: Option<std::net::IpAddr>,
+    form: &IntrospectionRequest,
+) -> Result<(), ApiError> {
+    fn read(value: &Option<String>) -> Option<&str> {
+        value.as_deref().filter(|v| !v.is_empty())
+    }
+    let fields = ClientFields {
+        client_id: read(&form.client_id),
+        client_secret: read(&form.client_secret),
+        assertion_type: read(&form.client_assertion_type),
+        assertion: read(&form.client_assertion),
+    };
+    client_auth::bearer_or_client(state, req, addr, fields, Scope::Introspect)
+        .await
+        .map(drop)
 }

@@ -83,7 +83,7 @@ impl ItemsApi {
         let rows = state
             .store()
             .items()
-            .list(auth.0.user_id, page.after_id, page.fetch())
+            .list(auth.user()?.user_id, page.after_id, page.fetch())
             .await?;
         let (rows, next_cursor) = page.finish(rows, |row| row.id);
         Ok(Reply(ItemPage {
@@ -103,7 +103,11 @@ impl ItemsApi {
         let item = state
             .store()
             .items()
-            .create(auth.0.user_id, &body.name, body.description.as_deref())
+            .create(
+                auth.user()?.user_id,
+                &body.name,
+                body.description.as_deref(),
+            )
             .await?;
         let location = format!("/items/{}", item.id);
         Ok(ItemCreated::Created(Reply(item.into()), location))
@@ -120,7 +124,7 @@ impl ItemsApi {
         let item = state
             .store()
             .items()
-            .get(auth.0.user_id, id.0)
+            .get(auth.user()?.user_id, id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("item"))?;
         Ok(Reply(item.into()))
@@ -143,7 +147,7 @@ impl ItemsApi {
         let item = state
             .store()
             .items()
-            .update(auth.0.user_id, id.0, &patch)
+            .update(auth.user()?.user_id, id.0, &patch)
             .await?
             .ok_or_else(|| ApiError::not_found("item"))?;
         Ok(Reply(item.into()))
@@ -157,7 +161,12 @@ impl ItemsApi {
         #[oai(scope = "Scope::WriteItems")] auth: Auth,
         id: Path<i64>,
     ) -> Result<NoContent, Errors<{ SCOPED | NOT_FOUND }>> {
-        if !state.store().items().delete(auth.0.user_id, id.0).await? {
+        if !state
+            .store()
+            .items()
+            .delete(auth.user()?.user_id, id.0)
+            .await?
+        {
             return Err(ApiError::not_found("item").into());
         }
         Ok(NoContent::Done)

@@ -6,7 +6,7 @@ use poem_openapi::{Object, OpenApi};
 use crate::{
     api::bearer::Auth,
     api::body::Body,
-    api::errors::{BEARER, Errors, TOO_MANY_REQUESTS, WITH_BODY},
+    api::errors::{BEARER, Errors, FORBIDDEN, TOO_MANY_REQUESTS, WITH_BODY},
     api::reply::Reply,
     api::{
         Tag,
@@ -34,10 +34,10 @@ pub struct MeApi;
 impl MeApi {
     /// Read your account
     #[oai(path = "/users/me", method = "get", operation_id = "get_me")]
-    async fn me(&self, auth: Auth) -> Result<Reply<User>, Errors<BEARER>> {
+    async fn me(&self, auth: Auth) -> Result<Reply<User>, Errors<{ BEARER | FORBIDDEN }>> {
         // The bearer check has just read the row; reading it again would
         // double the database work of this request.
-        Ok(Reply(auth.0.user.into()))
+        Ok(Reply(auth.user()?.user.clone().into()))
     }
 
     /// Change your password
@@ -56,11 +56,11 @@ impl MeApi {
         remote: &RemoteAddr,
         auth: Auth,
         body: Body<PasswordChange>,
-    ) -> Result<NoContent, Errors<{ BEARER | WITH_BODY | TOO_MANY_REQUESTS }>> {
+    ) -> Result<NoContent, Errors<{ BEARER | FORBIDDEN | WITH_BODY | TOO_MANY_REQUESTS }>> {
         let addr = remote.as_socket_addr().map(|addr| addr.ip());
         let changed = grants::change_own_password(
             &state.auth,
-            &auth.0,
+            auth.user()?,
             addr,
             &body.current_password,
             &body.new_password,
@@ -92,14 +92,14 @@ impl MeApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-    ) -> Result<NoContent, Errors<BEARER>> {
-        if !crate::auth::users::logout_all(state.store(), auth.0.user_id).await? {
+    ) -> Result<NoContent, Errors<{ BEARER | FORBIDDEN }>> {
+        if !crate::auth::users::logout_all(state.store(), auth.user()?.user_id).await? {
             // Deleted since the bearer check read it: its tokens are gone too.
             return Err(ApiError::invalid_token("the access token has been revoked").into());
         }
         tracing::info!(
             event = "logout_all",
-            user_id = auth.0.user_id,
+            user_id = auth.user()?.user_id,
             "every session of the user ended"
         );
         Ok(NoContent::Done)

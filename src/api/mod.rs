@@ -3,6 +3,8 @@
 
 pub mod bearer;
 pub mod body;
+pub mod client_auth;
+pub mod clients;
 pub mod discovery;
 pub mod docs;
 pub mod errors;
@@ -31,6 +33,8 @@ pub enum Tag {
     Items,
     /// Manage users (needs the `admin` scope).
     Users,
+    /// Manage registered OAuth2 clients (needs the `admin` scope).
+    Clients,
     /// Public keys and metadata for the services that verify tokens.
     Discovery,
     /// Revocation events for the services that verify tokens themselves.
@@ -42,13 +46,14 @@ pub enum Tag {
 impl Tag {
     /// Every tag, in the order `/docs` shows them (`docs` sorts the spec's
     /// `tags` by it). The `match` makes a new variant a compile error here.
-    pub const ORDER: [Tag; 7] = {
+    pub const ORDER: [Tag; 8] = {
         const fn listed(tag: Tag) -> Tag {
             match tag {
                 Tag::Token
                 | Tag::Me
                 | Tag::Items
                 | Tag::Users
+                | Tag::Clients
                 | Tag::Discovery
                 | Tag::Events
                 | Tag::System => tag,
@@ -59,6 +64,7 @@ impl Tag {
             listed(Tag::Me),
             listed(Tag::Items),
             listed(Tag::Users),
+            listed(Tag::Clients),
             listed(Tag::Discovery),
             listed(Tag::Events),
             listed(Tag::System),
@@ -72,6 +78,7 @@ pub type Api = (
     introspect::IntrospectApi,
     me::MeApi,
     users::UsersApi,
+    clients::ClientsApi,
     items::ItemsApi,
     system::SystemApi,
     discovery::DiscoveryApi,

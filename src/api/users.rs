@@ -148,7 +148,7 @@ impl UsersApi {
         let user = users::create(state.store(), &state.auth.hasher, &new).await?;
         tracing::info!(
             event = "user_created",
-            by = admin.0.user_id,
+            by = %admin.0.actor(),
             user_id = user.id,
             username = ?user.username,
             scopes = %user.scopes,
@@ -199,7 +199,7 @@ impl UsersApi {
         let user = users::change(state.store(), &state.auth.hasher, id.0, change).await?;
         tracing::info!(
             event = "user_changed",
-            by = admin.0.user_id,
+            by = %admin.0.actor(),
             user_id = user.id,
             fields = ?fields,
             "user changed"
@@ -221,7 +221,7 @@ impl UsersApi {
         let user = users::delete(state.store(), id.0).await?;
         tracing::info!(
             event = "user_deleted",
-            by = admin.0.user_id,
+            by = %admin.0.actor(),
             user_id = user.id,
             username = ?user.username,
             "user deleted"

@@ -14,7 +14,8 @@ use crate::auth::keys::{KeyRing, Verifier};
 pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
-    /// The user id, as a string.
+    /// The user id, as a string; or, on a client's own token, its
+    /// `client_id` (never all digits, so never a user's id).
     pub sub: String,
     pub exp: i64,
     pub iat: i64,
@@ -22,10 +23,14 @@ pub struct AccessClaims {
     /// Space-delimited granted scopes.
     pub scope: String,
     pub client_id: String,
-    /// The user's token version when minted; any other current version voids it.
+    /// The user's (or, on a client's own token, the client's) token version
+    /// when minted; any other current version voids it.
     pub ver: i64,
     /// The token family (login) it descends from: the bearer check's key.
-    pub fam: i64,
+    /// Absent on a client's own token (`client_credentials`), which is how
+    /// the two are told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<i64>,
     /// The session id (random, one per login, refreshes included): what
     /// revocation events name. Absent in tokens of no session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,7 +172,7 @@ mod tests {
             scope: "read:items".into(),
             client_id: "tollgate".into(),
             ver: 1,
-            fam: 2,
+            fam: Some(2),
             sid: Some("s".into()),
         }
     }
@@ -185,7 +190,7 @@ mod tests {
     fn verifies_its_own_tokens() {
         let keys = keys();
         let token = keys.sign(&claims()).unwrap();
-        assert_eq!(keys.verify(&token).unwrap().fam, 2);
+        assert_eq!(keys.verify(&token).unwrap().fam, Some(2));
         assert_eq!(keys.family_of(&token), Some(2));
     }
 

@@ -3,6 +3,7 @@
 //! accounts. Independent of HTTP: the bearer check that reads requests is
 //! `crate::api::bearer`.
 
+pub mod clients;
 pub mod events;
 pub mod grants;
 pub mod hashes;
@@ -48,6 +49,40 @@ pub struct Caller {
     pub user: crate::db::users::UserRow,
 }
 
+/// A registered client calling with its own token (`client_credentials`).
+#[derive(Debug, Clone)]
+pub struct ClientCaller {
+    pub client_id: String,
+    /// The scopes granted to this token.
+    pub scopes: scopes::ScopeSet,
+}
+
+/// Whoever a valid access token speaks for: a user (through a session), or
+/// a client for itself.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User(Caller),
+    Client(ClientCaller),
+}
+
+impl Principal {
+    /// The scopes granted to the token.
+    pub fn scopes(&self) -> scopes::ScopeSet {
+        match self {
+            Principal::User(user) => user.scopes,
+            Principal::Client(client) => client.scopes,
+        }
+    }
+
+    /// Who acted, for the security log: `user:<id>` or `client:<client_id>`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::User(user) => format!("user:{}", user.user_id),
+            Principal::Client(client) => format!("client:{}", client.client_id),
+        }
+    }
+}
+
 /// Shared by every request (the bearer checker reads it from the request's
 /// [`AppState`](crate::state::AppState)).
 pub type Authority = Arc<AuthContext>;
@@ -58,6 +93,9 @@ pub struct Policy {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub throttle: ThrottleConfig,
+    /// Whether the built-in public client `tollgate` serves requests that
+    /// name no client (`TOLLGATE_PUBLIC_CLIENT`).
+    pub public_client: bool,
 }
 
 /// `bytes` bytes from the operating system's CSPRNG, URL-safe base64 encoded.

@@ -20,7 +20,7 @@ pub enum Scope {
     /// Create, change and delete your own items.
     #[oai(rename = "write:items")]
     WriteItems,
-    /// Manage users.
+    /// Manage users and clients.
     #[oai(rename = "admin")]
     Admin,
     /// Call POST /token/introspect (resource servers).
@@ -195,6 +195,10 @@ impl<S: ScopeEnum> ScopeSetOf<S> {
 
     pub fn union(self, other: Self) -> Self {
         Self::from_bits(self.bits | other.bits)
+    }
+
+    pub fn intersection(self, other: Self) -> Self {
+        Self::from_bits(self.bits & other.bits)
     }
 
     pub fn has(self, scope: S) -> bool {

@@ -70,6 +70,23 @@ impl Counters {
         }
     }
 
+    /// The counters of a client authentication: per (client, address) and
+    /// per address, never per client alone, so that no outsider can lock a
+    /// client out by failing as it from elsewhere. `client:` keys cannot
+    /// clash with a username's `pair:` keys.
+    pub fn client(client_id: &str, addr: Option<IpAddr>) -> Self {
+        let addr = addr.map(address_group);
+        Self {
+            pair: Some(format!(
+                "client:{client_id}|{}",
+                addr.as_deref().unwrap_or("-")
+            )),
+            user: None,
+            addr: addr.map(|addr| format!("addr:{addr}")),
+            session: None,
+        }
+    }
+
     /// Counts wrong answers of this session (token family) too.
     pub fn with_session(mut self, family_id: i64) -> Self {
         self.session = Some(format!("session:{family_id}"));
@@ -197,6 +214,29 @@ pub async fn settle(
     };
     tx.commit().await?;
     Ok(verdict)
+}
+
+/// [`settle`] for an attempt whose credentials were cheap to check (a
+/// client's secret or assertion): a success with no counter on its keys
+/// passes after one read, without a write transaction, so that a busy
+/// client's every grant does not commit; anything else settles as usual.
+pub async fn settle_cheap(
+    store: &Store,
+    config: &ThrottleConfig,
+    keys: &Counters,
+    matched: bool,
+) -> DbResult<Verdict> {
+    if matched && keys.user.is_none() && keys.session.is_none() {
+        let names: Vec<&str> = [&keys.pair, &keys.addr]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if !store.any_failures(&names).await? {
+            return Ok(Verdict::Passed);
+        }
+    }
+    settle(store, config, keys, matched).await
 }
 
 /// 1 s at the limit, doubling per further failure, never over `cap_ms`.

@@ -2,6 +2,7 @@
 //! admin commands that work on the database directly. Each command takes
 //! only the settings it uses, so its `--help` lists only those.
 
+mod clients;
 mod events;
 mod keys;
 mod sessions;
@@ -16,6 +17,7 @@ use crate::{
     config::{Config, ConfigArgs, DatabaseArgs, KeysArgs, KeysConfig, LogArgs, PasswordArgs},
     db::Store,
 };
+pub use clients::ClientCommand;
 pub use events::EventsCommand;
 pub use keys::KeysCommand;
 pub use sessions::SessionsCommand;
@@ -52,6 +54,13 @@ pub enum Command {
         password: PasswordArgs,
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage registered OAuth2 clients.
+    Client {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: ClientCommand,
     },
     /// List and end sessions (logins); never shows a token.
     Sessions {
@@ -145,6 +154,12 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), StartError> {
         Command::Events { db, command } => {
             let store = Store::open(&db.url()?, 1, false).await?;
             let result = events::events(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Client { db, command } => {
+            let store = Store::open(&db.url()?, 2, false).await?;
+            let result = clients::client(&store, command).await;
             store.close().await;
             result
         }

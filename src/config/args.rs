@@ -244,6 +244,18 @@ pub struct ConfigArgs {
     )]
     pub cache: bool,
 
+    /// `off` removes the built-in public client `tollgate` (password and
+    /// refresh grants for requests that name no client): every token request
+    /// must then name a registered client allowed the grant.
+    #[arg(
+        long,
+        env = "TOLLGATE_PUBLIC_CLIENT",
+        default_value = "on",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+    )]
+    pub public_client: bool,
+
     /// How often expired refresh tokens and stale counters are deleted.
     #[arg(long, env = "TOLLGATE_PURGE_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub purge_interval: Duration,

@@ -49,6 +49,8 @@ pub struct Config {
     pub metrics_bind: Option<SocketAddr>,
     pub hash_queue: usize,
     pub cache: bool,
+    /// The built-in public client `tollgate` is on.
+    pub public_client: bool,
     pub server: ServerConfig,
     /// Browser origins allowed to call the token and discovery endpoints.
     pub cors_origins: CorsOrigins,
@@ -109,6 +111,7 @@ impl TryFrom<ConfigArgs> for Config {
             purge_interval: args.purge_interval,
             hash_queue: args.hash_queue,
             cache: args.cache,
+            public_client: args.public_client,
             server: ServerConfig {
                 header_timeout: args.header_timeout,
                 body_timeout: args.body_timeout,

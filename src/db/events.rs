@@ -39,6 +39,7 @@ pub enum Reason {
     UserChanged,
     UserDeleted,
     ClientDeleted,
+    ClientDisabled,
 }
 
 impl Reason {
@@ -51,6 +52,7 @@ impl Reason {
             Reason::UserChanged => "user_changed",
             Reason::UserDeleted => "user_deleted",
             Reason::ClientDeleted => "client_deleted",
+            Reason::ClientDisabled => "client_disabled",
         }
     }
 }

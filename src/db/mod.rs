@@ -15,6 +15,7 @@
 
 mod auth_cache;
 pub mod bell;
+pub mod clients;
 mod describe;
 pub mod events;
 pub mod items;

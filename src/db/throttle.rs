@@ -82,6 +82,24 @@ impl Tx {
 }
 
 impl Store {
+    /// Whether any of `keys` has a counter, read outside a transaction (a
+    /// hint only: the decision is taken in `settle`'s transaction).
+    pub async fn any_failures(&self, keys: &[&str]) -> DbResult<bool> {
+        const SQL: &str = "SELECT COUNT(*) FROM login_failures WHERE key = $1 OR key = $2";
+        let (first, second) = match keys {
+            [] => return Ok(false),
+            [one] => (*one, *one),
+            [one, two, ..] => (*one, *two),
+        };
+        debug_assert!(keys.len() <= 2, "any_failures reads two keys at most");
+        let count: i64 = super::on_pool!(self, |pool| sqlx::query_scalar(SQL)
+            .bind(first)
+            .bind(second)
+            .fetch_one(pool)
+            .await)?;
+        Ok(count > 0)
+    }
+
     /// Deletes counters untouched since `stale_before` whose lock has passed
     /// by `now` (both in seconds), in batches with a pause between them.
     pub async fn purge_failures(&self, stale_before: i64, now: i64) -> DbResult<u64> {

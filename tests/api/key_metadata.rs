@@ -28,13 +28,32 @@ async fn the_metadata_names_the_issuer_of_every_token_and_the_declared_scopes() 
     );
     assert_eq!(
         meta["grant_types_supported"],
-        json!(["password", "refresh_token"])
+        json!(["password", "refresh_token", "client_credentials"])
     );
     assert_eq!(meta["response_types_supported"], json!([]));
-    // Introspection takes a bearer token: no client authentication method.
+    let methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none"
+    ]);
+    assert_eq!(meta["token_endpoint_auth_methods_supported"], methods);
+    assert_eq!(meta["revocation_endpoint_auth_methods_supported"], methods);
+    // A public client proves nothing, so it cannot introspect.
+    assert_eq!(
+        meta["introspection_endpoint_auth_methods_supported"],
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
+    );
     assert!(
-        meta.get("introspection_endpoint_auth_methods_supported")
-            .is_none()
+        meta["token_endpoint_auth_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|alg| alg != "none" && !alg.as_str().unwrap().starts_with("HS"))
     );
     let spec: Value = app
         .get("/openapi.json")

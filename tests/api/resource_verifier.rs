@@ -119,7 +119,7 @@ pub fn token(
         scope: scope.into(),
         client_id: "tollgate".into(),
         ver: 1,
-        fam: 1,
+        fam: Some(1),
         sid: Some("s1".into()),
     };
     change(&mut claims);

@@ -74,6 +74,9 @@ fn sample(spec: &Value, schema: &Value) -> Value {
         let name = reference.trim_start_matches("#/components/schemas/");
         return sample(spec, &spec["components"]["schemas"][name]);
     }
+    if let Some(first) = schema["enum"].as_array().and_then(|values| values.first()) {
+        return first.clone();
+    }
     match schema["type"].as_str() {
         Some("object") => {
             let required = schema["required"].as_array().cloned().unwrap_or_default();
@@ -87,7 +90,10 @@ fn sample(spec: &Value, schema: &Value) -> Value {
         Some("string") => json!(format!("sample-{}", rand_suffix())),
         Some("integer") => json!(1),
         Some("boolean") => json!(false),
-        Some("array") => json!([]),
+        Some("array") => {
+            let count = schema["minItems"].as_u64().unwrap_or(0) as usize;
+            Value::Array(vec![sample(spec, &schema["items"]); count])
+        }
         other => panic!("no sample for schema type {other:?}: {schema}"),
     }
 }
@@ -101,6 +107,18 @@ fn rand_suffix() -> u32 {
 /// The operation's path with `{id}` filled by a fresh resource of `owner`'s:
 /// the resource is made anew per call, since the call may delete it.
 async fn concrete_path(app: &TestApp, path: &str, owner_token: &str) -> String {
+    if path.contains("{client_id}") {
+        let client_id = format!("fixture-{}", rand_suffix());
+        let created = app
+            .post("/clients")
+            .bearer_auth(owner_token)
+            .json(&json!({"client_id": client_id, "grant_types": ["client_credentials"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        return path.replace("{client_id}", &client_id);
+    }
     let Some((prefix, _)) = path.split_once("/{id}") else {
         assert!(
             !path.contains('{'),

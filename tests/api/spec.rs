@@ -211,8 +211,15 @@ fn each_operation_documents_only_the_errors_it_can_return() {
             .as_array()
             .is_some_and(|scopes| !scopes.is_empty());
         let id = op["operationId"].as_str().unwrap();
-        assert_eq!(has(401), secured, "{id}: 401");
-        assert_eq!(has(403), scoped, "{id}: 403");
+        // Client authentication: 401 invalid_client at the token endpoints.
+        let client_auth = matches!(id, "issue_token" | "revoke_token");
+        assert_eq!(has(401), secured || client_auth, "{id}: 401");
+        // The caller's own account refuses a client's own token.
+        assert_eq!(
+            has(403),
+            scoped || path.starts_with("/users/me"),
+            "{id}: 403"
+        );
         assert_eq!(has(404), path.contains('{'), "{id}: 404");
         assert_eq!(
             has(413),
@@ -221,12 +228,23 @@ fn each_operation_documents_only_the_errors_it_can_return() {
         );
         assert_eq!(
             has(429),
-            matches!(id, "issue_token" | "change_my_password"),
+            // Failed logins and failed client authentications are throttled.
+            matches!(
+                id,
+                "issue_token"
+                    | "change_my_password"
+                    | "revoke_token"
+                    | "introspect_token"
+                    | "poll_events"
+            ),
             "{id}: 429"
         );
         assert_eq!(
             has(409),
-            matches!(id, "create_user" | "update_user" | "delete_user"),
+            matches!(
+                id,
+                "create_user" | "update_user" | "delete_user" | "create_client"
+            ),
             "{id}: 409"
         );
     }
@@ -248,6 +266,7 @@ fn tags_come_in_the_order_a_user_meets_them() {
             "Me",
             "Items",
             "Users",
+            "Clients",
             "Discovery",
             "Events",
             "System"

@@ -1,5 +1,6 @@
 //! Bodies shared by several resources, and their mapping from rows.
 
+pub mod clients;
 mod nullable;
 mod paging;
 pub mod strict;
@@ -115,7 +116,7 @@ fn rfc3339<S: serde::Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S
     serializer.serialize_str(&text)
 }
 
-fn timestamp(secs: i64) -> OffsetDateTime {
+pub(crate) fn timestamp(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 

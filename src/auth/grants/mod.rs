@@ -2,19 +2,22 @@
 //! (RFC 7009) and the password checks that sessions depend on, independent
 //! of HTTP.
 
+mod client_credentials;
 mod password_change;
 mod sessions;
 #[cfg(test)]
 mod tests;
 
+pub use client_credentials::client_credentials;
 pub use password_change::{PasswordChangeError, change_own_password};
-pub use sessions::{Introspection, introspect, revoke};
+pub use sessions::{Introspection, client_token_is_live, introspect, revoke};
 
 use std::net::IpAddr;
 
 use crate::{
     auth::{
         AuthContext,
+        clients::{Client, GrantType},
         jwt::AccessClaims,
         password::HashError,
         random_token,
@@ -26,9 +29,6 @@ use crate::{
     validate,
 };
 
-/// The `client_id` claim when the client names none.
-pub const DEFAULT_CLIENT_ID: &str = "tollgate";
-
 /// Refresh tokens carry 256 bits from the OS CSPRNG.
 const REFRESH_TOKEN_BYTES: usize = 32;
 
@@ -36,7 +36,8 @@ const REFRESH_TOKEN_BYTES: usize = 32;
 pub struct Issued {
     pub access_token: String,
     pub expires_in: u64,
-    pub refresh_token: String,
+    /// `None` for `client_credentials` (RFC 6749 §4.4.3).
+    pub refresh_token: Option<String>,
     pub scope: ScopeSet,
 }
 
@@ -50,6 +51,8 @@ pub enum GrantError {
     Reused,
     InvalidScope(String),
     UnsupportedGrantType,
+    /// The client may not use this grant type.
+    UnauthorizedClient,
     TooManyAttempts {
         retry_after: u64,
     },
@@ -84,13 +87,24 @@ pub struct PasswordLogin<'a> {
     pub username: &'a str,
     pub password: &'a str,
     pub scope: Option<&'a str>,
-    pub client_id: Option<&'a str>,
+    /// The authenticated client the request is from.
+    pub client: &'a Client,
     pub addr: Option<IpAddr>,
 }
 
 /// The resource owner password credentials grant.
 pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Issued, GrantError> {
+    if !login.client.allows(GrantType::Password) {
+        return Err(GrantError::UnauthorizedClient);
+    }
     let requested = login.scope.map(ScopeSet::parse).transpose()?;
+    // Like an unknown scope, this depends on the request alone: refused
+    // before the password is checked.
+    if requested.is_some_and(|requested| !login.client.scopes.contains(requested)) {
+        return Err(GrantError::InvalidScope(
+            "the requested scope is beyond this client's scopes".into(),
+        ));
+    }
     let plausible = validate::username(login.username).is_ok();
     let keys = throttle::Counters::new(plausible.then_some(login.username), login.addr);
 
@@ -144,7 +158,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
             ));
         }
         Some(requested) => requested,
-        None => held,
+        None => held.intersection(login.client.scopes),
     };
 
     if ctx.hasher.needs_rehash(&user.password_hash) {
@@ -152,7 +166,7 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
     }
 
     let now = db::now();
-    let client_id = login.client_id.unwrap_or(DEFAULT_CLIENT_ID);
+    let client_id = login.client.client_id.as_str();
     let refresh_token = random_token(REFRESH_TOKEN_BYTES);
     let sid = random_token(SID_BYTES);
     let family = db::tokens::NewFamily {
@@ -169,29 +183,40 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
         .start_family(&family, &sha256_hex(&refresh_token), now)
         .await?;
     let subject = Subject {
-        user_id: user.id,
+        sub: user.id.to_string(),
         version: user.token_version,
-        family_id,
-        sid: &sid,
+        family_id: Some(family_id),
+        sid: Some(&sid),
     };
     let access_token = sign(ctx, &subject, granted, client_id, now)?;
-    tracing::info!(user_id = user.id, family_id, "password grant issued");
+    tracing::info!(
+        user_id = user.id,
+        family_id,
+        client_id,
+        "password grant issued"
+    );
     Ok(Issued {
         access_token,
         expires_in: ctx.policy.access_ttl.as_secs(),
-        refresh_token,
+        refresh_token: Some(refresh_token),
         scope: granted,
     })
 }
 
-/// The refresh token grant, with rotation and reuse detection.
+/// The refresh token grant, with rotation and reuse detection. The token is
+/// bound to the client that obtained it: another client's attempt is
+/// `invalid_grant` and leaves the token as it was.
 pub async fn refresh(
     ctx: &AuthContext,
     refresh_token: &str,
     scope: Option<&str>,
-    client_id: Option<&str>,
+    client: &Client,
 ) -> Result<Issued, GrantError> {
+    if !client.allows(GrantType::RefreshToken) {
+        return Err(GrantError::UnauthorizedClient);
+    }
     let requested = scope.map(ScopeSet::parse).transpose()?;
+    let mut refusal = None;
     let now = db::now();
     let next = random_token(REFRESH_TOKEN_BYTES);
     let rotation = ctx
@@ -201,7 +226,18 @@ pub async fn refresh(
             &sha256_hex(refresh_token),
             &sha256_hex(&next),
             now,
-            |grant| requested.is_none_or(|r| ScopeSet::parse_lenient(&grant.scope).contains(r)),
+            |grant| {
+                if grant.client_id != client.client_id {
+                    refusal = Some(GrantError::InvalidGrant);
+                } else if !requested
+                    .is_none_or(|r| ScopeSet::parse_lenient(&grant.scope).contains(r))
+                {
+                    refusal = Some(GrantError::InvalidScope(
+                        "a refresh may narrow the original scope, never widen it".into(),
+                    ));
+                }
+                refusal.is_none()
+            },
         )
         .await?;
     let grant = match rotation {
@@ -219,18 +255,26 @@ pub async fn refresh(
             return Err(GrantError::InvalidGrant);
         }
         Rotation::Refused => {
-            return Err(GrantError::InvalidScope(
-                "a refresh may narrow the original scope, never widen it".into(),
-            ));
+            if matches!(refusal, Some(GrantError::InvalidGrant)) {
+                tracing::info!(
+                    event = "refresh_other_client",
+                    client_id = %client.client_id,
+                    "a refresh token was presented by another client than its own"
+                );
+            }
+            return Err(refusal.unwrap_or(GrantError::InvalidGrant));
         }
     };
-    let granted = requested.unwrap_or_else(|| ScopeSet::parse_lenient(&grant.scope));
-    let client_id = client_id.unwrap_or(&grant.client_id);
+    // The client's scopes may have narrowed since the login.
+    let granted = requested
+        .unwrap_or_else(|| ScopeSet::parse_lenient(&grant.scope))
+        .intersection(client.scopes);
+    let client_id = client.client_id.as_str();
     let subject = Subject {
-        user_id: grant.user_id,
+        sub: grant.user_id.to_string(),
         version: grant.user_version,
-        family_id: grant.family_id,
-        sid: &grant.sid,
+        family_id: Some(grant.family_id),
+        sid: Some(&grant.sid),
     };
     let access_token = sign(ctx, &subject, granted, client_id, now)?;
     tracing::info!(
@@ -241,7 +285,7 @@ pub async fn refresh(
     Ok(Issued {
         access_token,
         expires_in: ctx.policy.access_ttl.as_secs(),
-        refresh_token: next,
+        refresh_token: Some(next),
         scope: granted,
     })
 }
@@ -251,12 +295,13 @@ pub(super) fn shown(addr: Option<IpAddr>) -> String {
     addr.map_or_else(|| "-".to_owned(), |addr| addr.to_string())
 }
 
-/// Who a token is for: user, version, family and session id.
+/// Who a token is for: the user (or client) as `sub`, its version, and the
+/// family and session id (none for a client's own token).
 struct Subject<'a> {
-    user_id: i64,
+    sub: String,
     version: i64,
-    family_id: i64,
-    sid: &'a str,
+    family_id: Option<i64>,
+    sid: Option<&'a str>,
 }
 
 /// Random bytes of a session id: unguessable and unique, and telling
@@ -273,7 +318,7 @@ fn sign(
     let claims = AccessClaims {
         iss: ctx.keys.issuer().to_owned(),
         aud: ctx.keys.audience().to_owned(),
-        sub: subject.user_id.to_string(),
+        sub: subject.sub.clone(),
         exp: now + ctx.policy.access_ttl.as_secs() as i64,
         iat: now,
         jti: random_token(16),
@@ -281,7 +326,7 @@ fn sign(
         client_id: client_id.to_owned(),
         ver: subject.version,
         fam: subject.family_id,
-        sid: Some(subject.sid.to_owned()),
+        sid: subject.sid.map(str::to_owned),
     };
     ctx.keys.sign(&claims).map_err(|err| {
         tracing::error!(error = %err, "signing an access token failed");

@@ -40,7 +40,8 @@ pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<bool, DbError> {
 pub struct Introspection {
     pub scope: String,
     pub client_id: String,
-    pub username: String,
+    /// `None` for a client's own token.
+    pub username: Option<String>,
     pub sub: String,
     pub exp: i64,
     pub iat: i64,
@@ -55,18 +56,32 @@ pub struct Introspection {
 /// revocation is reflected at the next call.
 pub async fn introspect(ctx: &AuthContext, token: &str) -> Result<Option<Introspection>, DbError> {
     if let Ok(claims) = ctx.keys.verify(token) {
-        let Ok(user_id) = claims.sub.parse::<i64>() else {
-            return Ok(None);
+        let username = match claims.fam {
+            Some(family_id) => {
+                let Ok(user_id) = claims.sub.parse::<i64>() else {
+                    return Ok(None);
+                };
+                let live = ctx
+                    .store
+                    .auth_row(user_id, family_id)
+                    .await?
+                    .filter(|row| row.admits(claims.ver));
+                match live {
+                    Some(row) => Some(row.user.username),
+                    None => return Ok(None),
+                }
+            }
+            None => {
+                if !client_token_is_live(ctx, &claims).await? {
+                    return Ok(None);
+                }
+                None
+            }
         };
-        let live = ctx
-            .store
-            .auth_row(user_id, claims.fam)
-            .await?
-            .filter(|row| row.admits(claims.ver));
-        return Ok(live.map(|row| Introspection {
+        return Ok(Some(Introspection {
             scope: claims.scope,
             client_id: claims.client_id,
-            username: row.user.username,
+            username,
             sub: claims.sub,
             exp: claims.exp,
             iat: claims.iat,
@@ -81,11 +96,26 @@ pub async fn introspect(ctx: &AuthContext, token: &str) -> Result<Option<Introsp
         .map(|state| Introspection {
             scope: state.grant.scope,
             client_id: state.grant.client_id,
-            username: state.username,
+            username: Some(state.username),
             sub: state.grant.user_id.to_string(),
             exp: state.grant.expires_at,
             iat: state.issued_at,
             jti: None,
             token_type: "refresh_token",
         }))
+}
+
+/// Whether a client's own token (one without a family) may still be used:
+/// its `sub` is its `client_id`, and the client exists, is enabled and has
+/// the version the token was minted at (a new secret, a change of scopes or
+/// disabling moves it). The one rule for client tokens.
+pub async fn client_token_is_live(
+    ctx: &AuthContext,
+    claims: &crate::auth::jwt::AccessClaims,
+) -> Result<bool, DbError> {
+    if claims.sub != claims.client_id || crate::validate::client_id(&claims.sub).is_err() {
+        return Ok(false);
+    }
+    let state = ctx.store.clients().token_state(&claims.client_id).await?;
+    Ok(state.is_some_and(|(disabled, version)| !disabled && version == claims.ver))
 }

@@ -57,16 +57,20 @@ async fn context(dir: &tempfile::TempDir) -> AuthContext {
                 max_delay: Duration::from_secs(60),
                 window: Duration::from_secs(3600),
             },
+            public_client: true,
         },
     }
 }
+
+/// The built-in public client, as the token endpoint uses it.
+static BUILTIN: std::sync::LazyLock<Client> = std::sync::LazyLock::new(Client::builtin);
 
 fn login<'a>(password: &'a str, scope: Option<&'a str>) -> PasswordLogin<'a> {
     PasswordLogin {
         username: "ann",
         password,
         scope,
-        client_id: None,
+        client: &BUILTIN,
         addr: Some("192.0.2.1".parse().unwrap()),
     }
 }
@@ -78,7 +82,7 @@ async fn a_login_grants_what_the_user_holds_and_never_more() {
     let issued = password(&ctx, login(PASSWORD, None)).await.unwrap();
     assert_eq!(issued.scope.to_string(), "read:items");
     let claims = ctx.keys.verify(&issued.access_token).unwrap();
-    assert_eq!(claims.client_id, DEFAULT_CLIENT_ID);
+    assert_eq!(claims.client_id, "tollgate");
     assert!(matches!(
         password(&ctx, login(PASSWORD, Some("admin"))).await,
         Err(GrantError::InvalidScope(_))
@@ -118,12 +122,23 @@ async fn a_refresh_rotates_once_and_a_reuse_ends_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(&dir).await;
     let first = password(&ctx, login(PASSWORD, None)).await.unwrap();
-    let second = refresh(&ctx, &first.refresh_token, None, None)
-        .await
-        .unwrap();
+    let second = refresh(
+        &ctx,
+        first.refresh_token.as_deref().unwrap(),
+        None,
+        &BUILTIN,
+    )
+    .await
+    .unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
     assert!(matches!(
-        refresh(&ctx, &second.refresh_token, Some("admin"), None).await,
+        refresh(
+            &ctx,
+            second.refresh_token.as_deref().unwrap(),
+            Some("admin"),
+            &BUILTIN
+        )
+        .await,
         Err(GrantError::InvalidScope(_))
     ));
     assert!(
@@ -133,12 +148,24 @@ async fn a_refresh_rotates_once_and_a_reuse_ends_the_session() {
             .is_some()
     );
     assert!(matches!(
-        refresh(&ctx, &first.refresh_token, None, None).await,
+        refresh(
+            &ctx,
+            first.refresh_token.as_deref().unwrap(),
+            None,
+            &BUILTIN
+        )
+        .await,
         Err(GrantError::Reused)
     ));
     // The reuse revoked the whole session: the newer tokens are dead too.
     assert!(matches!(
-        refresh(&ctx, &second.refresh_token, None, None).await,
+        refresh(
+            &ctx,
+            second.refresh_token.as_deref().unwrap(),
+            None,
+            &BUILTIN
+        )
+        .await,
         Err(GrantError::Reused | GrantError::InvalidGrant)
     ));
     assert!(
@@ -148,7 +175,7 @@ async fn a_refresh_rotates_once_and_a_reuse_ends_the_session() {
             .is_none()
     );
     assert!(matches!(
-        refresh(&ctx, "garbage", None, None).await,
+        refresh(&ctx, "garbage", None, &BUILTIN).await,
         Err(GrantError::InvalidGrant)
     ));
 }
@@ -160,7 +187,9 @@ async fn revoking_either_token_ends_the_session_once() {
     let issued = password(&ctx, login(PASSWORD, None)).await.unwrap();
     assert!(revoke(&ctx, &issued.access_token).await.unwrap());
     assert!(
-        !revoke(&ctx, &issued.refresh_token).await.unwrap(),
+        !revoke(&ctx, issued.refresh_token.as_deref().unwrap())
+            .await
+            .unwrap(),
         "already ended"
     );
     assert!(!revoke(&ctx, "garbage").await.unwrap());
@@ -171,13 +200,17 @@ async fn revoking_either_token_ends_the_session_once() {
             .is_none()
     );
     assert!(
-        introspect(&ctx, &issued.refresh_token)
+        introspect(&ctx, issued.refresh_token.as_deref().unwrap())
             .await
             .unwrap()
             .is_none()
     );
     let other = password(&ctx, login(PASSWORD, None)).await.unwrap();
-    assert!(revoke(&ctx, &other.refresh_token).await.unwrap());
+    assert!(
+        revoke(&ctx, other.refresh_token.as_deref().unwrap())
+            .await
+            .unwrap()
+    );
     assert!(
         introspect(&ctx, &other.access_token)
             .await

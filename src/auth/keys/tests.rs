@@ -20,7 +20,7 @@ fn claims() -> AccessClaims {
         scope: "read:items".into(),
         client_id: "tollgate".into(),
         ver: 1,
-        fam: 2,
+        fam: Some(2),
         sid: None,
     }
 }
@@ -49,7 +49,7 @@ fn each_algorithm_signs_tokens_its_ring_verifies() {
         let record = generate(alg, 100, 100, None).unwrap();
         let keys = keys(std::slice::from_ref(&record), 100);
         let token = keys.sign(&claims()).unwrap();
-        assert_eq!(keys.verify(&token).unwrap().fam, 2, "{alg}");
+        assert_eq!(keys.verify(&token).unwrap().fam, Some(2), "{alg}");
         assert_eq!(keys.family_of(&token), Some(2), "{alg}");
         let header: serde_json::Value = serde_json::from_slice(
             &URL_SAFE_NO_PAD
@@ -329,17 +329,15 @@ mod documents {
         );
         assert_eq!(
             value["grant_types_supported"],
-            json!(["password", "refresh_token"])
+            json!(["password", "refresh_token", "client_credentials"])
         );
         assert_eq!(value["scopes_supported"], json!(["read:items", "admin"]));
         assert_eq!(
             value["access_token_signing_alg_values_supported"],
             json!(["EdDSA"])
         );
-        assert!(
-            value
-                .get("token_endpoint_auth_signing_alg_values_supported")
-                .is_none()
-        );
+        // private_key_jwt is listed, so its algorithms must be (RFC 8414 §2).
+        let algs = &value["token_endpoint_auth_signing_alg_values_supported"];
+        assert!(algs.as_array().unwrap().contains(&json!("ES256")), "{algs}");
     }
 }

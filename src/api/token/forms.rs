@@ -1,0 +1,130 @@
+//! The forms of `POST /token` and `POST /token/revoke`, and how their
+//! values are read.
+
+use poem_openapi::Object;
+use serde::Deserialize;
+
+use crate::{api::client_auth::ClientFields, validate::MAX_FORM_FIELD_BYTES};
+
+/// The form of `POST /token`. A field sent empty counts as omitted; unknown
+/// fields are ignored; a repeated field is refused.
+#[derive(Debug, Default, Object, Deserialize)]
+pub struct TokenRequest {
+    /// `password` (the default when omitted), `refresh_token` or
+    /// `client_credentials`.
+    pub grant_type: Option<String>,
+    /// For the password grant.
+    pub username: Option<String>,
+    /// For the password grant.
+    #[oai(write_only)]
+    pub password: Option<String>,
+    /// Space-delimited scopes; omitted means all the user holds within the
+    /// client's scopes (password grant), all of the original grant (refresh
+    /// grant), or all of the client's (client credentials grant).
+    pub scope: Option<String>,
+    /// For the refresh grant: the `refresh_token` of an earlier response. This
+    /// request spends it; presenting it again revokes its whole login.
+    #[oai(write_only)]
+    pub refresh_token: Option<String>,
+    /// The client; omitted (with no HTTP Basic): the built-in public client
+    /// `tollgate`.
+    pub client_id: Option<String>,
+    /// For `client_secret_post`.
+    #[oai(write_only)]
+    pub client_secret: Option<String>,
+    /// For `private_key_jwt`:
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// For `private_key_jwt`: the signed assertion.
+    #[oai(write_only)]
+    pub client_assertion: Option<String>,
+}
+
+/// The client fields of a form (RFC 6749 §2.3.1, RFC 7523 §2.2), each
+/// checked as [`field`] checks it. Written out in each form rather than
+/// flattened: serde's flatten would stop refusing a repeated field.
+macro_rules! client_fields {
+    ($form:ty) => {
+        impl $form {
+            pub fn client_fields(&self) -> Result<ClientFields<'_>, String> {
+                client_fields(
+                    &self.client_id,
+                    &self.client_secret,
+                    &self.client_assertion_type,
+                    &self.client_assertion,
+                )
+            }
+        }
+    };
+}
+
+client_fields!(TokenRequest);
+client_fields!(RevokeRequest);
+
+fn client_fields<'a>(
+    client_id: &'a Option<String>,
+    client_secret: &'a Option<String>,
+    assertion_type: &'a Option<String>,
+    assertion: &'a Option<String>,
+) -> Result<ClientFields<'a>, String> {
+    let client_id = field(client_id, "client_id")?;
+    // Stored with the session and printed by `tollgate sessions list`: no
+    // control or format character (a terminal escape, a bidi override, NUL).
+    if client_id.is_some_and(|id| id.chars().any(crate::validate::is_unprintable)) {
+        return Err(
+            "the parameter `client_id` may not contain control or format characters".into(),
+        );
+    }
+    Ok(ClientFields {
+        client_id,
+        client_secret: field(client_secret, "client_secret")?,
+        assertion_type: field(assertion_type, "client_assertion_type")?,
+        assertion: field(assertion, "client_assertion")?,
+    })
+}
+
+/// The form of `POST /token/revoke` (RFC 7009 §2.1).
+#[derive(Debug, Default, Object, Deserialize)]
+pub struct RevokeRequest {
+    /// An access or refresh token (required, RFC 7009 §2.1).
+    #[oai(write_only, validator(min_length = 1))]
+    #[serde(default)]
+    pub token: String,
+    /// `access_token` or `refresh_token`; a hint only.
+    pub token_type_hint: Option<String>,
+    /// The client; omitted (with no HTTP Basic): the built-in public client
+    /// `tollgate`.
+    pub client_id: Option<String>,
+    /// For `client_secret_post`.
+    #[oai(write_only)]
+    pub client_secret: Option<String>,
+    /// For `private_key_jwt`:
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// For `private_key_jwt`: the signed assertion.
+    #[oai(write_only)]
+    pub client_assertion: Option<String>,
+}
+
+/// A form value, with empty counting as omitted (RFC 6749 §3.2).
+pub fn field<'a>(value: &'a Option<String>, name: &str) -> Result<Option<&'a str>, String> {
+    match value.as_deref() {
+        Some(v) if v.len() > MAX_FORM_FIELD_BYTES => Err(format!(
+            "the parameter `{name}` is longer than {MAX_FORM_FIELD_BYTES} bytes"
+        )),
+        Some("") | None => Ok(None),
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+pub fn describe_form_error(err: &poem::Error) -> String {
+    let message = err.to_string();
+    if let Some(start) = message.find("duplicate field `") {
+        let name = message[start + 17..].split('`').next().unwrap_or("");
+        return format!("the parameter `{name}` was sent more than once");
+    }
+    if err.is::<poem_openapi::error::ContentTypeError>() {
+        return "the body must be application/x-www-form-urlencoded".into();
+    }
+    "the body is not a valid application/x-www-form-urlencoded form".into()
+}
