@@ -5,6 +5,7 @@
 #   bench/run.sh [--users N] [--duration SECONDS] [--database URL]
 #   bench/run.sh --logins [--duration SECONDS]
 #   bench/run.sh --grants [--duration SECONDS] [--database postgres://...]
+#   bench/run.sh --events [--duration SECONDS] [--rounds N]
 #
 #   --users N       also seed N users by direct inserts and compare GET /users/me
 #                   with 10 users against N users (env BENCH_USERS; 0 skips it;
@@ -22,6 +23,9 @@
 #                   of a postgres:// --database), beside one core's signatures
 #                   per second and serial commits per second of this same run.
 #                   Writes bench/results-grants.md
+#   --events        only the resource server example's GET /reports/{id} without
+#                   and with the revocation event stream (bench/events.sh).
+#                   Writes bench/results-events.md
 #
 # The server runs as a user runs it: default settings (log level info, text
 # lines, standard error sent to a file). A second node at TOLLGATE_LOG=warn
@@ -47,7 +51,8 @@ while [ $# -gt 0 ]; do
         --database=*) DATABASE=${1#*=}; shift ;;
         --logins) LOGINS_ONLY=yes; shift ;;
         --grants) GRANTS_ONLY=yes; shift ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        --events) shift; exec ./bench/events.sh "$@" ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -32,7 +32,9 @@ pub enum KeysCommand {
     /// within 2 s no running node verifies or publishes it. For the signing
     /// key, use `rotate --now`.
     Revoke {
-        /// The key's id, as `keys list` shows it.
+        /// The key's id, as `keys list` shows it (base64url: it may start
+        /// with `-`, which is read as the id, not a flag).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Encrypt with TOLLGATE_KEY_ENCRYPTION_KEY every private key stored

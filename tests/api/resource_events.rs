@@ -28,8 +28,25 @@ impl Example {
     /// The example polling `app`'s events with a token of a new user named
     /// `service` holding `events`, with these extra settings.
     async fn start(app: &TestApp, service: &str, env: &[(&str, &str)]) -> Self {
-        let binary = example_binary().expect("the resource_server example is built");
         let events = app.user_token(service, &["events"]).await;
+        Self::start_with(app, &[("RESOURCE_EVENTS_TOKEN", &events)], env)
+    }
+
+    /// The example polling as the registered client `service` (HTTP Basic),
+    /// a confidential client holding `events`.
+    async fn start_as_client(app: &TestApp, service: &str) -> Self {
+        let secret = app
+            .secret_client(service, &["client_credentials"], &["events"])
+            .await;
+        let auth = [
+            ("RESOURCE_EVENTS_CLIENT_ID", service),
+            ("RESOURCE_EVENTS_CLIENT_SECRET", secret.as_str()),
+        ];
+        Self::start_with(app, &auth, &[])
+    }
+
+    fn start_with(app: &TestApp, auth: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
+        let binary = example_binary().expect("the resource_server example is built");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -39,7 +56,7 @@ impl Example {
             Command::new(binary)
                 .env("TOLLGATE_URL", app.state.auth.keys.issuer())
                 .env("RESOURCE_BIND", format!("127.0.0.1:{port}"))
-                .env("RESOURCE_EVENTS_TOKEN", events)
+                .envs(auth.iter().copied())
                 .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -119,6 +136,25 @@ async fn a_session_ended_at_tollgate_is_refused_by_the_resource_server() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     example.until(&other.access, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn a_resource_server_polling_as_a_registered_client_refuses_an_ended_session() {
+    let app = TestApp::spawn().await;
+    let example = Example::start_as_client(&app, "reports-api").await;
+    let reader = app.login(ADMIN, ADMIN_PASSWORD, Some("read:items")).await;
+    example.until(&reader.access, StatusCode::OK).await;
+    let response = app
+        .post("/users/me/logout-all")
+        .bearer_auth(&reader.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let refused = example
+        .until(&reader.access, StatusCode::UNAUTHORIZED)
+        .await;
+    assert!(challenge(&refused).contains("invalid_token"));
 }
 
 #[tokio::test]
