@@ -184,21 +184,6 @@ pub fn api_error(err: ClientAuthError, basic: bool) -> ApiError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::form_urldecode;
-
-    #[test]
-    fn form_urldecoding_reads_plus_and_percent_escapes() {
-        assert_eq!(form_urldecode("a+b%3A%25c").as_deref(), Some("a b:%c"));
-        assert_eq!(form_urldecode("%E2%82%AC").as_deref(), Some("€"));
-        assert_eq!(form_urldecode("bad%2"), None);
-        assert_eq!(form_urldecode("bad%zz"), None);
-        assert_eq!(form_urldecode("%FF"), None);
-        assert_eq!(form_urldecode("%+1"), None);
-    }
-}
-
 /// The caller of an endpoint that takes a bearer token or else client
 /// credentials (introspection, the event poll), once the bearer check did
 /// not admit the request: a bearer token that failed its check answers as it
@@ -238,4 +223,19 @@ fn bearer_token(req: &Request) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_urldecode;
+
+    #[test]
+    fn form_urldecoding_reads_plus_and_percent_escapes() {
+        assert_eq!(form_urldecode("a+b%3A%25c").as_deref(), Some("a b:%c"));
+        assert_eq!(form_urldecode("%E2%82%AC").as_deref(), Some("€"));
+        assert_eq!(form_urldecode("bad%2"), None);
+        assert_eq!(form_urldecode("bad%zz"), None);
+        assert_eq!(form_urldecode("%FF"), None);
+        assert_eq!(form_urldecode("%+1"), None);
+    }
 }
