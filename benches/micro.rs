@@ -157,7 +157,8 @@ fn user_lookup(c: &mut Criterion) {
             .tokens()
             .start_family(&family, "micro-refresh-hash", db::now())
             .await
-            .expect("family");
+            .expect("family")
+            .expect("the user is unchanged");
         let readers = db::readers::Readers::open(&url, 1, true)
             .await
             .expect("readers");

@@ -233,7 +233,8 @@ async fn mint(url: &str, count: i64, out: &str) -> Result<()> {
         let fam = store
             .tokens()
             .start_family(&family, &sha256_hex(&random_token(32)), now)
-            .await?;
+            .await?
+            .ok_or("the user changed while minting")?;
         let claims = AccessClaims {
             iss: issuer.clone(),
             aud: audience.clone(),

@@ -222,7 +222,8 @@ impl JwksVerifier {
     /// Verifies each SET, records the sessions it revokes, and returns the
     /// `jti`s to acknowledge: every SET handled, the invalid ones included
     /// (logged; they would come back forever). SETs left unverified because
-    /// no keys could be fetched are not acknowledged: they come again.
+    /// no keys could be fetched, or signed by a key not fetched yet, are not
+    /// acknowledged: they come again.
     async fn take_sets(
         &self,
         config: &EventsConfig,
@@ -241,6 +242,12 @@ impl JwksVerifier {
                     ack.push(jti);
                 }
                 Err(VerifyError::KeysUnavailable) => {}
+                // Signed by a key this process has not fetched yet (a
+                // rotation it has not seen): not acknowledged, so it comes
+                // again once the keys are refetched.
+                Err(_) if !self.knows_key_of(&set) => {
+                    tracing::info!(%jti, "a revocation event names a key not fetched yet; kept for the next poll");
+                }
                 Err(err) => {
                     tracing::warn!(%jti, error = %err, "a revocation event did not verify; skipped");
                     ack.push(jti);
@@ -249,6 +256,18 @@ impl JwksVerifier {
         }
         revocations.revoke(revoked);
         ack
+    }
+
+    /// Whether the key `set` names is among the keys fetched.
+    fn knows_key_of(&self, set: &str) -> bool {
+        Parsed::of_type(set, SET_TYP)
+            .ok()
+            .and_then(|parsed| {
+                parsed
+                    .kid()
+                    .map(|kid| self.current().keys.contains_key(kid))
+            })
+            .unwrap_or(true)
     }
 
     /// A SET's signature (with the issuer's keys), `typ`, `iss` and

@@ -122,8 +122,8 @@ struct Inner {
 }
 
 #[derive(Default)]
-struct KeySet {
-    keys: HashMap<String, Verifier>,
+pub(crate) struct KeySet {
+    pub(crate) keys: HashMap<String, Verifier>,
     fresh_until: Option<Instant>,
     fetched_at: Option<Instant>,
 }
@@ -216,7 +216,7 @@ impl JwksVerifier {
         &self.0.client
     }
 
-    fn current(&self) -> Arc<KeySet> {
+    pub(crate) fn current(&self) -> Arc<KeySet> {
         self.0
             .cache
             .read()

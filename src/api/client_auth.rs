@@ -100,31 +100,38 @@ pub fn read<'a>(req: &Request, form: ClientFields<'a>) -> Result<Found<'a>, Stri
 }
 
 /// HTTP Basic client credentials (RFC 6749 §2.3.1: id and secret each
-/// form-urlencoded, then joined by `:` and base64-encoded). An empty id
-/// (Swagger UI's `Basic Og==` beside a password login) counts as none, as
-/// does any other scheme.
+/// form-urlencoded, then joined by `:` and base64-encoded). Empty id and
+/// secret (Swagger UI's `Basic Og==` beside a password login) count as
+/// none, as does any other scheme. Basic credentials that do not decode are
+/// credentials that failed: the id [`MALFORMED`] is no client's, so they
+/// answer 401 `invalid_client` with the Basic challenge (RFC 6749 §5.2).
 fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, String> {
     let Some(value) = req.headers().get(poem::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || "the Authorization header's Basic credentials are malformed".to_owned();
-    let value = value.to_str().map_err(|_| malformed())?;
-    let Some((scheme, encoded)) = value.split_once(' ') else {
+    let Some((scheme, encoded)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
         return Ok(None);
     };
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
     }
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let id = form_urldecode(id).ok_or_else(malformed)?;
-    if id.is_empty() {
-        return Ok(None);
-    }
-    let secret = form_urldecode(secret).ok_or_else(malformed)?;
-    Ok(Some((id, secret)))
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    let parts = decoded.as_deref().and_then(|text| {
+        let (id, secret) = text.split_once(':')?;
+        Some((form_urldecode(id)?, form_urldecode(secret)?))
+    });
+    Ok(match parts {
+        Some((id, secret)) if id.is_empty() && secret.is_empty() => None,
+        Some(credentials) => Some(credentials),
+        None => Some((MALFORMED.to_owned(), String::new())),
+    })
 }
+
+/// The client id of Basic credentials that did not decode: not a valid id.
+const MALFORMED: &str = "(malformed)";
 
 /// `application/x-www-form-urlencoded` decoding of one value: `+` is a
 /// space, `%XX` a byte; the result must be UTF-8.

@@ -97,10 +97,11 @@ impl TokenApi {
         };
         let presented = found.presented();
         let addr = remote.as_socket_addr().map(|addr| addr.ip());
-        if let Err(err) = clients::authenticate(&state.auth, presented, addr).await {
-            return RevokeResponse::client_failed(err, presented.basic());
-        }
-        match grants::revoke(&state.auth, token)
+        let client = match clients::authenticate(&state.auth, presented, addr).await {
+            Ok(client) => client,
+            Err(err) => return RevokeResponse::client_failed(err, presented.basic()),
+        };
+        match grants::revoke(&state.auth, token, &client.client_id)
             .await
             .map_err(ApiError::from)
         {

@@ -36,6 +36,9 @@ pub struct NewClient<'a> {
     pub scopes: &'a str,
     pub jwks: Option<&'a str>,
     pub secret_hash: Option<&'a str>,
+    /// Random, not 1: a client deleted and registered again under the same
+    /// id must not find its old tokens' version matching.
+    pub token_version: i64,
 }
 
 /// A client's row as a change leaves it (see [`Tx::write_client`]).
@@ -64,8 +67,8 @@ impl Clients<'_> {
     pub async fn create(&self, client: &NewClient<'_>, now: i64) -> DbResult<ClientRow> {
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO clients (client_id, name, client_type, auth_method, grant_types, scopes,
-                 jwks, secret_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+                 jwks, secret_hash, token_version, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
         ));
         Ok(on_pool!(self.0, |pool| sqlx::query_as(sql)
             .bind(client.client_id)
@@ -76,6 +79,7 @@ impl Clients<'_> {
             .bind(client.scopes)
             .bind(client.jwks)
             .bind(client.secret_hash)
+            .bind(client.token_version)
             .bind(now)
             .fetch_one(pool)
             .await)?)

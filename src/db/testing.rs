@@ -23,6 +23,11 @@ pub async fn user_with_session(store: &Store, email: &str) -> (UserRow, i64) {
         client_id: "t",
         expires_at: super::now() + 60,
     };
-    let fam = store.tokens().start_family(&family, "h", 0).await.unwrap();
+    let fam = store
+        .tokens()
+        .start_family(&family, "h", 0)
+        .await
+        .unwrap()
+        .unwrap();
     (user, fam)
 }

@@ -150,19 +150,36 @@ impl Store {
 }
 
 impl Tokens<'_> {
-    /// Starts a family with its first refresh token, atomically.
+    /// Starts a family with its first refresh token, atomically, if its user
+    /// is still enabled and at `family.user_version`; `None` when not (a
+    /// password change, logout-all or disabling committed since the login
+    /// read the user). On PostgreSQL the user's row is locked for share
+    /// until the commit, so such a change waits for this family and then
+    /// ends it, with its event; SQLite's single writer orders them alike.
     pub async fn start_family(
         &self,
         family: &NewFamily<'_>,
         token_hash: &str,
         now: i64,
-    ) -> DbResult<i64> {
+    ) -> DbResult<Option<i64>> {
         const SQL: &str = "INSERT INTO token_families
                 (user_id, user_version, scope, client_id, created_at, expires_at, sid)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+             SELECT id, token_version, $3, $4, $5, $6, $7 FROM users
+             WHERE id = $1 AND token_version = $2 AND NOT disabled
+             RETURNING id";
+        const SQL_LOCKING: &str = "INSERT INTO token_families
+                (user_id, user_version, scope, client_id, created_at, expires_at, sid)
+             SELECT id, token_version, $3, $4, $5, $6, $7 FROM users
+             WHERE id = $1 AND token_version = $2 AND NOT disabled
+             FOR SHARE
+             RETURNING id";
+        let sql = match self.0.backend() {
+            super::Backend::Sqlite(_) => SQL,
+            super::Backend::Postgres(_) => SQL_LOCKING,
+        };
         Ok(on_pool!(self.0, |pool| {
             let mut tx = pool.begin().await?;
-            let family_id: i64 = sqlx::query_scalar(SQL)
+            let family_id: Option<i64> = sqlx::query_scalar(sql)
                 .bind(family.user_id)
                 .bind(family.user_version)
                 .bind(family.scope)
@@ -170,15 +187,21 @@ impl Tokens<'_> {
                 .bind(now)
                 .bind(family.expires_at)
                 .bind(family.sid)
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-            sqlx::query(INSERT_TOKEN_SQL)
-                .bind(token_hash)
-                .bind(family_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await.map(|()| family_id)
+            match family_id {
+                // Dropped: the transaction rolls back, having written nothing.
+                None => Ok(None),
+                Some(family_id) => {
+                    sqlx::query(INSERT_TOKEN_SQL)
+                        .bind(token_hash)
+                        .bind(family_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await.map(|()| Some(family_id))
+                }
+            }
         })?)
     }
 

@@ -190,11 +190,13 @@ async fn basic_credentials_are_form_urldecoded() {
         .send()
         .await
         .unwrap();
-    let (status, code, _) = error_of(malformed).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    // Basic credentials that do not decode failed: 401 with the challenge.
+    expect_invalid_client(malformed, true).await;
+    // An empty id beside a secret is not "no credentials".
+    let empty_id = app
+        .token_with_basic("", "s3cret", &[("grant_type", "client_credentials")])
+        .await;
+    expect_invalid_client(empty_id, true).await;
 }
 
 /// Failed client authentications are throttled per client and address:

@@ -196,7 +196,8 @@ async fn disabling_a_user_with_a_thousand_sessions_is_one_request_writing_every_
             .tokens()
             .start_family(&family, &format!("hash-{n}"), tollgate::db::now())
             .await
-            .unwrap();
+            .unwrap()
+            .expect("the user is unchanged");
     }
     let started = std::time::Instant::now();
     let response = app

@@ -109,6 +109,8 @@ pub async fn register(
         scopes: &spec.scopes.to_string(),
         jwks: jwks.as_deref(),
         secret_hash: secret_hash.as_deref(),
+        // Positive and far from any earlier registration's versions.
+        token_version: i64::from(rand::random::<u32>()) << 20,
     };
     let row = store.clients().create(&new, db::now()).await?;
     tracing::info!(event = "client_registered", client_id = %row.client_id, "client registered");

@@ -181,7 +181,10 @@ pub async fn password(ctx: &AuthContext, login: PasswordLogin<'_>) -> Result<Iss
         .store
         .tokens()
         .start_family(&family, &sha256_hex(&refresh_token), now)
-        .await?;
+        .await?
+        // The user changed (password, logout-all, disabled) since it was
+        // read: the password checked may no longer be theirs.
+        .ok_or(GrantError::InvalidGrant)?;
     let subject = Subject {
         sub: user.id.to_string(),
         version: user.token_version,

@@ -11,15 +11,36 @@ use crate::{
 
 /// RFC 7009: revokes the family of an access or refresh token. Unknown and
 /// malformed tokens are not an error; `true` when a live session ended.
-pub async fn revoke(ctx: &AuthContext, token: &str) -> Result<bool, DbError> {
+pub async fn revoke(ctx: &AuthContext, token: &str, client_id: &str) -> Result<bool, DbError> {
+    // RFC 7009 §2.1: only the client the token was issued to may revoke it;
+    // for any other, as for an unknown token, nothing happens and the answer
+    // is the same 200.
+    let tokens = ctx.store.tokens();
     let hash;
-    let which = match ctx.keys.family_of(token) {
-        Some(family_id) => Ending::Family(family_id),
+    let (which, owner) = match ctx.keys.family_of(token) {
+        Some(family_id) => (
+            Ending::Family(family_id),
+            tokens.grant(family_id).await?.map(|g| g.client_id),
+        ),
         None => {
             hash = sha256_hex(token);
-            Ending::RefreshToken(&hash)
+            let owner = tokens
+                .refresh_state(&hash)
+                .await?
+                .map(|s| s.grant.client_id);
+            (Ending::RefreshToken(&hash), owner)
         }
     };
+    if owner.as_deref() != Some(client_id) {
+        if owner.is_some() {
+            tracing::warn!(
+                event = "revocation_refused",
+                client_id,
+                "a client tried to revoke a token issued to another client"
+            );
+        }
+        return Ok(false);
+    }
     let revoked = ctx
         .store
         .end_sessions(which, Reason::Revoked, db::now())

@@ -185,14 +185,20 @@ async fn revoking_either_token_ends_the_session_once() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(&dir).await;
     let issued = password(&ctx, login(PASSWORD, None)).await.unwrap();
-    assert!(revoke(&ctx, &issued.access_token).await.unwrap());
+    // Only the client it was issued to may revoke it (RFC 7009 §2.1).
+    assert!(!revoke(&ctx, &issued.access_token, "other").await.unwrap());
     assert!(
-        !revoke(&ctx, issued.refresh_token.as_deref().unwrap())
+        revoke(&ctx, &issued.access_token, "tollgate")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !revoke(&ctx, issued.refresh_token.as_deref().unwrap(), "tollgate")
             .await
             .unwrap(),
         "already ended"
     );
-    assert!(!revoke(&ctx, "garbage").await.unwrap());
+    assert!(!revoke(&ctx, "garbage", "tollgate").await.unwrap());
     assert!(
         introspect(&ctx, &issued.access_token)
             .await
@@ -207,7 +213,7 @@ async fn revoking_either_token_ends_the_session_once() {
     );
     let other = password(&ctx, login(PASSWORD, None)).await.unwrap();
     assert!(
-        revoke(&ctx, other.refresh_token.as_deref().unwrap())
+        revoke(&ctx, other.refresh_token.as_deref().unwrap(), "tollgate")
             .await
             .unwrap()
     );
