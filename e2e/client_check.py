@@ -106,7 +106,7 @@ say(f"GET /items/{item.id}: the same item")
 machine = issue_token.sync_detailed(
     client=anonymous,
     body=TokenRequest(
-        grant_type="client_credentials",
+        grant_type=TokenRequestGrantType.CLIENT_CREDENTIALS,
         client_id=os.environ["E2E_POST_CLIENT_ID"],
         client_secret=os.environ["E2E_POST_CLIENT_SECRET"],
     ),

@@ -227,7 +227,7 @@ try {
     .locator('h3.opblock-tag[data-tag]')
     .evaluateAll((tags) => tags.map((tag) => tag.getAttribute('data-tag')));
   expect(
-    tags.join(' ') === 'Token Me Items Users Discovery System',
+    tags.join(' ') === 'Token Me Items Users Clients Discovery Events System',
     `the tags show in the order ${tags.join(' ')}`,
   );
 
