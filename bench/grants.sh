@@ -62,9 +62,12 @@ refresh_tokens() {
     local node=$1 file=$2
     : >"$file"
     for _ in $(seq "$REFRESH_CONNS"); do
-        curl -fsS -d "$LOGIN_BODY" "${NODE_URL[$node]}/token" | json_field refresh_token >>"$file"
+        curl -sS -d "$LOGIN_BODY" "${NODE_URL[$node]}/token" >"$file.answer" || true
+        # The answer has no final newline, nor then has sed's output.
+        printf '%s\n' "$(json_field refresh_token <"$file.answer")" >>"$file"
     done
-    [ "$(grep -c . "$file")" -eq "$REFRESH_CONNS" ] || die "could not log in on $node"
+    [ "$(grep -c . "$file")" -eq "$REFRESH_CONNS" ] ||
+        die "could not log in on $node: $(head -c 300 "$file.answer")"
 }
 # grant KIND NODE NAME SECONDS: one measurement of client_credentials or refresh grants.
 grant() {
@@ -90,7 +93,7 @@ for engine in "${ENGINES[@]}"; do
 done
 for entry in "${MEASURED[@]}"; do
     read -r kind node <<<"$entry"
-    grant "$kind" "$node" "warmup_${kind}_$node" 1 2>/dev/null
+    grant "$kind" "$node" "warmup_${kind}_$node" 1
 done
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) -eq 1 ]; then order=("${MEASURED[@]}"); else
