@@ -23,6 +23,8 @@ pub enum ClientCommand {
     Add {
         /// 3 to 64 of `A-Z a-z 0-9 . _ -`, not all digits.
         id: String,
+        /// A name for people (the admin API and `client list` show it);
+        /// up to 128 characters. Default: empty.
         #[arg(long)]
         name: Option<String>,
         /// Space-delimited grant types: password, refresh_token,
