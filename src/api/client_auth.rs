@@ -99,6 +99,49 @@ pub fn read<'a>(req: &Request, form: ClientFields<'a>) -> Result<Found<'a>, Stri
     }))
 }
 
+/// The client fields of a form (RFC 6749 §2.3.1, RFC 7523 §2.2), each
+/// checked as `token::field` checks it. Written out in each form rather than
+/// flattened: serde's flatten would stop refusing a repeated field.
+#[macro_export]
+macro_rules! client_fields {
+    ($form:ty) => {
+        impl $form {
+            pub fn client_fields(
+                &self,
+            ) -> Result<$crate::api::client_auth::ClientFields<'_>, String> {
+                $crate::api::client_auth::form_fields(
+                    &self.client_id,
+                    &self.client_secret,
+                    &self.client_assertion_type,
+                    &self.client_assertion,
+                )
+            }
+        }
+    };
+}
+
+pub fn form_fields<'a>(
+    client_id: &'a Option<String>,
+    client_secret: &'a Option<String>,
+    assertion_type: &'a Option<String>,
+    assertion: &'a Option<String>,
+) -> Result<ClientFields<'a>, String> {
+    let client_id = crate::api::token::field(client_id, "client_id")?;
+    // Stored with the session and printed by `tollgate sessions list`: no
+    // control or format character (a terminal escape, a bidi override, NUL).
+    if client_id.is_some_and(|id| id.chars().any(crate::validate::is_unprintable)) {
+        return Err(
+            "the parameter `client_id` may not contain control or format characters".into(),
+        );
+    }
+    Ok(ClientFields {
+        client_id,
+        client_secret: crate::api::token::field(client_secret, "client_secret")?,
+        assertion_type: crate::api::token::field(assertion_type, "client_assertion_type")?,
+        assertion: crate::api::token::field(assertion, "client_assertion")?,
+    })
+}
+
 /// HTTP Basic client credentials (RFC 6749 §2.3.1: id and secret each
 /// form-urlencoded, then joined by `:` and base64-encoded). Empty id and
 /// secret (Swagger UI's `Basic Og==` beside a password login) count as

@@ -9,7 +9,7 @@ use crate::{
     api::{
         Tag,
         bearer::Auth,
-        client_auth::{self, ClientFields},
+        client_auth,
         errors::{Errors, SCOPED, TOO_MANY_REQUESTS, WITH_BODY},
     },
     auth::{grants, scopes::Scope},
@@ -26,6 +26,8 @@ pub enum IntrospectAuth {
     #[oai(fallback)]
     Client,
 }
+
+crate::client_fields!(IntrospectionRequest);
 
 /// The form of `POST /token/introspect` (RFC 7662 §2.1).
 #[derive(Debug, Default, Object, Deserialize)]
@@ -149,15 +151,7 @@ async fn caller_client(
     addr: Option<std::net::IpAddr>,
     form: &IntrospectionRequest,
 ) -> Result<(), ApiError> {
-    fn read(value: &Option<String>) -> Option<&str> {
-        value.as_deref().filter(|v| !v.is_empty())
-    }
-    let fields = ClientFields {
-        client_id: read(&form.client_id),
-        client_secret: read(&form.client_secret),
-        assertion_type: read(&form.client_assertion_type),
-        assertion: read(&form.client_assertion),
-    };
+    let fields = form.client_fields().map_err(ApiError::invalid_request)?;
     client_auth::bearer_or_client(state, req, addr, fields, Scope::Introspect)
         .await
         .map(drop)

@@ -21,7 +21,7 @@ use crate::{
     metrics::{Login, Refresh},
     state::AppState,
 };
-use forms::field;
+pub(crate) use forms::field;
 
 #[derive(Default)]
 pub struct TokenApi;

@@ -4,7 +4,7 @@
 use poem_openapi::Object;
 use serde::Deserialize;
 
-use crate::{api::client_auth::ClientFields, validate::MAX_FORM_FIELD_BYTES};
+use crate::validate::MAX_FORM_FIELD_BYTES;
 
 /// The form of `POST /token`. A field sent empty counts as omitted; unknown
 /// fields are ignored; a repeated field is refused.
@@ -40,48 +40,8 @@ pub struct TokenRequest {
     pub client_assertion: Option<String>,
 }
 
-/// The client fields of a form (RFC 6749 §2.3.1, RFC 7523 §2.2), each
-/// checked as [`field`] checks it. Written out in each form rather than
-/// flattened: serde's flatten would stop refusing a repeated field.
-macro_rules! client_fields {
-    ($form:ty) => {
-        impl $form {
-            pub fn client_fields(&self) -> Result<ClientFields<'_>, String> {
-                client_fields(
-                    &self.client_id,
-                    &self.client_secret,
-                    &self.client_assertion_type,
-                    &self.client_assertion,
-                )
-            }
-        }
-    };
-}
-
-client_fields!(TokenRequest);
-client_fields!(RevokeRequest);
-
-fn client_fields<'a>(
-    client_id: &'a Option<String>,
-    client_secret: &'a Option<String>,
-    assertion_type: &'a Option<String>,
-    assertion: &'a Option<String>,
-) -> Result<ClientFields<'a>, String> {
-    let client_id = field(client_id, "client_id")?;
-    // Stored with the session and printed by `tollgate sessions list`: no
-    // control or format character (a terminal escape, a bidi override, NUL).
-    if client_id.is_some_and(|id| id.chars().any(crate::validate::is_unprintable)) {
-        return Err(
-            "the parameter `client_id` may not contain control or format characters".into(),
-        );
-    }
-    Ok(ClientFields {
-        client_id,
-        client_secret: field(client_secret, "client_secret")?,
-        assertion_type: field(assertion_type, "client_assertion_type")?,
-        assertion: field(assertion, "client_assertion")?,
-    })
-}
+crate::client_fields!(TokenRequest);
+crate::client_fields!(RevokeRequest);
 
 /// The form of `POST /token/revoke` (RFC 7009 §2.1).
 #[derive(Debug, Default, Object, Deserialize)]
